@@ -1,0 +1,133 @@
+/**
+ * createApp(config): the one factory used by main.ts and by the tests. Opens the storage engine,
+ * builds the Nest application on Fastify, and returns it with a close() that shuts down in order:
+ * wake long-polls → stop HTTP (finishing in-flight requests) → flush and close the store.
+ */
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from './config/config.js';
+import { createLogger, type Logger } from './common/logger.js';
+import { HttpExceptionFilter, sendError } from './common/http-exception.filter.js';
+import { INVALID_JSON } from './common/http.js';
+import { CLOCK, CONFIG, LOGGER, TASK_STORE, systemClock, type Clock } from './common/tokens.js';
+import type { TaskStore } from './domain/task-store.js';
+import { SqliteTaskStore } from './persistence/sqlite/sqlite-task-store.js';
+import { AuthModule } from './modules/auth/auth.module.js';
+import { LeasesModule } from './modules/leases/leases.module.js';
+import { MetricsModule } from './modules/metrics/metrics.module.js';
+import { TasksModule } from './modules/tasks/tasks.module.js';
+import { TenantsModule } from './modules/tenants/tenants.module.js';
+
+export interface CreateAppOptions {
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface CodeqApp {
+  app: NestFastifyApplication;
+  config: Config;
+  store: TaskStore;
+  log: Logger;
+  /** Listen on config.host:config.port (0 = ephemeral); returns the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+@Global()
+@Module({})
+class CoreModule {
+  static forRoot(config: Config, store: TaskStore, log: Logger, clock: Clock): DynamicModule {
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: CONFIG, useValue: config },
+        { provide: TASK_STORE, useValue: store },
+        { provide: LOGGER, useValue: log },
+        { provide: CLOCK, useValue: clock },
+      ],
+      exports: [CONFIG, TASK_STORE, LOGGER, CLOCK],
+    };
+  }
+}
+
+function rootModule(config: Config, store: TaskStore, log: Logger, clock: Clock): DynamicModule {
+  @Module({})
+  class AppModule {}
+  return {
+    module: AppModule,
+    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule],
+  };
+}
+
+export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<CodeqApp> {
+  const log = opts.logger ?? createLogger(config);
+  const clock = opts.clock ?? systemClock;
+  const store = new SqliteTaskStore({ path: config.persistence.path, fsyncOnCommit: config.persistence.fsyncOnCommit, log });
+  await store.open();
+  if (config.env === 'dev') log.info({}, 'env=dev (set ENV=production for production deployments)');
+
+  let app: NestFastifyApplication;
+  try {
+    const adapter = new FastifyAdapter({
+      bodyLimit: config.maxBodyBytes,
+      requestIdHeader: 'x-request-id',
+      genReqId: () => randomBytes(16).toString('hex'),
+      keepAliveTimeout: 75_000,
+      forceCloseConnections: 'idle',
+      allowErrorHandlerOverride: true,
+      logger: false,
+    });
+    app = await NestFactory.create<NestFastifyApplication>(rootModule(config, store, log, clock), adapter, { logger: false, abortOnError: false });
+    const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+    // Bodies are JSON whatever the Content-Type (http-api §1.2). A body that is not JSON reaches
+    // the route as a marker, so each route answers with its own upstream message.
+    fastify.removeAllContentTypeParsers();
+    fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (!text.trim()) return done(null, undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch {
+        done(null, INVALID_JSON);
+      }
+    });
+    fastify.addHook('onSend', (req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, p?: unknown) => void) => {
+      void reply.header('x-request-id', req.id);
+      done(null, payload);
+    });
+    fastify.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => sendError(reply, req, err, log));
+    app.useGlobalFilters(new HttpExceptionFilter(log));
+    await app.init();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    config,
+    store,
+    log,
+    async listen() {
+      await app.listen(config.port, config.host);
+      const addr = app.getHttpServer().address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      log.info({ port, host: config.host }, 'HTTP listener started');
+      return `http://${host}:${port}`;
+    },
+    close() {
+      closing ??= (async () => {
+        store.drain();
+        await app.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

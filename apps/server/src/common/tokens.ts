@@ -1,0 +1,11 @@
+/** Nest injection tokens (explicit, so no design-type metadata is needed). */
+export const CONFIG = Symbol('CONFIG');
+export const TASK_STORE = Symbol('TASK_STORE');
+export const LOGGER = Symbol('LOGGER');
+export const CLOCK = Symbol('CLOCK');
+
+/** Time source; tests can inject their own. */
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };

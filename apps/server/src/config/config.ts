@@ -1,0 +1,267 @@
+/**
+ * One typed configuration. Sources, lowest first: defaults, the YAML file at CODEQ_CONFIG_PATH,
+ * environment variables (upstream's names, see keys.ts), then `overrides` (tests only).
+ * Every invalid value is reported at once, naming its key; the result is frozen.
+ * This is the only module that reads process.env (main.ts passes it in).
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { BACKOFF_POLICIES, type BackoffPolicy } from '../domain/backoff.js';
+import { CONFIG_KEYS, type YamlKey } from './keys.js';
+
+export type AuthProviderConfig = { provider: string; config: unknown } | null;
+
+export interface Config {
+  host: string;
+  port: number;
+  env: string;
+  timezone: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  logFormat: 'json' | 'text';
+  persistence: { provider: 'sqlite'; path: string; fsyncOnCommit: boolean };
+  producerAuth: AuthProviderConfig;
+  workerAuth: AuthProviderConfig;
+  allowProducerAsWorker: boolean;
+  workerStreamAddr: string;
+  producerStreamAddr: string;
+  localArtifactsDir: string;
+  defaultLeaseSeconds: number;
+  requeueInspectLimit: number;
+  maxAttemptsDefault: number;
+  backoff: { policy: BackoffPolicy; baseSeconds: number; maxSeconds: number };
+  webhookHmacSecret: string;
+  /** How long terminal tasks (and their results and idempotency keys) are kept. */
+  retentionSeconds: number;
+  /** Largest accepted request body (413 above). */
+  maxBodyBytes: number;
+  shutdownGraceSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid config: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Environment (main passes process.env; tests pass {}). */
+  env?: Record<string, string | undefined>;
+  /** YAML file path; defaults to env CODEQ_CONFIG_PATH. */
+  file?: string;
+  /** Highest-precedence values by YAML key (tests). */
+  overrides?: Partial<Record<YamlKey, unknown>>;
+}
+
+const DEFAULTS: Record<YamlKey, unknown> = {
+  port: 8080,
+  host: '0.0.0.0',
+  env: 'dev',
+  timezone: 'UTC',
+  logLevel: 'info',
+  logFormat: 'json',
+  persistenceProvider: 'sqlite',
+  persistenceConfig: { path: './data', fsyncOnCommit: false },
+  producerAuthProvider: '',
+  producerAuthConfig: '',
+  workerAuthProvider: '',
+  workerAuthConfig: '',
+  allowProducerAsWorker: false,
+  workerStreamAddr: '',
+  producerStreamAddr: '',
+  localArtifactsDir: '/tmp/codeq-artifacts',
+  defaultLeaseSeconds: 300,
+  requeueInspectLimit: 200,
+  maxAttemptsDefault: 5,
+  backoffPolicy: 'exp_full_jitter',
+  backoffBaseSeconds: 5,
+  backoffMaxSeconds: 900,
+  webhookHmacSecret: '',
+  retentionSeconds: 86400,
+  maxBodyBytes: 1048576,
+  shutdownGraceSeconds: 10,
+};
+
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? {};
+  const problems: string[] = [];
+  const values: Record<string, unknown> = { ...DEFAULTS };
+  const source: Record<string, string> = {};
+  for (const k of Object.keys(DEFAULTS)) source[k] = k;
+
+  const file = opts.file ?? env['CODEQ_CONFIG_PATH'] ?? '';
+  if (file.trim()) {
+    let text: string | null = null;
+    try {
+      text = readFileSync(file.trim(), 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') problems.push(`CODEQ_CONFIG_PATH: cannot read ${file}: ${(e as Error).message}`);
+    }
+    if (text !== null) {
+      try {
+        const doc = parseYaml(text) as unknown;
+        if (doc !== null && doc !== undefined) {
+          if (typeof doc !== 'object' || Array.isArray(doc)) problems.push(`CODEQ_CONFIG_PATH: ${file} must hold a YAML mapping`);
+          else {
+            for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+              if (!(k in DEFAULTS)) {
+                problems.push(`${k}: unknown configuration key in ${file}`);
+                continue;
+              }
+              values[k] = v;
+              source[k] = `${k} (${file})`;
+            }
+          }
+        }
+      } catch (e) {
+        problems.push(`CODEQ_CONFIG_PATH: ${file} is not valid YAML: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  for (const { yaml, env: name } of CONFIG_KEYS) {
+    const v = env[name];
+    if (v !== undefined && v !== '') {
+      values[yaml] = v;
+      source[yaml] = name;
+    }
+  }
+  for (const [k, v] of Object.entries(opts.overrides ?? {})) {
+    if (v !== undefined) {
+      values[k] = v;
+      source[k] = `${k} (override)`;
+    }
+  }
+
+  const name = (k: YamlKey) => source[k] ?? k;
+  const int = (k: YamlKey, min: number, max: number): number => {
+    const v = values[k];
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name(k)}: must be an integer between ${min} and ${max}, got ${JSON.stringify(v)}`);
+      return Number(DEFAULTS[k]);
+    }
+    return n;
+  };
+  const str = (k: YamlKey): string => {
+    const v = values[k];
+    if (v === null || v === undefined) return '';
+    if (typeof v !== 'string' && typeof v !== 'number') {
+      problems.push(`${name(k)}: must be a string`);
+      return String(DEFAULTS[k]);
+    }
+    return String(v).trim();
+  };
+  const bool = (k: YamlKey): boolean => {
+    const v = values[k];
+    if (typeof v === 'boolean') return v;
+    if (typeof v === 'string') {
+      const s = v.trim().toLowerCase();
+      if (['true', '1', 'yes'].includes(s)) return true;
+      if (['false', '0', 'no', ''].includes(s)) return false;
+    }
+    problems.push(`${name(k)}: must be true or false, got ${JSON.stringify(v)}`);
+    return false;
+  };
+  const oneOf = <T extends string>(k: YamlKey, allowed: readonly T[]): T => {
+    const s = str(k).toLowerCase() as T;
+    if (!allowed.includes(s)) {
+      problems.push(`${name(k)}: must be one of ${allowed.join(', ')}, got ${JSON.stringify(values[k])}`);
+      return DEFAULTS[k] as T;
+    }
+    return s;
+  };
+  /** JSON-typed keys accept a YAML mapping or a JSON string (auth.md §9 #1). */
+  const json = (k: YamlKey): unknown => {
+    const v = values[k];
+    if (typeof v !== 'string') return v;
+    const s = v.trim();
+    if (!s) return undefined;
+    if (s.startsWith('{') || s.startsWith('[') || s.startsWith('"')) {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch (e) {
+        problems.push(`${name(k)}: invalid JSON: ${(e as Error).message}`);
+        return undefined;
+      }
+    }
+    return s; // a bare string (e.g. a static token)
+  };
+
+  // Persistence
+  const providerRaw = str('persistenceProvider').toLowerCase();
+  if (!['sqlite', 'pebble', ''].includes(providerRaw)) {
+    problems.push(`${name('persistenceProvider')}: unsupported persistence provider ${JSON.stringify(providerRaw)} (use sqlite; pebble is accepted as an alias)`);
+  }
+  const pc = json('persistenceConfig');
+  let path = './data';
+  let fsyncOnCommit = false;
+  if (pc !== undefined) {
+    if (typeof pc !== 'object' || pc === null || Array.isArray(pc)) {
+      problems.push(`${name('persistenceConfig')}: must be a JSON object like {"path":"/var/lib/codeq","fsyncOnCommit":false}`);
+    } else {
+      const o = pc as Record<string, unknown>;
+      if (o['path'] !== undefined) {
+        if (typeof o['path'] !== 'string' || !o['path'].trim()) problems.push(`${name('persistenceConfig')}: "path" must be a non-empty string`);
+        else path = o['path'].trim();
+      }
+      if (o['fsyncOnCommit'] !== undefined) {
+        if (typeof o['fsyncOnCommit'] !== 'boolean') problems.push(`${name('persistenceConfig')}: "fsyncOnCommit" must be true or false`);
+        else fsyncOnCommit = o['fsyncOnCommit'];
+      }
+    }
+  }
+
+  const auth = (pk: YamlKey, ck: YamlKey): AuthProviderConfig => {
+    const provider = str(pk).toLowerCase();
+    const config = json(ck);
+    if (!provider) {
+      if (config !== undefined && config !== '') problems.push(`${name(ck)}: set ${name(pk)} too (static, jwks or multi)`);
+      return null;
+    }
+    return { provider, config };
+  };
+
+  const logLevel = oneOf('logLevel', ['debug', 'info', 'warn', 'error', 'silent'] as const);
+  const logFormat = oneOf('logFormat', ['json', 'text'] as const);
+  const policyRaw = str('backoffPolicy').toLowerCase();
+  const policy: BackoffPolicy = (BACKOFF_POLICIES as readonly string[]).includes(policyRaw) ? (policyRaw as BackoffPolicy) : 'exp_full_jitter';
+  if (policyRaw && policy !== policyRaw) problems.push(`${name('backoffPolicy')}: must be one of ${BACKOFF_POLICIES.join(', ')}`);
+
+  const cfg: Config = {
+    host: str('host') || '0.0.0.0',
+    port: int('port', 0, 65535),
+    env: str('env') || 'dev',
+    timezone: str('timezone') || 'UTC',
+    logLevel,
+    logFormat,
+    persistence: { provider: 'sqlite', path, fsyncOnCommit },
+    producerAuth: auth('producerAuthProvider', 'producerAuthConfig'),
+    workerAuth: auth('workerAuthProvider', 'workerAuthConfig'),
+    allowProducerAsWorker: bool('allowProducerAsWorker'),
+    workerStreamAddr: str('workerStreamAddr'),
+    producerStreamAddr: str('producerStreamAddr'),
+    localArtifactsDir: str('localArtifactsDir') || '/tmp/codeq-artifacts',
+    defaultLeaseSeconds: int('defaultLeaseSeconds', 1, 86400),
+    requeueInspectLimit: int('requeueInspectLimit', 1, 1_000_000),
+    maxAttemptsDefault: int('maxAttemptsDefault', 1, 1000),
+    backoff: { policy, baseSeconds: int('backoffBaseSeconds', 0, 86400), maxSeconds: int('backoffMaxSeconds', 0, 7 * 86400) },
+    webhookHmacSecret: str('webhookHmacSecret'),
+    retentionSeconds: int('retentionSeconds', 0, 10 * 365 * 86400),
+    maxBodyBytes: int('maxBodyBytes', 1024, 256 * 1024 * 1024),
+    shutdownGraceSeconds: int('shutdownGraceSeconds', 0, 3600),
+  };
+  for (const [k, v] of [['workerStreamAddr', cfg.workerStreamAddr], ['producerStreamAddr', cfg.producerStreamAddr]] as const) {
+    if (v && !/^([^\s:]*|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(v)) problems.push(`${name(k)}: must be host:port or :port, got ${JSON.stringify(v)}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze(cfg);
+}
+
+/** Parse `host:port` / `:port` into parts (host defaults to all interfaces). */
+export function parseListenAddr(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port: Number(addr.slice(i + 1)) };
+}

@@ -1,0 +1,137 @@
+/**
+ * The task state machine (task-model §3) as pure functions: each takes the current record and
+ * returns the next one, or throws a CodeqError with upstream's message. Engines apply the result
+ * atomically; services add effects (metrics, webhooks).
+ */
+import { CodeqError } from '@codeq/proto/errors';
+import type { ArtifactRef, ResultRecord, TaskRecord } from './task.js';
+
+export interface Actor {
+  /** Token subject: the worker id for ownership checks. */
+  workerId: string;
+  /** Lease fencing (architecture §3.3): when given, must match the task's current lease. */
+  leaseId?: string;
+}
+
+/** Upstream: a task must be held by the caller (same workerId), and, when given, by this lease. */
+function assertHolder(t: TaskRecord, actor: Actor): void {
+  if (actor.leaseId !== undefined) {
+    if (t.leaseId !== actor.leaseId) {
+      if (t.status === 'IN_PROGRESS' && t.workerId && t.workerId !== actor.workerId) throw new CodeqError('NOT_OWNER', 'not-owner', { taskId: t.id });
+      throw new CodeqError('LEASE_NOT_HELD', 'lease-mismatch', { taskId: t.id });
+    }
+    if (t.workerId !== actor.workerId) throw new CodeqError('NOT_OWNER', 'not-owner', { taskId: t.id });
+    return;
+  }
+  if (t.workerId !== actor.workerId) throw new CodeqError('NOT_OWNER', 'not-owner', { taskId: t.id });
+}
+
+export function leaseTask(t: TaskRecord, workerId: string, leaseId: string, leaseSeconds: number, now: number): TaskRecord {
+  return {
+    ...t,
+    status: 'IN_PROGRESS',
+    location: 'INPROG_SET',
+    workerId,
+    leaseId,
+    leaseUntilMs: now + leaseSeconds * 1000,
+    attempts: t.attempts + 1,
+    visibleAtMs: null,
+    updatedAtMs: now,
+  };
+}
+
+export function heartbeat(t: TaskRecord | null, actor: Actor, extendSeconds: number, now: number): TaskRecord {
+  if (!t) throw new CodeqError('TASK_NOT_FOUND', 'not-found');
+  assertHolder(t, actor);
+  if (t.status !== 'IN_PROGRESS') throw new CodeqError('NOT_IN_PROGRESS', 'not-in-progress', { taskId: t.id });
+  return { ...t, location: 'INPROG_SET', leaseUntilMs: now + extendSeconds * 1000, updatedAtMs: now };
+}
+
+export function abandon(t: TaskRecord | null, actor: Actor, now: number): TaskRecord {
+  if (!t) throw new CodeqError('TASK_NOT_FOUND', 'not-found');
+  assertHolder(t, actor);
+  if (t.status !== 'IN_PROGRESS') throw new CodeqError('NOT_IN_PROGRESS', 'not-in-progress', { taskId: t.id });
+  return { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, updatedAtMs: now };
+}
+
+export type RetryOutcome = { kind: 'requeued'; delaySeconds: number } | { kind: 'dlq'; error: string };
+
+/**
+ * After a failed delivery (nack or lease expiry): dead-letter when the deliveries used up
+ * maxAttempts, else schedule the next delivery after `delaySeconds`.
+ */
+export function retryOrDeadLetter(t: TaskRecord, delaySeconds: number, deadReason: string, now: number): { next: TaskRecord; outcome: RetryOutcome } {
+  const base = { ...t, workerId: null, leaseId: null, leaseUntilMs: null, updatedAtMs: now };
+  if (t.attempts >= t.maxAttempts) {
+    return {
+      next: { ...base, status: 'FAILED', location: 'DLQ_SET', error: deadReason, visibleAtMs: null, terminalAtMs: now },
+      outcome: { kind: 'dlq', error: deadReason },
+    };
+  }
+  return {
+    next: { ...base, status: 'PENDING', location: 'DELAYED_ZSET', error: null, visibleAtMs: now + delaySeconds * 1000 },
+    outcome: { kind: 'requeued', delaySeconds },
+  };
+}
+
+/** Nack check order (http-api §6.7): not-found → not-owner → not-in-progress. */
+export function assertCanNack(t: TaskRecord | null, actor: Actor): TaskRecord {
+  if (!t) throw new CodeqError('TASK_NOT_FOUND', 'not-found');
+  assertHolder(t, actor);
+  if (t.status !== 'IN_PROGRESS') throw new CodeqError('NOT_IN_PROGRESS', 'not-in-progress', { taskId: t.id });
+  return t;
+}
+
+export interface ResultSubmission {
+  status: 'COMPLETED' | 'FAILED';
+  /** JSON text of the result object, or null. */
+  result: string | null;
+  error: string | null;
+  artifacts: ArtifactRef[];
+}
+
+/** Result check order (http-api §6.8): task not found → not-owner → not-in-progress. */
+export function assertCanComplete(t: TaskRecord | null, actor: Actor, stored: () => ResultRecord | null): { replay: ResultRecord | null } {
+  if (!t) throw new CodeqError('TASK_NOT_FOUND', 'task not found');
+  // Idempotent resubmission for the same lease (architecture §3.3).
+  if (actor.leaseId !== undefined && t.status !== 'IN_PROGRESS') {
+    const r = stored();
+    if (r && r.leaseId === actor.leaseId && r.workerId === actor.workerId) return { replay: r };
+  }
+  if (actor.leaseId !== undefined) assertHolder(t, actor);
+  else if (t.workerId && actor.workerId && t.workerId !== actor.workerId) throw new CodeqError('NOT_OWNER', 'not-owner', { taskId: t.id });
+  if (t.status !== 'IN_PROGRESS') throw new CodeqError('NOT_IN_PROGRESS', 'not-in-progress', { taskId: t.id });
+  return { replay: null };
+}
+
+export function complete(t: TaskRecord, actor: Actor, s: ResultSubmission, now: number): { next: TaskRecord; result: ResultRecord } {
+  const result: ResultRecord = {
+    taskId: t.id,
+    tenantId: t.tenantId,
+    status: s.status,
+    result: s.result,
+    error: s.error,
+    artifacts: s.artifacts.length ? s.artifacts : null,
+    completedAtMs: now,
+    leaseId: t.leaseId,
+    workerId: actor.workerId,
+  };
+  const next: TaskRecord = {
+    ...t,
+    status: s.status,
+    location: 'NONE',
+    workerId: null,
+    leaseId: null,
+    leaseUntilMs: null,
+    error: s.error ? s.error : t.error,
+    resultKey: 'codeq:results',
+    updatedAtMs: now,
+    terminalAtMs: now,
+  };
+  return { next, result };
+}
+
+/** The FAILED record written when a task is dead-lettered, so result waiters finish (architecture §2). */
+export function deadLetterResult(t: TaskRecord, error: string, now: number): ResultRecord {
+  return { taskId: t.id, tenantId: t.tenantId, status: 'FAILED', result: null, error, artifacts: null, completedAtMs: now, leaseId: null, workerId: null };
+}

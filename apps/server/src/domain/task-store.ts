@@ -1,0 +1,99 @@
+/**
+ * The storage port. Services express every state change as a guarded transition computed by
+ * domain rules; an engine applies it atomically and durably (acknowledged only once committed).
+ * Engines: SqliteTaskStore (embedded, default). A PostgreSQL engine implements the same port and
+ * passes the same contract suite (apps/server/test/task-store.contract.ts).
+ */
+import type { ResultRecord, TaskRecord } from './task.js';
+
+export interface QueueCounts {
+  /** Ready tasks per priority 0..9. */
+  readyByPriority: number[];
+  delayed: number;
+  inProgress: number;
+  dlq: number;
+}
+
+export interface QueueDepth extends QueueCounts {
+  tenantId: string;
+  commandKey: string;
+  /** The command as first spelled by a producer (for metric labels). */
+  command: string;
+}
+
+/** What a transition function decides. `next` absent = no change (e.g. an idempotent replay). */
+export interface Transition<R> {
+  next?: TaskRecord;
+  result?: ResultRecord;
+  value: R;
+}
+
+export interface TransitionContext {
+  /** The stored result of this task, if any (loaded lazily). */
+  result(): ResultRecord | null;
+}
+
+export type TransitionFn<R> = (current: TaskRecord | null, ctx: TransitionContext) => Transition<R>;
+
+export interface CreateOutcome {
+  task: TaskRecord;
+  /** False when an idempotency key replayed an existing task. */
+  created: boolean;
+}
+
+export interface ExpiredLease {
+  tenantId: string;
+  taskId: string;
+  leaseId: string;
+}
+
+export interface TaskStore {
+  /** Open the engine, run migrations, rebuild memory indexes. */
+  open(): Promise<void>;
+  /** Flush pending writes and close. */
+  close(): Promise<void>;
+  /** True while the engine can serve (for /readyz); false once draining. */
+  healthy(): boolean;
+  /** Shutdown has begun: wake every long-poll waiter and stop parking new ones. */
+  drain(): void;
+
+  /**
+   * Insert a task, or — when `task.idempotencyKey` is already used in the same tenant by a stored
+   * task — return that task unchanged. Atomic per (tenant, key).
+   */
+  create(task: TaskRecord): Promise<CreateOutcome>;
+  /** A task of this tenant, or null (foreign tasks are invisible). */
+  get(tenantId: string, id: string): Promise<TaskRecord | null>;
+  /** The result of a task of this tenant, or null. */
+  getResult(tenantId: string, id: string): Promise<ResultRecord | null>;
+
+  /**
+   * Take up to `count` ready tasks of the tenant from the queues of `commandKeys` (commands in the
+   * given order; priority 9→0; FIFO within a priority) and lease each with `lease`.
+   */
+  claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]>;
+  /** Resolve when work may be ready on one of the queues, at `deadlineMs`, or on abort. */
+  waitForWork(tenantId: string, commandKeys: readonly string[], deadlineMs: number, signal?: AbortSignal): Promise<void>;
+
+  /**
+   * Apply a guarded transition atomically. `tenantId` null = system access (reapers).
+   * `fn` receives null for unknown or foreign tasks; it throws to refuse (nothing changes).
+   */
+  transition<R>(tenantId: string | null, id: string, fn: TransitionFn<R>): Promise<R>;
+  /** Resolve when the task's result is stored, at `deadlineMs`, or on abort. */
+  waitForResult(tenantId: string, id: string, deadlineMs: number, signal?: AbortSignal): Promise<void>;
+
+  /** Register the handler called with leases whose expiry passed (one timer, no polling). */
+  onLeaseExpired(handler: (leases: ExpiredLease[]) => void): void;
+
+  /** Counts for one (tenant, command). */
+  counts(tenantId: string, commandKey: string): QueueCounts;
+  /** Counts of every queue (admin overview, metrics). */
+  depths(): QueueDepth[];
+
+  /**
+   * Delete up to `limit` terminal tasks (with results and idempotency keys) that ended at or
+   * before `terminalBeforeMs`, of one tenant or of all. Live tasks are never deleted.
+   */
+  purgeTerminal(terminalBeforeMs: number, limit: number, tenantId?: string): Promise<number>;
+}

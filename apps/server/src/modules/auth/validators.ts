@@ -1,0 +1,70 @@
+/**
+ * Token validators and their registry (auth.md §2, §4). `static` is built in here; `jwks` and
+ * `multi` register into the same registry (their own module), so adding a provider never touches
+ * the guards.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Claims, TokenValidator } from '../../domain/claims.js';
+
+export type ValidatorFactory = (config: unknown, registry: ValidatorRegistry) => TokenValidator;
+
+export class ValidatorRegistry {
+  private readonly factories = new Map<string, ValidatorFactory>();
+  register(type: string, factory: ValidatorFactory): this {
+    this.factories.set(type, factory);
+    return this;
+  }
+  has(type: string): boolean {
+    return this.factories.has(type);
+  }
+  build(type: string, config: unknown): TokenValidator {
+    const f = this.factories.get(type.trim());
+    if (!f) throw new Error(`unknown auth provider type: ${type}`);
+    return f(config, this);
+  }
+}
+
+function stringList(v: unknown, what: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error(`static auth: invalid config: ${what} must be a list of strings`);
+  return v as string[];
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Accepts exactly one configured token; returns fixed claims (auth.md §4.1). */
+export function staticValidator(config: unknown): TokenValidator {
+  if (config === undefined || config === null || config === '') throw new Error('static auth: missing config');
+  let o: Record<string, unknown>;
+  if (typeof config === 'string') o = { token: config };
+  else if (typeof config === 'object' && !Array.isArray(config)) o = config as Record<string, unknown>;
+  else throw new Error('static auth: invalid config: expected a token string or an object');
+  const token = typeof o['token'] === 'string' ? o['token'].trim() : '';
+  if (!token) throw new Error('static auth: token is required');
+  const subject = typeof o['subject'] === 'string' && o['subject'] ? o['subject'] : 'static';
+  const email = typeof o['email'] === 'string' ? o['email'] : '';
+  const scopes = stringList(o['scopes'], 'scopes');
+  const eventTypes = stringList(o['eventTypes'], 'eventTypes');
+  const raw = o['raw'] ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('static auth: invalid config: raw must be an object');
+  const expected = digest(token);
+  return {
+    validate(presented: string): Claims {
+      // Constant-time comparison of fixed-length digests (auth.md §9 #6).
+      if (!timingSafeEqual(digest(presented.trim()), expected)) throw new Error('invalid token');
+      return {
+        subject,
+        email,
+        issuer: '',
+        audience: [],
+        scopes: [...scopes],
+        eventTypes: [...eventTypes],
+        raw: structuredClone(raw as Record<string, unknown>),
+      };
+    },
+  };
+}
+
+export function defaultRegistry(): ValidatorRegistry {
+  return new ValidatorRegistry().register('static', (c) => staticValidator(c));
+}

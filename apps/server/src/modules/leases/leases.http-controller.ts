@@ -1,0 +1,73 @@
+/** HTTP ↔ domain for lease routes (http-api §6.3–6.7). */
+import { Body, Controller, HttpCode, Inject, Param, Post, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import type { Config } from '../../config/config.js';
+import { Caller, disconnectSignal } from '../../common/http.js';
+import { CONFIG } from '../../common/tokens.js';
+import type { Principal } from '../../domain/claims.js';
+import { parseAbandon, parseClaim, parseHeartbeat, parseNack } from '../../domain/requests.js';
+import { taskToJson } from '../../domain/task.js';
+import { Auth, AuthGuard } from '../auth/auth.guard.js';
+import { LeasesService, type WorkerIdentity } from './leases.service.js';
+
+const identity = (p: Principal): WorkerIdentity => ({ tenantId: p.tenantId, workerId: p.subject, eventTypes: p.claims.eventTypes });
+
+@Controller('v1/codeq/tasks')
+@UseGuards(AuthGuard)
+export class LeasesHttpController {
+  constructor(@Inject(LeasesService) private readonly leases: LeasesService, @Inject(CONFIG) private readonly config: Config) {}
+
+  @Post('claim')
+  @HttpCode(200)
+  @Auth('worker', 'codeq:claim')
+  async claim(@Caller() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const input = parseClaim(body, this.config.defaultLeaseSeconds, false);
+    const tasks = await this.leases.claim(identity(p), input, input.waitSeconds ? disconnectSignal(reply) : undefined);
+    const t = tasks[0];
+    if (!t) {
+      void reply.status(204);
+      return undefined;
+    }
+    return taskToJson(t);
+  }
+
+  @Post('claim/batch')
+  @HttpCode(200)
+  @Auth('worker', 'codeq:claim')
+  async claimBatch(@Caller() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const input = parseClaim(body, this.config.defaultLeaseSeconds, true);
+    const tasks = await this.leases.claim(identity(p), input);
+    if (!tasks.length) {
+      void reply.status(204);
+      return undefined;
+    }
+    return { tasks: tasks.map(taskToJson) };
+  }
+
+  @Post(':id/heartbeat')
+  @HttpCode(200)
+  @Auth('worker', 'codeq:heartbeat')
+  async heartbeat(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
+    const { extendSeconds, leaseId } = parseHeartbeat(body, this.config.defaultLeaseSeconds);
+    const t = await this.leases.heartbeat(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id, extendSeconds);
+    return { ok: true, leaseUntil: taskToJson(t)['leaseUntil'] };
+  }
+
+  @Post(':id/abandon')
+  @HttpCode(200)
+  @Auth('worker', 'codeq:abandon')
+  async abandon(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
+    const { leaseId } = parseAbandon(body);
+    await this.leases.abandon(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id);
+    return { status: 'requeued' };
+  }
+
+  @Post(':id/nack')
+  @HttpCode(200)
+  @Auth('worker', 'codeq:nack')
+  async nack(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
+    const n = parseNack(body);
+    const out = await this.leases.nack(p.tenantId, n.leaseId ? { workerId: p.subject, leaseId: n.leaseId } : { workerId: p.subject }, id, n.delaySeconds, n.reason);
+    return { delaySeconds: out.delaySeconds, status: out.status };
+  }
+}

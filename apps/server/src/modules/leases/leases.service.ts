@@ -1,0 +1,130 @@
+/** Claims, heartbeats, nack, abandon and lease expiry (use cases over the TaskStore port). */
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { CodeqError } from '@codeq/proto/errors';
+import type { Config } from '../../config/config.js';
+import { CLOCK, CONFIG, LOGGER, TASK_STORE, type Clock } from '../../common/tokens.js';
+import type { Logger } from '../../common/logger.js';
+import type { ExpiredLease, TaskStore } from '../../domain/task-store.js';
+import { commandKeyOf, type TaskRecord } from '../../domain/task.js';
+import { authorisedCommands } from '../../domain/claims.js';
+import { backoffSeconds, nackDelaySeconds } from '../../domain/backoff.js';
+import { abandon, assertCanNack, deadLetterResult, heartbeat, leaseTask, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
+import type { ClaimInput } from '../../domain/requests.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { TaskEvents } from '../tasks/task-events.js';
+
+export interface WorkerIdentity {
+  tenantId: string;
+  workerId: string;
+  eventTypes: readonly string[];
+}
+
+@Injectable()
+export class LeasesService implements OnApplicationBootstrap {
+  constructor(
+    @Inject(TASK_STORE) private readonly store: TaskStore,
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+    @Inject(TaskEvents) private readonly events: TaskEvents,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.store.onLeaseExpired((leases) => void this.expire(leases));
+  }
+
+  /** Commands the worker may claim (403 `event type not allowed` otherwise). */
+  commandsFor(w: WorkerIdentity, requested: readonly string[]): string[] {
+    const cmds = authorisedCommands(w.eventTypes, requested);
+    if (!cmds) throw new CodeqError('FORBIDDEN', 'event type not allowed');
+    return cmds;
+  }
+
+  /**
+   * Claim up to `input.count` tasks; with `waitSeconds` a single claim parks until a create or a
+   * promotion wakes it (no polling).
+   */
+  async claim(w: WorkerIdentity, input: ClaimInput, signal?: AbortSignal): Promise<TaskRecord[]> {
+    if (!w.workerId) throw new CodeqError('VALIDATION_FAILED', 'workerId is required');
+    const keys = [...new Set(this.commandsFor(w, input.commands).map(commandKeyOf))];
+    const deadline = this.clock.now() + input.waitSeconds * 1000;
+    for (;;) {
+      const now = this.clock.now();
+      const tasks = await this.store.claim(w.tenantId, keys, input.count, (t) => leaseTask(t, w.workerId, randomUUID(), input.leaseSeconds, now));
+      if (tasks.length) {
+        for (const t of tasks) this.metrics.claimed.inc({ command: t.command });
+        return tasks;
+      }
+      if (this.clock.now() >= deadline || signal?.aborted || !this.store.healthy()) return [];
+      await this.store.waitForWork(w.tenantId, keys, deadline, signal);
+    }
+  }
+
+  async heartbeat(tenantId: string, actor: Actor, id: string, extendSeconds: number): Promise<TaskRecord> {
+    const now = this.clock.now();
+    return this.store.transition(tenantId, id, (t) => {
+      const next = heartbeat(t, actor, extendSeconds, now);
+      return { next, value: next };
+    });
+  }
+
+  async abandon(tenantId: string, actor: Actor, id: string): Promise<void> {
+    const now = this.clock.now();
+    await this.store.transition(tenantId, id, (t) => ({ next: abandon(t, actor, now), value: undefined }));
+  }
+
+  /** Nack: retry after a delay, or dead-letter when the deliveries are used up. */
+  async nack(tenantId: string, actor: Actor, id: string, delaySeconds: number | undefined, reason: string): Promise<{ status: 'requeued' | 'dlq'; delaySeconds: number }> {
+    const now = this.clock.now();
+    let dead: { task: TaskRecord; error: string } | null = null;
+    const out = await this.store.transition<{ status: 'requeued' | 'dlq'; delaySeconds: number }>(tenantId, id, (t) => {
+      const cur = assertCanNack(t, actor);
+      const delay = nackDelaySeconds(this.config.backoff, delaySeconds, cur.attempts);
+      const { next, outcome } = retryOrDeadLetter(cur, delay, reason || 'MAX_ATTEMPTS', now);
+      if (outcome.kind === 'dlq') {
+        next.resultKey = 'codeq:results';
+        dead = { task: next, error: outcome.error };
+        return { next, result: deadLetterResult(next, outcome.error, now), value: { status: 'dlq', delaySeconds: 0 } };
+      }
+      return { next, value: { status: 'requeued', delaySeconds: outcome.delaySeconds } };
+    });
+    if (dead) this.afterDeadLetter(dead, now);
+    return out;
+  }
+
+  private afterDeadLetter(dead: { task: TaskRecord; error: string }, now: number): void {
+    this.metrics.observeCompletion(dead.task.command, 'FAILED', dead.task.createdAtMs, now);
+    this.events.emitFinished(dead.task, deadLetterResult(dead.task, dead.error, now));
+  }
+
+  /** Lease expiry: retry with backoff, or dead-letter with `LEASE_EXPIRED`. */
+  async expire(leases: ExpiredLease[]): Promise<void> {
+    for (const l of leases) {
+      const now = this.clock.now();
+      let dead: { task: TaskRecord; error: string } | null = null;
+      try {
+        const expired = await this.store.transition<string | null>(null, l.taskId, (t) => {
+          // Guard with the current state and lease: a task finished meanwhile is left alone.
+          if (!t || t.status !== 'IN_PROGRESS' || t.leaseId !== l.leaseId || (t.leaseUntilMs ?? 0) > now) return { value: null };
+          const delay = backoffSeconds(this.config.backoff, t.attempts);
+          const { next, outcome } = retryOrDeadLetter(t, delay, 'LEASE_EXPIRED', now);
+          if (outcome.kind === 'dlq') {
+            next.resultKey = 'codeq:results';
+            dead = { task: next, error: outcome.error };
+            return { next, result: deadLetterResult(next, outcome.error, now), value: t.command };
+          }
+          return { next, value: t.command };
+        });
+        if (expired !== null) {
+          this.metrics.leaseExpired.inc({ command: expired });
+          this.log.warn({ taskId: l.taskId, tenantId: l.tenantId }, 'lease expired');
+        }
+        if (dead) this.afterDeadLetter(dead, now);
+      } catch (e) {
+        this.log.error({ taskId: l.taskId, err: (e as Error).message }, 'lease expiry failed');
+      }
+    }
+  }
+}

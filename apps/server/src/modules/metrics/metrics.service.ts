@@ -1,0 +1,81 @@
+/** Prometheus metrics with upstream's names, types, labels and buckets (config-and-ops §6). */
+import { Inject, Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TaskStore } from '../../domain/task-store.js';
+import { TASK_STORE } from '../../common/tokens.js';
+
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+  readonly created: Counter<'command'>;
+  readonly claimed: Counter<'command'>;
+  readonly completed: Counter<'command' | 'status'>;
+  readonly latency: Histogram<'command' | 'status'>;
+  readonly leaseExpired: Counter<'command'>;
+  readonly webhookDeliveries: Counter<'kind' | 'command' | 'outcome'>;
+  readonly rateLimitHits: Counter<'scope' | 'operation'>;
+
+  constructor(@Inject(TASK_STORE) store: TaskStore) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.created = new Counter({ name: 'codeq_task_created_total', help: 'Tasks durably enqueued (idempotent replays excluded).', labelNames: ['command'], registers });
+    this.claimed = new Counter({ name: 'codeq_task_claimed_total', help: 'Tasks handed out by claims.', labelNames: ['command'], registers });
+    this.completed = new Counter({ name: 'codeq_task_completed_total', help: 'Results stored or tasks dead-lettered.', labelNames: ['command', 'status'], registers });
+    this.latency = new Histogram({
+      name: 'codeq_task_processing_latency_seconds',
+      help: 'Completion time minus creation time.',
+      labelNames: ['command', 'status'],
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+      registers,
+    });
+    this.leaseExpired = new Counter({ name: 'codeq_lease_expired_total', help: 'Expired leases detected.', labelNames: ['command'], registers });
+    this.webhookDeliveries = new Counter({ name: 'codeq_webhook_deliveries_total', help: 'Webhook delivery outcomes.', labelNames: ['kind', 'command', 'outcome'], registers });
+    this.rateLimitHits = new Counter({ name: 'codeq_rate_limit_hits_total', help: 'Requests refused by a rate limit.', labelNames: ['scope', 'operation'], registers });
+    // Depth gauges are computed at scrape time from the engine's counters, summed over tenants
+    // (tenant-free labels keep cardinality bounded).
+    new Gauge({
+      name: 'codeq_queue_depth',
+      help: 'Tasks per command and queue (ready, delayed, in_progress, dlq), all tenants.',
+      labelNames: ['command', 'queue'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [command, d] of byCommand(store)) {
+          this.set({ command, queue: 'ready' }, d.ready);
+          this.set({ command, queue: 'delayed' }, d.delayed);
+          this.set({ command, queue: 'in_progress' }, d.inProgress);
+          this.set({ command, queue: 'dlq' }, d.dlq);
+        }
+      },
+    });
+    new Gauge({
+      name: 'codeq_dlq_depth',
+      help: 'Dead-lettered tasks per command, all tenants.',
+      labelNames: ['command'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [command, d] of byCommand(store)) this.set({ command }, d.dlq);
+      },
+    });
+  }
+
+  /** A result was stored or a task dead-lettered. */
+  observeCompletion(command: string, status: string, createdAtMs: number, now: number): void {
+    this.completed.inc({ command, status });
+    this.latency.observe({ command, status }, Math.max(0, (now - createdAtMs) / 1000));
+  }
+}
+
+function byCommand(store: TaskStore): Map<string, { ready: number; delayed: number; inProgress: number; dlq: number }> {
+  const out = new Map<string, { ready: number; delayed: number; inProgress: number; dlq: number }>();
+  for (const d of store.depths()) {
+    const cur = out.get(d.command) ?? { ready: 0, delayed: 0, inProgress: 0, dlq: 0 };
+    cur.ready += d.readyByPriority.reduce((a, b) => a + b, 0);
+    cur.delayed += d.delayed;
+    cur.inProgress += d.inProgress;
+    cur.dlq += d.dlq;
+    out.set(d.command, cur);
+  }
+  return out;
+}

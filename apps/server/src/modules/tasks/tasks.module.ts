@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { AdminHttpController } from './admin.http-controller.js';
+import { TaskEvents } from './task-events.js';
+import { TasksHttpController } from './tasks.http-controller.js';
+import { TasksService } from './tasks.service.js';
+
+@Module({
+  imports: [AuthModule, MetricsModule],
+  controllers: [TasksHttpController, AdminHttpController],
+  providers: [TasksService, TaskEvents],
+  exports: [TasksService, TaskEvents],
+})
+export class TasksModule {}

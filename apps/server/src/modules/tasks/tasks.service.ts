@@ -1,0 +1,234 @@
+/** Create, read, results, stats and retention (use cases over the TaskStore port). */
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { CodeqError } from '@codeq/proto/errors';
+import type { Config } from '../../config/config.js';
+import { CLOCK, CONFIG, LOGGER, TASK_STORE, type Clock } from '../../common/tokens.js';
+import type { Logger } from '../../common/logger.js';
+import type { TaskStore, QueueCounts } from '../../domain/task-store.js';
+import { commandKeyOf, type ArtifactRef, type ResultRecord, type TaskRecord } from '../../domain/task.js';
+import { bad, parseCreate, parseResult, type CreateInput, type ResultInput } from '../../domain/requests.js';
+import { assertCanComplete, complete, type Actor } from '../../domain/rules.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { TaskEvents } from './task-events.js';
+
+export type BatchItemOutcome = { task: TaskRecord } | { error: string };
+
+@Injectable()
+export class TasksService implements OnModuleInit, OnModuleDestroy {
+  private retentionTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @Inject(TASK_STORE) private readonly store: TaskStore,
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+    @Inject(TaskEvents) private readonly events: TaskEvents,
+  ) {}
+
+  onModuleInit(): void {
+    // Retention: terminal tasks (with results and idempotency keys) are deleted in batches;
+    // live tasks are never purged (task-model §18 #4).
+    this.retentionTimer = setInterval(() => void this.sweepRetention(), 30_000);
+    this.retentionTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+  }
+
+  async sweepRetention(): Promise<number> {
+    if (!this.store.healthy()) return 0;
+    try {
+      return await this.store.purgeTerminal(this.clock.now() - this.config.retentionSeconds * 1000, 512);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'retention sweep failed');
+      return 0;
+    }
+  }
+
+  private newTask(tenantId: string, input: CreateInput, now: number): TaskRecord {
+    return {
+      id: randomUUID(),
+      tenantId,
+      command: input.command,
+      commandKey: commandKeyOf(input.command),
+      payload: input.payload,
+      priority: input.priority,
+      webhook: input.webhook,
+      status: 'PENDING',
+      location: input.visibleAtMs !== null ? 'DELAYED_ZSET' : 'PENDING_LIST',
+      workerId: null,
+      leaseId: null,
+      leaseUntilMs: null,
+      attempts: 0,
+      maxAttempts: input.maxAttempts > 0 ? input.maxAttempts : this.config.maxAttemptsDefault,
+      error: null,
+      resultKey: null,
+      idempotencyKey: input.idempotencyKey,
+      visibleAtMs: input.visibleAtMs,
+      seq: 0,
+      createdAtMs: now,
+      updatedAtMs: now,
+      terminalAtMs: null,
+    };
+  }
+
+  /** Create one task (idempotent per tenant and key). */
+  async create(tenantId: string, body: unknown): Promise<TaskRecord> {
+    const now = this.clock.now();
+    const input = parseCreate(body, now);
+    return this.createParsed(tenantId, input, now);
+  }
+
+  private async createParsed(tenantId: string, input: CreateInput, now: number): Promise<TaskRecord> {
+    const out = await this.store.create(this.newTask(tenantId, input, now));
+    if (out.created) this.metrics.created.inc({ command: input.command });
+    return out.task;
+  }
+
+  /** Batch create: items are independent; each yields a task or an error (http-api §6.2). */
+  async createBatch(tenantId: string, items: unknown[]): Promise<BatchItemOutcome[]> {
+    const now = this.clock.now();
+    return Promise.all(
+      items.map(async (item): Promise<BatchItemOutcome> => {
+        let input: CreateInput;
+        try {
+          input = parseCreate(item, now, true);
+        } catch (e) {
+          if (CodeqError.is(e)) return { error: e.message };
+          throw e;
+        }
+        try {
+          return { task: await this.createParsed(tenantId, input, now) };
+        } catch (e) {
+          return { error: (e as Error).message };
+        }
+      }),
+    );
+  }
+
+  async get(tenantId: string, id: string): Promise<TaskRecord> {
+    const t = await this.store.get(tenantId, id);
+    if (!t) throw new CodeqError('NOT_FOUND', 'not found', { taskId: id });
+    return t;
+  }
+
+  /** Task and result, optionally waiting up to `waitSeconds` for the result. */
+  async getResult(tenantId: string, id: string, waitSeconds: number, signal?: AbortSignal): Promise<{ task: TaskRecord; result: ResultRecord }> {
+    const deadline = this.clock.now() + waitSeconds * 1000;
+    for (;;) {
+      const task = await this.store.get(tenantId, id);
+      if (!task) throw new CodeqError('TASK_NOT_FOUND', 'task not found', { taskId: id });
+      const result = await this.store.getResult(tenantId, id);
+      if (result) return { task, result };
+      if (this.clock.now() >= deadline || signal?.aborted) throw new CodeqError('RESULT_NOT_FOUND', 'result not found', { taskId: id });
+      if (!this.store.healthy()) throw new CodeqError('UNAVAILABLE', 'server is shutting down', { taskId: id });
+      await this.store.waitForResult(tenantId, id, deadline, signal);
+    }
+  }
+
+  /** Submit a result (http-api §6.8), fenced by lease when `leaseId` is given. */
+  async submitResult(tenantId: string, workerId: string, id: string, body: unknown): Promise<ResultRecord> {
+    const input = parseResult(body);
+    const actor: Actor = input.leaseId ? { workerId, leaseId: input.leaseId } : { workerId };
+    let artifacts: ArtifactRef[] = input.artifacts.filter((a) => a.url).map((a) => ({ name: a.name, url: a.url! }));
+    if (input.artifacts.some((a) => a.content)) {
+      // Check the guards before writing files, then write, then apply (guards re-checked atomically).
+      const current = await this.store.get(tenantId, id);
+      assertCanComplete(current, actor, () => null);
+      artifacts = artifacts.concat(await this.writeArtifacts(id, input));
+    }
+    return this.finish(tenantId, id, actor, input, artifacts);
+  }
+
+  private async finish(tenantId: string, id: string, actor: Actor, input: ResultInput, artifacts: ArtifactRef[]): Promise<ResultRecord> {
+    const now = this.clock.now();
+    let finished: { task: TaskRecord; result: ResultRecord } | null = null;
+    const record = await this.store.transition(tenantId, id, (t, ctx) => {
+      const { replay } = assertCanComplete(t, actor, () => ctx.result());
+      if (replay) return { value: replay };
+      const { next, result } = complete(t!, actor, { status: input.status, result: input.result, error: input.error, artifacts }, now);
+      finished = { task: next, result };
+      return { next, result, value: result };
+    });
+    if (finished) {
+      const f = finished as { task: TaskRecord; result: ResultRecord };
+      this.metrics.observeCompletion(f.task.command, f.result.status, f.task.createdAtMs, now);
+      this.events.emitFinished(f.task, f.result);
+    }
+    return record;
+  }
+
+  private async writeArtifacts(taskId: string, input: ResultInput): Promise<ArtifactRef[]> {
+    const root = resolve(this.config.localArtifactsDir);
+    const dir = join(root, 'results', taskId);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const out: ArtifactRef[] = [];
+    for (const a of input.artifacts) {
+      if (!a.content) continue;
+      const file = resolve(dir, a.name);
+      if (!file.startsWith(dir + sep)) throw bad(`artifact ${a.name} upload: path escapes the artifacts directory`);
+      try {
+        await writeFile(file, a.content, { mode: 0o600 });
+      } catch (e) {
+        throw bad(`artifact ${a.name} upload: ${(e as Error).message}`);
+      }
+      out.push({ name: a.name, url: `file://${file}` });
+    }
+    return out;
+  }
+
+  /** Batch results: each item validated and applied on its own (http-api §6.9). */
+  async submitResults(tenantId: string, workerId: string, items: Record<string, unknown>[]): Promise<({ taskId: string; result: ResultRecord } | { taskId: string; error: string })[]> {
+    return Promise.all(
+      items.map(async (item) => {
+        const taskId = typeof item['taskId'] === 'string' ? item['taskId'] : '';
+        try {
+          if (!taskId) throw new CodeqError('TASK_NOT_FOUND', 'task not found');
+          const input = parseResult(item, 'invalid body', false);
+          const actor: Actor = input.leaseId ? { workerId, leaseId: input.leaseId } : { workerId };
+          return { taskId, result: await this.finish(tenantId, taskId, actor, input, []) };
+        } catch (e) {
+          if (CodeqError.is(e)) return { taskId, error: e.message };
+          throw e;
+        }
+      }),
+    );
+  }
+
+  stats(tenantId: string, command: string): { command: string; ready: number; delayed: number; inProgress: number; dlq: number } {
+    const c: QueueCounts = this.store.counts(tenantId, commandKeyOf(command));
+    return { command, ready: c.readyByPriority.reduce((a, b) => a + b, 0), delayed: c.delayed, inProgress: c.inProgress, dlq: c.dlq };
+  }
+
+  /**
+   * Index counts in upstream's label format (http-api §6.14), restricted to the caller's tenant
+   * (upstream shows all tenants; architecture §2).
+   */
+  queueBuckets(tenantId: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const d of this.store.depths()) {
+      if (d.tenantId !== tenantId) continue;
+      const prefix = `codeq:q:${d.commandKey}:${d.tenantId}`;
+      d.readyByPriority.forEach((n, p) => {
+        if (n > 0) out[`${prefix}:pending:${p}`] = n;
+      });
+      if (d.inProgress > 0) out[`${prefix}:inprog`] = d.inProgress;
+      if (d.delayed > 0) out[`${prefix}:delayed`] = d.delayed;
+      if (d.dlq > 0) out[`${prefix}:dlq`] = d.dlq;
+    }
+    return out;
+  }
+
+  /**
+   * Admin cleanup: delete the tenant's terminal tasks whose retention ended by `before`
+   * (never live ones; upstream purges every tenant, architecture §2).
+   */
+  async cleanup(tenantId: string, beforeMs: number, limit: number): Promise<number> {
+    return this.store.purgeTerminal(beforeMs - this.config.retentionSeconds * 1000, limit, tenantId);
+  }
+}

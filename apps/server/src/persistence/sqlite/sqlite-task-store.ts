@@ -1,0 +1,706 @@
+/**
+ * The embedded engine (architecture §3.1): SQLite through TypeORM (schema + migrations) and
+ * prepared statements on the same better-sqlite3 connection (hot path), with
+ *  - group commit: every change marks records dirty; one writer commits all of them in a single
+ *    transaction per event-loop turn, then resolves every caller of that turn;
+ *  - memory indexes rebuilt at start: ready FIFOs per (tenant, command, priority), a heap of
+ *    delayed tasks and a heap of leases, each with one timer; long-poll waiters woken directly.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DataSource } from 'typeorm';
+import type {
+  CreateOutcome,
+  ExpiredLease,
+  QueueCounts,
+  QueueDepth,
+  TaskStore,
+  TransitionFn,
+} from '../../domain/task-store.js';
+import { isTerminal, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
+import { Alarm, Deque, MinHeap } from '../structures.js';
+import { MetaEntity, ResultEntity, TaskEntity } from './entities.js';
+import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
+
+export interface SqliteStoreOptions {
+  /** Directory holding the database files (created if missing). */
+  path: string;
+  /** fsync every group commit (synchronous=FULL) instead of WAL-NORMAL. */
+  fsyncOnCommit: boolean;
+  /** Logger for engine events. */
+  log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+interface ReadyEntry {
+  id: string;
+  seq: number;
+}
+
+interface Waiter {
+  done: boolean;
+  resolve: () => void;
+}
+
+interface Queue extends QueueCounts {
+  /** False while the queue exists only because a worker waits on it. */
+  named: boolean;
+  tenantId: string;
+  commandKey: string;
+  command: string;
+  ready: Deque<ReadyEntry>[];
+  waiters: Deque<Waiter>;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const TASK_COLUMNS = [
+  'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
+  'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
+  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at',
+] as const;
+
+type Row = Record<string, unknown>;
+
+function rowToTask(r: Row): TaskRecord {
+  return {
+    id: r['id'] as string,
+    tenantId: r['tenant_id'] as string,
+    command: r['command'] as string,
+    commandKey: r['command_key'] as string,
+    payload: r['payload'] as string,
+    priority: r['priority'] as number,
+    webhook: (r['webhook'] as string | null) ?? null,
+    status: r['status'] as TaskRecord['status'],
+    location: r['location'] as Location,
+    workerId: (r['worker_id'] as string | null) ?? null,
+    leaseId: (r['lease_id'] as string | null) ?? null,
+    leaseUntilMs: (r['lease_until'] as number | null) ?? null,
+    attempts: r['attempts'] as number,
+    maxAttempts: r['max_attempts'] as number,
+    error: (r['error'] as string | null) ?? null,
+    resultKey: (r['result_key'] as string | null) ?? null,
+    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
+    visibleAtMs: (r['visible_at'] as number | null) ?? null,
+    seq: r['seq'] as number,
+    createdAtMs: r['created_at'] as number,
+    updatedAtMs: r['updated_at'] as number,
+    terminalAtMs: (r['terminal_at'] as number | null) ?? null,
+  };
+}
+
+function taskParams(t: TaskRecord): unknown[] {
+  return [
+    t.id, t.tenantId, t.command, t.commandKey, t.payload, t.priority, t.webhook, t.status, t.location,
+    t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.maxAttempts, t.error, t.resultKey,
+    t.idempotencyKey, t.visibleAtMs, t.seq, t.createdAtMs, t.updatedAtMs, t.terminalAtMs,
+  ];
+}
+
+function rowToResult(r: Row): ResultRecord {
+  return {
+    taskId: r['task_id'] as string,
+    tenantId: r['tenant_id'] as string,
+    status: r['status'] as ResultRecord['status'],
+    result: (r['result'] as string | null) ?? null,
+    error: (r['error'] as string | null) ?? null,
+    artifacts: r['artifacts'] ? (JSON.parse(r['artifacts'] as string) as ResultRecord['artifacts']) : null,
+    completedAtMs: r['completed_at'] as number,
+    leaseId: (r['lease_id'] as string | null) ?? null,
+    workerId: (r['worker_id'] as string | null) ?? null,
+  };
+}
+
+/** Raised when the data directory is owned by another process. */
+export class StoreLockedError extends Error {}
+
+export class SqliteTaskStore implements TaskStore {
+  private ds: DataSource | null = null;
+  private db!: BetterSqlite3.Database;
+  private stmts!: {
+    upsertTask: BetterSqlite3.Statement;
+    deleteTask: BetterSqlite3.Statement;
+    upsertResult: BetterSqlite3.Statement;
+    deleteResult: BetterSqlite3.Statement;
+    getTask: BetterSqlite3.Statement;
+    getResult: BetterSqlite3.Statement;
+    findIdempotent: BetterSqlite3.Statement;
+    expiredTerminal: BetterSqlite3.Statement;
+    expiredTerminalOfTenant: BetterSqlite3.Statement;
+  };
+
+  /** Non-terminal tasks. */
+  private readonly live = new Map<string, TaskRecord>();
+  /** Records changed since the last commit (null = delete). */
+  private dirty = new Map<string, TaskRecord | null>();
+  private dirtyResults = new Map<string, ResultRecord | null>();
+  private batch: Deferred | null = null;
+  private afterCommit: (() => void)[] = [];
+  /** (tenant \0 key) → task id, for keys seen since start; misses fall back to the database. */
+  private readonly idempotency = new Map<string, string>();
+  private readonly queues = new Map<string, Queue>();
+  private readonly delayed = new MinHeap();
+  private readonly leases = new MinHeap();
+  private readonly delayAlarm = new Alarm(() => this.promoteDue());
+  private readonly leaseAlarm = new Alarm(() => this.expireLeases());
+  private readonly resultWaiters = new Map<string, Set<() => void>>();
+  private leaseHandler: ((leases: ExpiredLease[]) => void) | null = null;
+  private seqCounter = 0;
+  private ok = false;
+  private closed = false;
+  private draining = false;
+
+  constructor(private readonly opts: SqliteStoreOptions) {}
+
+  async open(): Promise<void> {
+    mkdirSync(this.opts.path, { recursive: true, mode: 0o700 });
+    const file = join(this.opts.path, 'codeq.db');
+    const ds = new DataSource({
+      type: 'better-sqlite3',
+      database: file,
+      entities: [TaskEntity, ResultEntity, MetaEntity],
+      migrations: [InitialSchema1764300000000],
+      migrationsTableName: 'migrations',
+      synchronize: false,
+      logging: false,
+      enableWAL: true,
+      timeout: 100,
+      prepareDatabase: (db: BetterSqlite3.Database) => {
+        // One process owns the directory: the exclusive lock is held until close and released by
+        // the kernel if the process dies, so a crashed server never blocks its restart.
+        db.pragma('locking_mode = EXCLUSIVE');
+      },
+    });
+    try {
+      await ds.initialize();
+      this.ds = ds;
+      this.db = (ds.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+      this.db.pragma(`synchronous = ${this.opts.fsyncOnCommit ? 'FULL' : 'NORMAL'}`);
+      this.db.pragma('temp_store = MEMORY');
+      this.db.pragma('cache_size = -65536');
+      await ds.runMigrations({ transaction: 'all' });
+      // A write takes the exclusive lock now, so a second server fails at start, not later.
+      this.db.prepare(`INSERT INTO meta(key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(Date.now()));
+    } catch (e) {
+      if (ds.isInitialized) await ds.destroy().catch(() => undefined);
+      const msg = e instanceof Error ? e.message : String(e);
+      if (/locked|busy/i.test(msg)) {
+        throw new StoreLockedError(`data directory ${this.opts.path} is in use by another codeQ process (database is locked)`);
+      }
+      throw e;
+    }
+    this.prepare();
+    this.load();
+    this.ok = true;
+  }
+
+  private prepare(): void {
+    const cols = TASK_COLUMNS.map((c) => `"${c}"`).join(', ');
+    const params = TASK_COLUMNS.map(() => '?').join(', ');
+    const updates = TASK_COLUMNS.filter((c) => c !== 'id').map((c) => `"${c}" = excluded."${c}"`).join(', ');
+    this.stmts = {
+      upsertTask: this.db.prepare(`INSERT INTO tasks (${cols}) VALUES (${params}) ON CONFLICT(id) DO UPDATE SET ${updates}`),
+      deleteTask: this.db.prepare(`DELETE FROM tasks WHERE id = ?`),
+      upsertResult: this.db.prepare(
+        `INSERT INTO results (task_id, tenant_id, status, result, error, artifacts, completed_at, lease_id, worker_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
+           artifacts = excluded.artifacts, completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id`,
+      ),
+      deleteResult: this.db.prepare(`DELETE FROM results WHERE task_id = ?`),
+      getTask: this.db.prepare(`SELECT * FROM tasks WHERE id = ?`),
+      getResult: this.db.prepare(`SELECT * FROM results WHERE task_id = ?`),
+      findIdempotent: this.db.prepare(`SELECT id FROM tasks WHERE tenant_id = ? AND idempotency_key = ?`),
+      expiredTerminal: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? ORDER BY terminal_at LIMIT ?`),
+      expiredTerminalOfTenant: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? AND tenant_id = ? ORDER BY terminal_at LIMIT ?`),
+    };
+  }
+
+  /** Rebuild the memory indexes from the database. */
+  private load(): void {
+    const started = Date.now();
+    const max = this.db.prepare(`SELECT max(seq) AS m FROM tasks`).get() as { m: number | null };
+    this.seqCounter = max.m ?? 0;
+    let n = 0;
+    for (const row of this.db.prepare(`SELECT * FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).iterate()) {
+      const t = rowToTask(row as Row);
+      this.live.set(t.id, t);
+      this.index(t, false);
+      n++;
+    }
+    const dlq = this.db
+      .prepare(`SELECT tenant_id, command_key, min(command) AS command, count(*) AS n FROM tasks WHERE location = 'DLQ_SET' GROUP BY tenant_id, command_key`)
+      .all() as { tenant_id: string; command_key: string; command: string; n: number }[];
+    for (const d of dlq) this.queue(d.tenant_id, d.command_key, d.command).dlq += d.n;
+    this.opts.log?.info({ liveTasks: n, ms: Date.now() - started, path: this.opts.path }, 'embedded store opened');
+    this.armAlarms();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.delayAlarm.clear();
+    this.leaseAlarm.clear();
+    if (this.batch) await this.batch.promise.catch(() => undefined);
+    if (this.dirty.size || this.dirtyResults.size) this.flush();
+    for (const q of this.queues.values()) this.wakeAll(q);
+    for (const set of this.resultWaiters.values()) for (const w of set) w();
+    this.ok = false;
+    if (this.ds?.isInitialized) await this.ds.destroy();
+  }
+
+  healthy(): boolean {
+    return this.ok && !this.closed && !this.draining;
+  }
+
+  drain(): void {
+    this.draining = true;
+    for (const q of this.queues.values()) this.wakeAll(q);
+    for (const set of [...this.resultWaiters.values()]) for (const w of [...set]) w();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Group commit
+
+  private markDirty(t: TaskRecord): void {
+    this.dirty.set(t.id, t);
+  }
+
+  /** Promise of the commit that will contain every change made so far. */
+  private commit(): Promise<void> {
+    if (this.closed && !this.batch) return Promise.reject(new Error('store is closed'));
+    if (!this.batch) {
+      this.batch = deferred();
+      setImmediate(() => this.flush());
+    }
+    return this.batch.promise;
+  }
+
+  private flush(): void {
+    const b = this.batch;
+    this.batch = null;
+    const tasks = this.dirty;
+    const results = this.dirtyResults;
+    const after = this.afterCommit;
+    this.dirty = new Map();
+    this.dirtyResults = new Map();
+    this.afterCommit = [];
+    try {
+      this.db.transaction(() => {
+        for (const [id, t] of tasks) {
+          if (t) this.stmts.upsertTask.run(taskParams(t));
+          else this.stmts.deleteTask.run(id);
+        }
+        for (const [id, r] of results) {
+          if (r) {
+            this.stmts.upsertResult.run(
+              r.taskId, r.tenantId, r.status, r.result, r.error,
+              r.artifacts ? JSON.stringify(r.artifacts) : null, r.completedAtMs, r.leaseId, r.workerId,
+            );
+          } else this.stmts.deleteResult.run(id);
+        }
+      })();
+    } catch (e) {
+      // The memory state is ahead of the disk now: stop serving rather than acknowledge lies.
+      this.ok = false;
+      this.opts.log?.error({ err: e instanceof Error ? e.message : String(e) }, 'group commit failed; store marked unhealthy');
+      b?.reject(new Error('storage commit failed'));
+      return;
+    }
+    b?.resolve();
+    for (const f of after) f();
+  }
+
+  private nextSeq(): number {
+    return ++this.seqCounter;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Indexes
+
+  private queueKey(tenantId: string, commandKey: string): string {
+    return `${tenantId}\u0000${commandKey}`;
+  }
+
+  private queue(tenantId: string, commandKey: string, command: string): Queue {
+    const key = this.queueKey(tenantId, commandKey);
+    let q = this.queues.get(key);
+    if (!q) {
+      q = {
+        named: false,
+        tenantId,
+        commandKey,
+        command,
+        ready: Array.from({ length: MAX_PRIORITY + 1 }, () => new Deque<ReadyEntry>()),
+        readyByPriority: new Array<number>(MAX_PRIORITY + 1).fill(0),
+        delayed: 0,
+        inProgress: 0,
+        dlq: 0,
+        waiters: new Deque<Waiter>(),
+      };
+      this.queues.set(key, q);
+    }
+    return q;
+  }
+
+  /** Account for `t` in the indexes of its current location (and push its index entry). */
+  private index(t: TaskRecord, wake = true): void {
+    const q = this.queue(t.tenantId, t.commandKey, t.command);
+    if (!q.named) {
+      q.named = true;
+      q.command = t.command;
+    }
+    switch (t.location) {
+      case 'PENDING_LIST':
+        q.ready[t.priority]!.push({ id: t.id, seq: t.seq });
+        q.readyByPriority[t.priority]!++;
+        if (wake) this.wakeOne(q);
+        break;
+      case 'DELAYED_ZSET':
+        q.delayed++;
+        this.delayed.push({ at: dueAt(t.visibleAtMs ?? 0), id: t.id, seq: t.seq });
+        if (!wake) break;
+        this.delayAlarm.armAt(dueAt(t.visibleAtMs ?? 0));
+        break;
+      case 'INPROG_SET':
+        q.inProgress++;
+        this.leases.push({ at: t.leaseUntilMs ?? 0, id: t.id, seq: t.seq });
+        if (!wake) break;
+        this.leaseAlarm.armAt(t.leaseUntilMs ?? 0);
+        break;
+      case 'DLQ_SET':
+        q.dlq++;
+        break;
+      case 'NONE':
+        break;
+    }
+  }
+
+  /** Remove `t` from the counters of its location (index entries are invalidated lazily by seq). */
+  private unindex(t: TaskRecord): void {
+    const q = this.queue(t.tenantId, t.commandKey, t.command);
+    if (!q.named) {
+      q.named = true;
+      q.command = t.command;
+    }
+    switch (t.location) {
+      case 'PENDING_LIST':
+        q.readyByPriority[t.priority]!--;
+        break;
+      case 'DELAYED_ZSET':
+        q.delayed--;
+        break;
+      case 'INPROG_SET':
+        q.inProgress--;
+        break;
+      case 'DLQ_SET':
+        q.dlq--;
+        break;
+      case 'NONE':
+        break;
+    }
+  }
+
+  private armAlarms(): void {
+    const d = this.delayed.peek();
+    if (d) this.delayAlarm.armAt(d.at);
+    const l = this.leases.peek();
+    if (l) this.leaseAlarm.armAt(l.at);
+  }
+
+  /** Replace a record with its next state, keeping indexes, counters and the dirty set right. */
+  private apply(prev: TaskRecord | null, next: TaskRecord): void {
+    if (prev && !isTerminal(prev.status)) this.unindex(prev);
+    if (prev && isTerminal(prev.status) && prev.location === 'DLQ_SET') this.unindex(prev);
+    if (!isTerminal(next.status)) {
+      next.seq = this.nextSeq();
+      this.live.set(next.id, next);
+    } else {
+      this.live.delete(next.id);
+    }
+    this.index(next);
+    this.markDirty(next);
+  }
+
+  private wakeOne(q: Queue): void {
+    while (q.waiters.length) {
+      const w = q.waiters.shift()!;
+      if (w.done) continue;
+      w.done = true;
+      w.resolve();
+      return;
+    }
+  }
+
+  private wakeAll(q: Queue): void {
+    while (q.waiters.length) {
+      const w = q.waiters.shift()!;
+      if (!w.done) {
+        w.done = true;
+        w.resolve();
+      }
+    }
+  }
+
+  /** Move due delayed tasks to their ready FIFO (timer callback). */
+  private promoteDue(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    let moved = 0;
+    for (let e = this.delayed.peek(); e && e.at <= now; e = this.delayed.peek()) {
+      this.delayed.pop();
+      const t = this.live.get(e.id);
+      if (!t || t.seq !== e.seq || t.location !== 'DELAYED_ZSET') continue;
+      this.apply(t, { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
+      moved++;
+    }
+    if (moved) void this.commit().catch(() => undefined);
+    const next = this.delayed.peek();
+    if (next) this.delayAlarm.armAt(next.at);
+  }
+
+  /** Hand expired leases to the lease handler (timer callback). */
+  private expireLeases(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const expired: ExpiredLease[] = [];
+    for (let e = this.leases.peek(); e && e.at <= now; e = this.leases.peek()) {
+      this.leases.pop();
+      const t = this.live.get(e.id);
+      if (!t || t.seq !== e.seq || t.location !== 'INPROG_SET' || !t.leaseId) continue;
+      expired.push({ tenantId: t.tenantId, taskId: t.id, leaseId: t.leaseId });
+    }
+    if (expired.length && this.leaseHandler) this.leaseHandler(expired);
+    const next = this.leases.peek();
+    if (next) this.leaseAlarm.armAt(next.at);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  private lookup(id: string): TaskRecord | null {
+    const l = this.live.get(id);
+    if (l) return l;
+    if (this.dirty.has(id)) return this.dirty.get(id) ?? null;
+    const row = this.stmts.getTask.get(id) as Row | undefined;
+    return row ? rowToTask(row) : null;
+  }
+
+  private lookupResult(id: string): ResultRecord | null {
+    if (this.dirtyResults.has(id)) return this.dirtyResults.get(id) ?? null;
+    const row = this.stmts.getResult.get(id) as Row | undefined;
+    return row ? rowToResult(row) : null;
+  }
+
+  /** Reads wait for the commit of anything they might observe, so they never show unacknowledged state. */
+  private async settled(): Promise<void> {
+    if (this.batch) await this.batch.promise;
+  }
+
+  async get(tenantId: string, id: string): Promise<TaskRecord | null> {
+    await this.settled();
+    const t = this.lookup(id);
+    return t && t.tenantId === tenantId ? { ...t } : null;
+  }
+
+  async getResult(tenantId: string, id: string): Promise<ResultRecord | null> {
+    await this.settled();
+    const r = this.lookupResult(id);
+    return r && r.tenantId === tenantId ? r : null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writes
+
+  async create(task: TaskRecord): Promise<CreateOutcome> {
+    this.assertOpen();
+    if (task.idempotencyKey) {
+      const k = `${task.tenantId}\u0000${task.idempotencyKey}`;
+      let existingId = this.idempotency.get(k);
+      if (existingId === undefined) {
+        const row = this.stmts.findIdempotent.get(task.tenantId, task.idempotencyKey) as { id: string } | undefined;
+        existingId = row?.id;
+      }
+      const existing = existingId ? this.lookup(existingId) : null;
+      if (existing) {
+        this.idempotency.set(k, existing.id);
+        await this.commit(); // the original may still be in flight: answer once it is durable
+        return { task: { ...existing }, created: false };
+      }
+      this.idempotency.set(k, task.id);
+    }
+    const t = { ...task };
+    this.apply(null, t);
+    await this.commit();
+    return { task: { ...t }, created: true };
+  }
+
+  async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]> {
+    this.assertOpen();
+    const out: TaskRecord[] = [];
+    for (const key of commandKeys) {
+      const q = this.queues.get(this.queueKey(tenantId, key));
+      if (!q) continue;
+      for (let p = MAX_PRIORITY; p >= 0 && out.length < count; p--) {
+        const fifo = q.ready[p]!;
+        while (out.length < count && fifo.length) {
+          const e = fifo.shift()!;
+          const t = this.live.get(e.id);
+          if (!t || t.seq !== e.seq || t.location !== 'PENDING_LIST') continue; // stale entry: keep looking at this priority
+          const next = lease(t);
+          this.apply(t, next);
+          out.push({ ...next });
+        }
+      }
+      if (out.length >= count) break;
+    }
+    if (out.length) await this.commit();
+    return out;
+  }
+
+  waitForWork(tenantId: string, commandKeys: readonly string[], deadlineMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const w: Waiter = {
+        done: false,
+        resolve: () => {
+          if (timer) clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        if (!w.done) {
+          w.done = true;
+          w.resolve();
+        }
+      };
+      if (this.closed || this.draining || signal?.aborted) return resolve();
+      for (const key of commandKeys) this.queue(tenantId, key, key).waiters.push(w);
+      timer = setTimeout(onAbort, Math.max(0, deadlineMs - Date.now()));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async transition<R>(tenantId: string | null, id: string, fn: TransitionFn<R>): Promise<R> {
+    this.assertOpen();
+    let current = this.lookup(id);
+    if (current && tenantId !== null && current.tenantId !== tenantId) current = null;
+    const snapshot = current ? { ...current } : null;
+    let loaded: ResultRecord | null | undefined;
+    const out = fn(snapshot, {
+      result: () => {
+        if (loaded === undefined) loaded = this.lookupResult(id);
+        return loaded;
+      },
+    });
+    if (out.next) {
+      this.apply(current, out.next);
+      if (out.result) {
+        const r = out.result;
+        this.dirtyResults.set(r.taskId, r);
+        this.afterCommit.push(() => this.notifyResult(r.taskId));
+      }
+      await this.commit();
+    } else {
+      await this.settled();
+    }
+    return out.value;
+  }
+
+  private notifyResult(taskId: string): void {
+    const set = this.resultWaiters.get(taskId);
+    if (!set) return;
+    this.resultWaiters.delete(taskId);
+    for (const w of set) w();
+  }
+
+  waitForResult(_tenantId: string, id: string, deadlineMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.closed || this.draining || signal?.aborted) return resolve();
+      let set = this.resultWaiters.get(id);
+      if (!set) {
+        set = new Set();
+        this.resultWaiters.set(id, set);
+      }
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        const s = this.resultWaiters.get(id);
+        if (s) {
+          s.delete(done);
+          if (!s.size) this.resultWaiters.delete(id);
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, deadlineMs - Date.now()));
+      signal?.addEventListener('abort', done, { once: true });
+      set.add(done);
+    });
+  }
+
+  onLeaseExpired(handler: (leases: ExpiredLease[]) => void): void {
+    this.leaseHandler = handler;
+    // Leases that expired while the server was down are handed over right away.
+    this.leaseAlarm.armAt(this.leases.peek()?.at ?? Infinity);
+  }
+
+  counts(tenantId: string, commandKey: string): QueueCounts {
+    const q = this.queues.get(this.queueKey(tenantId, commandKey));
+    if (!q) return { readyByPriority: new Array<number>(MAX_PRIORITY + 1).fill(0), delayed: 0, inProgress: 0, dlq: 0 };
+    return { readyByPriority: [...q.readyByPriority], delayed: q.delayed, inProgress: q.inProgress, dlq: q.dlq };
+  }
+
+  depths(): QueueDepth[] {
+    return [...this.queues.values()].map((q) => ({
+      tenantId: q.tenantId,
+      commandKey: q.commandKey,
+      command: q.command,
+      readyByPriority: [...q.readyByPriority],
+      delayed: q.delayed,
+      inProgress: q.inProgress,
+      dlq: q.dlq,
+    }));
+  }
+
+  async purgeTerminal(terminalBeforeMs: number, limit: number, tenantId?: string): Promise<number> {
+    this.assertOpen();
+    await this.settled();
+    const rows = (tenantId === undefined
+      ? this.stmts.expiredTerminal.all(terminalBeforeMs, limit)
+      : this.stmts.expiredTerminalOfTenant.all(terminalBeforeMs, tenantId, limit)) as { id: string }[];
+    for (const { id } of rows) {
+      const t = this.lookup(id);
+      if (!t || !isTerminal(t.status)) continue; // never delete a live task
+      if (t.location === 'DLQ_SET') this.unindex(t);
+      if (t.idempotencyKey) this.idempotency.delete(`${t.tenantId}\u0000${t.idempotencyKey}`);
+      this.dirty.set(id, null);
+      this.dirtyResults.set(id, null);
+    }
+    if (rows.length) await this.commit();
+    return rows.length;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('store is closed');
+  }
+}
+
+/** Delayed tasks are due at the start of their second (upstream compares whole Unix seconds). */
+function dueAt(visibleAtMs: number): number {
+  return Math.floor(visibleAtMs / 1000) * 1000;
+}
