@@ -11,7 +11,8 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './common/logger.js';
-import { HttpExceptionFilter, sendError } from './common/http-exception.filter.js';
+// Nest routes Fastify's own errors (413, bad framing) through this global filter as well.
+import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { INVALID_JSON } from './common/http.js';
 import { CLOCK, CONFIG, LOGGER, TASK_STORE, systemClock, type Clock } from './common/tokens.js';
 import type { TaskStore } from './domain/task-store.js';
@@ -78,10 +79,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       genReqId: () => randomBytes(16).toString('hex'),
       keepAliveTimeout: 75_000,
       forceCloseConnections: 'idle',
-      allowErrorHandlerOverride: true,
       logger: false,
     });
-    app = await NestFactory.create<NestFastifyApplication>(rootModule(config, store, log, clock), adapter, { logger: false, abortOnError: false });
+    app = await NestFactory.create<NestFastifyApplication>(rootModule(config, store, log, clock), adapter, { logger: false, abortOnError: false, bodyParser: false });
     const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
     // Bodies are JSON whatever the Content-Type (http-api §1.2). A body that is not JSON reaches
     // the route as a marker, so each route answers with its own upstream message.
@@ -99,7 +99,6 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       void reply.header('x-request-id', req.id);
       done(null, payload);
     });
-    fastify.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => sendError(reply, req, err, log));
     app.useGlobalFilters(new HttpExceptionFilter(log));
     await app.init();
   } catch (e) {

@@ -5,7 +5,7 @@
  */
 import { Catch, HttpException, Inject, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CodeqError, ERRORS } from '@codeq/proto/errors';
+import { CodeqError, ERRORS, codeForHttpStatus } from '@codeq/proto/errors';
 import { LOGGER } from './tokens.js';
 import type { Logger } from './logger.js';
 
@@ -43,7 +43,9 @@ export function sendError(reply: FastifyReply, req: FastifyRequest, exception: u
       void reply.status(404).type('text/plain; charset=utf-8').send('404 page not found');
       return;
     }
-    void reply.status(status).send({ error: exception.message, requestId: req.id });
+    const code = codeForHttpStatus(status);
+    const message = status === 413 ? 'request body too large' : status === 400 ? 'invalid body' : exception.message;
+    void reply.status(status).send({ error: message, code, requestId: req.id });
     return;
   }
   const fe = exception as { statusCode?: number; code?: string; message?: string };

@@ -65,6 +65,44 @@ export function staticValidator(config: unknown): TokenValidator {
   };
 }
 
+/** Tries 2–4 nested providers in order; the first that accepts wins (auth.md §4.3). */
+export function multiValidator(config: unknown, registry: ValidatorRegistry): TokenValidator {
+  let o: unknown = config;
+  if (typeof o === 'string') {
+    try {
+      o = JSON.parse(o);
+    } catch (e) {
+      throw new Error(`multi auth: invalid config: ${(e as Error).message}`);
+    }
+  }
+  const providers = (o as { providers?: unknown } | null)?.providers;
+  if (!Array.isArray(providers) || providers.length < 2 || providers.length > 4) {
+    throw new Error('multi auth: providers must contain between 2 and 4 entries');
+  }
+  const children = providers.map((p, i) => {
+    const type = typeof (p as { type?: unknown })?.type === 'string' ? ((p as { type: string }).type).trim() : '';
+    if (!type || type === 'multi') throw new Error(`multi auth: provider ${i} has an invalid type`);
+    try {
+      return registry.build(type, (p as { config?: unknown }).config);
+    } catch (e) {
+      throw new Error(`multi auth: configure provider ${i}: ${(e as Error).message}`);
+    }
+  });
+  return {
+    async validate(token: string): Promise<Claims> {
+      const errors: string[] = [];
+      for (const c of children) {
+        try {
+          return await c.validate(token);
+        } catch (e) {
+          errors.push(e instanceof Error ? e.message : String(e));
+        }
+      }
+      throw new Error(`multi auth: token rejected by every provider: ${errors.join('\n')}`);
+    },
+  };
+}
+
 export function defaultRegistry(): ValidatorRegistry {
-  return new ValidatorRegistry().register('static', (c) => staticValidator(c));
+  return new ValidatorRegistry().register('static', (c) => staticValidator(c)).register('multi', (c, r) => multiValidator(c, r));
 }
