@@ -20,4 +20,5 @@ export function disconnectSignal(reply: FastifyReply): AbortSignal {
 }
 
 /** Marker for a body that was sent but is not JSON: validators answer with the route's message. */
-export const INVALID_JSON = Object.freeze({ __invalidJson: true });
+// A null-prototype object: never mistaken for a parsed JSON object (see domain/requests.ts isObj).
+export const INVALID_JSON: object = Object.freeze(Object.create(null) as object);

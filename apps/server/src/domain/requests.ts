@@ -20,8 +20,9 @@ export const MAX_RESULT_WAIT_SECONDS = 60;
 
 export const bad = (message: string, details: Obj = {}) => new CodeqError('VALIDATION_FAILED', message, details);
 
+/** A JSON object as JSON.parse builds it (markers for unparsable bodies have a null prototype). */
 function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 /** Field readers that raise `generic` (the route's bind-error message) on a type mismatch. */
