@@ -64,6 +64,13 @@ function rootModule(config: Config, store: TaskStore, log: Logger, clock: Clock)
   };
 }
 
+/** 32-hex request ids: a random per-process prefix and a counter (cheap, unique, unguessable enough for logs). */
+function requestIdGenerator(): () => string {
+  const prefix = randomBytes(8).toString('hex');
+  let n = 0;
+  return () => prefix + (n++).toString(16).padStart(16, '0');
+}
+
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<CodeqApp> {
   const log = opts.logger ?? createLogger(config);
   const clock = opts.clock ?? systemClock;
@@ -76,7 +83,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     const adapter = new FastifyAdapter({
       bodyLimit: config.maxBodyBytes,
       requestIdHeader: 'x-request-id',
-      genReqId: () => randomBytes(16).toString('hex'),
+      genReqId: requestIdGenerator(),
       keepAliveTimeout: 75_000,
       forceCloseConnections: 'idle',
       logger: false,

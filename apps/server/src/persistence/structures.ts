@@ -29,6 +29,8 @@ export interface HeapEntry {
   at: number;
   id: string;
   seq: number;
+  /** The record this entry was made for; the entry is stale once the record was replaced. */
+  ref?: unknown;
 }
 
 /** Binary min-heap on `at` (ties: lower seq first). */

@@ -3,6 +3,7 @@
  * `multi` register into the same registry (their own module), so adding a provider never touches
  * the guards.
  */
+import * as crypto from 'node:crypto';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Claims, TokenValidator } from '../../domain/claims.js';
 
@@ -30,7 +31,17 @@ function stringList(v: unknown, what: string): string[] {
   return v as string[];
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+// One-shot crypto.hash (Node ≥ 20.12) avoids a Hash object per request.
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: string, enc: 'buffer') => Buffer }).hash;
+const digest = (s: string): Buffer => (oneShot ? oneShot('sha256', s, 'buffer') : createHash('sha256').update(s).digest());
 
 /** Accepts exactly one configured token; returns fixed claims (auth.md §4.1). */
 export function staticValidator(config: unknown): TokenValidator {
@@ -48,19 +59,21 @@ export function staticValidator(config: unknown): TokenValidator {
   const raw = o['raw'] ?? {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('static auth: invalid config: raw must be an object');
   const expected = digest(token);
+  // Claims are immutable and shared between requests (deep-frozen once).
+  const claims: Claims = deepFreeze({
+    subject,
+    email,
+    issuer: '',
+    audience: [],
+    scopes: [...scopes],
+    eventTypes: [...eventTypes],
+    raw: structuredClone(raw as Record<string, unknown>),
+  });
   return {
     validate(presented: string): Claims {
       // Constant-time comparison of fixed-length digests (auth.md §9 #6).
       if (!timingSafeEqual(digest(presented.trim()), expected)) throw new Error('invalid token');
-      return {
-        subject,
-        email,
-        issuer: '',
-        audience: [],
-        scopes: [...scopes],
-        eventTypes: [...eventTypes],
-        raw: structuredClone(raw as Record<string, unknown>),
-      };
+      return claims;
     },
   };
 }

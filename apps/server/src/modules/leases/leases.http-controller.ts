@@ -22,7 +22,7 @@ export class LeasesHttpController {
   @Auth('worker', 'codeq:claim')
   async claim(@Caller() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const input = parseClaim(body, this.config.defaultLeaseSeconds, false);
-    const tasks = await this.leases.claim(identity(p), input, input.waitSeconds ? disconnectSignal(reply) : undefined);
+    const tasks = await this.leases.claim(identity(p), input, input.waitSeconds ? () => disconnectSignal(reply) : undefined);
     const t = tasks[0];
     if (!t) {
       void reply.status(204);

@@ -46,7 +46,7 @@ export class LeasesService implements OnApplicationBootstrap {
    * Claim up to `input.count` tasks; with `waitSeconds` a single claim parks until a create or a
    * promotion wakes it (no polling).
    */
-  async claim(w: WorkerIdentity, input: ClaimInput, signal?: AbortSignal): Promise<TaskRecord[]> {
+  async claim(w: WorkerIdentity, input: ClaimInput, signal?: AbortSignal | (() => AbortSignal)): Promise<TaskRecord[]> {
     if (!w.workerId) throw new CodeqError('VALIDATION_FAILED', 'workerId is required');
     const keys = [...new Set(this.commandsFor(w, input.commands).map(commandKeyOf))];
     const deadline = this.clock.now() + input.waitSeconds * 1000;
@@ -57,6 +57,7 @@ export class LeasesService implements OnApplicationBootstrap {
         for (const t of tasks) this.metrics.claimed.inc({ command: t.command });
         return tasks;
       }
+      if (typeof signal === 'function') signal = signal(); // created only when the claim must wait
       if (this.clock.now() >= deadline || signal?.aborted || !this.store.healthy()) return [];
       await this.store.waitForWork(w.tenantId, keys, deadline, signal);
     }

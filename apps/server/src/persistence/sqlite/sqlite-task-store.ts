@@ -32,9 +32,16 @@ export interface SqliteStoreOptions {
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
+/** Index entries point at the record they were made for: a replaced record makes them stale. */
 interface ReadyEntry {
   id: string;
-  seq: number;
+  rec: TaskRecord;
+}
+
+interface Dirty {
+  rec: TaskRecord | null;
+  /** Not in the database yet: INSERT instead of UPDATE. */
+  insert: boolean;
 }
 
 interface Waiter {
@@ -73,6 +80,19 @@ const TASK_COLUMNS = [
   'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
   'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at',
 ] as const;
+
+/** Columns a transition can change (identity, command, payload and creation never change). */
+const MUTABLE_COLUMNS = [
+  'status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key',
+  'visible_at', 'seq', 'updated_at', 'terminal_at',
+] as const;
+
+function updateParams(t: TaskRecord): unknown[] {
+  return [
+    t.status, t.location, t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.error, t.resultKey,
+    t.visibleAtMs, t.seq, t.updatedAtMs, t.terminalAtMs, t.id,
+  ];
+}
 
 type Row = Record<string, unknown>;
 
@@ -132,7 +152,8 @@ export class SqliteTaskStore implements TaskStore {
   private ds: DataSource | null = null;
   private db!: BetterSqlite3.Database;
   private stmts!: {
-    upsertTask: BetterSqlite3.Statement;
+    insertTask: BetterSqlite3.Statement;
+    updateTask: BetterSqlite3.Statement;
     deleteTask: BetterSqlite3.Statement;
     upsertResult: BetterSqlite3.Statement;
     deleteResult: BetterSqlite3.Statement;
@@ -146,7 +167,7 @@ export class SqliteTaskStore implements TaskStore {
   /** Non-terminal tasks. */
   private readonly live = new Map<string, TaskRecord>();
   /** Records changed since the last commit (null = delete). */
-  private dirty = new Map<string, TaskRecord | null>();
+  private dirty = new Map<string, Dirty>();
   private dirtyResults = new Map<string, ResultRecord | null>();
   private batch: Deferred | null = null;
   private afterCommit: (() => void)[] = [];
@@ -211,9 +232,10 @@ export class SqliteTaskStore implements TaskStore {
   private prepare(): void {
     const cols = TASK_COLUMNS.map((c) => `"${c}"`).join(', ');
     const params = TASK_COLUMNS.map(() => '?').join(', ');
-    const updates = TASK_COLUMNS.filter((c) => c !== 'id').map((c) => `"${c}" = excluded."${c}"`).join(', ');
+    const sets = MUTABLE_COLUMNS.map((c) => `"${c}" = ?`).join(', ');
     this.stmts = {
-      upsertTask: this.db.prepare(`INSERT INTO tasks (${cols}) VALUES (${params}) ON CONFLICT(id) DO UPDATE SET ${updates}`),
+      insertTask: this.db.prepare(`INSERT INTO tasks (${cols}) VALUES (${params})`),
+      updateTask: this.db.prepare(`UPDATE tasks SET ${sets} WHERE id = ?`),
       deleteTask: this.db.prepare(`DELETE FROM tasks WHERE id = ?`),
       upsertResult: this.db.prepare(
         `INSERT INTO results (task_id, tenant_id, status, result, error, artifacts, completed_at, lease_id, worker_id)
@@ -276,8 +298,10 @@ export class SqliteTaskStore implements TaskStore {
   // ---------------------------------------------------------------------------------------------
   // Group commit
 
-  private markDirty(t: TaskRecord): void {
-    this.dirty.set(t.id, t);
+  private markDirty(t: TaskRecord, insert: boolean): void {
+    const d = this.dirty.get(t.id);
+    if (d) d.rec = t;
+    else this.dirty.set(t.id, { rec: t, insert });
   }
 
   /** Promise of the commit that will contain every change made so far. */
@@ -301,9 +325,10 @@ export class SqliteTaskStore implements TaskStore {
     this.afterCommit = [];
     try {
       this.db.transaction(() => {
-        for (const [id, t] of tasks) {
-          if (t) this.stmts.upsertTask.run(taskParams(t));
-          else this.stmts.deleteTask.run(id);
+        for (const [id, d] of tasks) {
+          if (!d.rec) this.stmts.deleteTask.run(id);
+          else if (d.insert) this.stmts.insertTask.run(taskParams(d.rec));
+          else this.stmts.updateTask.run(updateParams(d.rec));
         }
         for (const [id, r] of results) {
           if (r) {
@@ -366,19 +391,19 @@ export class SqliteTaskStore implements TaskStore {
     }
     switch (t.location) {
       case 'PENDING_LIST':
-        q.ready[t.priority]!.push({ id: t.id, seq: t.seq });
+        q.ready[t.priority]!.push({ id: t.id, rec: t });
         q.readyByPriority[t.priority]!++;
         if (wake) this.wakeOne(q);
         break;
       case 'DELAYED_ZSET':
         q.delayed++;
-        this.delayed.push({ at: dueAt(t.visibleAtMs ?? 0), id: t.id, seq: t.seq });
+        this.delayed.push({ at: dueAt(t.visibleAtMs ?? 0), id: t.id, seq: t.seq, ref: t });
         if (!wake) break;
         this.delayAlarm.armAt(dueAt(t.visibleAtMs ?? 0));
         break;
       case 'INPROG_SET':
         q.inProgress++;
-        this.leases.push({ at: t.leaseUntilMs ?? 0, id: t.id, seq: t.seq });
+        this.leases.push({ at: t.leaseUntilMs ?? 0, id: t.id, seq: t.seq, ref: t });
         if (!wake) break;
         this.leaseAlarm.armAt(t.leaseUntilMs ?? 0);
         break;
@@ -427,13 +452,14 @@ export class SqliteTaskStore implements TaskStore {
     if (prev && !isTerminal(prev.status)) this.unindex(prev);
     if (prev && isTerminal(prev.status) && prev.location === 'DLQ_SET') this.unindex(prev);
     if (!isTerminal(next.status)) {
-      next.seq = this.nextSeq();
+      // `seq` is the FIFO position in the ready index; only entering it assigns a new one.
+      if (next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET') next.seq = this.nextSeq();
       this.live.set(next.id, next);
     } else {
       this.live.delete(next.id);
     }
     this.index(next);
-    this.markDirty(next);
+    this.markDirty(next, prev === null);
   }
 
   private wakeOne(q: Queue): void {
@@ -464,7 +490,7 @@ export class SqliteTaskStore implements TaskStore {
     for (let e = this.delayed.peek(); e && e.at <= now; e = this.delayed.peek()) {
       this.delayed.pop();
       const t = this.live.get(e.id);
-      if (!t || t.seq !== e.seq || t.location !== 'DELAYED_ZSET') continue;
+      if (!t || t !== e.ref || t.location !== 'DELAYED_ZSET') continue;
       this.apply(t, { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
       moved++;
     }
@@ -481,7 +507,7 @@ export class SqliteTaskStore implements TaskStore {
     for (let e = this.leases.peek(); e && e.at <= now; e = this.leases.peek()) {
       this.leases.pop();
       const t = this.live.get(e.id);
-      if (!t || t.seq !== e.seq || t.location !== 'INPROG_SET' || !t.leaseId) continue;
+      if (!t || t !== e.ref || t.location !== 'INPROG_SET' || !t.leaseId) continue;
       expired.push({ tenantId: t.tenantId, taskId: t.id, leaseId: t.leaseId });
     }
     if (expired.length && this.leaseHandler) this.leaseHandler(expired);
@@ -495,7 +521,8 @@ export class SqliteTaskStore implements TaskStore {
   private lookup(id: string): TaskRecord | null {
     const l = this.live.get(id);
     if (l) return l;
-    if (this.dirty.has(id)) return this.dirty.get(id) ?? null;
+    const d = this.dirty.get(id);
+    if (d) return d.rec;
     const row = this.stmts.getTask.get(id) as Row | undefined;
     return row ? rowToTask(row) : null;
   }
@@ -560,7 +587,7 @@ export class SqliteTaskStore implements TaskStore {
         while (out.length < count && fifo.length) {
           const e = fifo.shift()!;
           const t = this.live.get(e.id);
-          if (!t || t.seq !== e.seq || t.location !== 'PENDING_LIST') continue; // stale entry: keep looking at this priority
+          if (!t || t !== e.rec || t.location !== 'PENDING_LIST') continue; // stale entry: keep looking at this priority
           const next = lease(t);
           this.apply(t, next);
           out.push({ ...next });
@@ -688,7 +715,7 @@ export class SqliteTaskStore implements TaskStore {
       if (!t || !isTerminal(t.status)) continue; // never delete a live task
       if (t.location === 'DLQ_SET') this.unindex(t);
       if (t.idempotencyKey) this.idempotency.delete(`${t.tenantId}\u0000${t.idempotencyKey}`);
-      this.dirty.set(id, null);
+      this.dirty.set(id, { rec: null, insert: false });
       this.dirtyResults.set(id, null);
     }
     if (rows.length) await this.commit();
