@@ -12,14 +12,17 @@ function sortKeys(v: unknown): unknown {
   if (v !== null && typeof v === 'object') {
     const src = v as Record<string, unknown>;
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(src).sort(compareUtf16AsGo)) out[k] = sortKeys(src[k]);
+    const keys = Object.keys(src);
+    // UTF-16 order equals UTF-8 byte order unless a key holds surrogates or U+E000..U+FFFF.
+    keys.sort(keys.some((k) => /[\uD800-\uFFFF]/.test(k)) ? compareUtf8 : undefined);
+    for (const k of keys) out[k] = sortKeys(src[k]);
     return out;
   }
   return v;
 }
 
 // Go sorts map keys by byte order of their UTF-8 encoding.
-function compareUtf16AsGo(a: string, b: string): number {
+function compareUtf8(a: string, b: string): number {
   const ba = Buffer.from(a, 'utf8');
   const bb = Buffer.from(b, 'utf8');
   return Buffer.compare(ba, bb);

@@ -1,7 +1,17 @@
 /** Time formatting of the wire (http-api §1.3). We always emit UTC (architecture §2). */
 
 /** RFC 3339 UTC with fractional seconds, trailing zeros trimmed: `2026-05-20T13:04:05.12Z`. */
+let lastMs = NaN;
+let lastText = '';
+
 export function formatTime(ms: number): string {
+  if (ms === lastMs) return lastText; // many timestamps of one response share the millisecond
+  lastMs = ms;
+  lastText = formatTimeUncached(ms);
+  return lastText;
+}
+
+function formatTimeUncached(ms: number): string {
   const iso = new Date(ms).toISOString(); // 2026-05-20T13:04:05.120Z
   const dot = iso.indexOf('.');
   let frac = iso.slice(dot + 1, iso.length - 1);

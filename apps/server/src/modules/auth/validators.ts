@@ -69,10 +69,15 @@ export function staticValidator(config: unknown): TokenValidator {
     eventTypes: [...eventTypes],
     raw: structuredClone(raw as Record<string, unknown>),
   });
+  // Tokens already verified skip hashing. V8 seeds string hashes per process, so a map lookup
+  // reveals nothing useful about the secret; new tokens are compared in constant time through
+  // fixed-length digests (auth.md §9 #6).
+  const verified = new Set<string>();
   return {
     validate(presented: string): Claims {
-      // Constant-time comparison of fixed-length digests (auth.md §9 #6).
+      if (verified.has(presented)) return claims;
       if (!timingSafeEqual(digest(presented.trim()), expected)) throw new Error('invalid token');
+      if (verified.size < 64) verified.add(presented);
       return claims;
     },
   };

@@ -1,13 +1,18 @@
 /**
  * The embedded engine (architecture §3.1): SQLite through TypeORM (schema + migrations) and
  * prepared statements on the same better-sqlite3 connection (hot path), with
- *  - group commit: every change marks records dirty; one writer commits all of them in a single
- *    transaction per event-loop turn, then resolves every caller of that turn;
+ *  - group commit: every change marks records dirty; once per event-loop turn the changed rows are
+ *    handed to a writer thread (writer-thread.cjs) that commits them in one transaction, and every
+ *    caller of that turn is answered after that commit. Commits run on another core, in order;
+ *  - one process per data directory: an exclusive lock on `codeq.lock`, released by the kernel
+ *    when the process dies;
  *  - memory indexes rebuilt at start: ready FIFOs per (tenant, command, priority), a heap of
  *    delayed tasks and a heap of leases, each with one timer; long-poll waiters woken directly.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DataSource } from 'typeorm';
 import type {
@@ -150,13 +155,15 @@ export class StoreLockedError extends Error {}
 
 export class SqliteTaskStore implements TaskStore {
   private ds: DataSource | null = null;
+  /** Main-thread connection: migrations and reads of rows not held in memory. */
   private db!: BetterSqlite3.Database;
+  private lockDb: BetterSqlite3.Database | null = null;
+  private writer: Worker | null = null;
+  private batchId = 0;
+  /** Batches handed to the writer, oldest first, until their commit is acknowledged. */
+  private inflight: { id: number; tasks: Map<string, Dirty>; results: Map<string, ResultRecord | null>; done: Deferred; after: (() => void)[] }[] = [];
+  private lastCommit: Promise<void> = Promise.resolve();
   private stmts!: {
-    insertTask: BetterSqlite3.Statement;
-    updateTask: BetterSqlite3.Statement;
-    deleteTask: BetterSqlite3.Statement;
-    upsertResult: BetterSqlite3.Statement;
-    deleteResult: BetterSqlite3.Statement;
     getTask: BetterSqlite3.Statement;
     getResult: BetterSqlite3.Statement;
     findIdempotent: BetterSqlite3.Statement;
@@ -189,6 +196,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async open(): Promise<void> {
     mkdirSync(this.opts.path, { recursive: true, mode: 0o700 });
+    this.lock();
     const file = join(this.opts.path, 'codeq.db');
     const ds = new DataSource({
       type: 'better-sqlite3',
@@ -199,51 +207,89 @@ export class SqliteTaskStore implements TaskStore {
       synchronize: false,
       logging: false,
       enableWAL: true,
-      timeout: 100,
-      prepareDatabase: (db: BetterSqlite3.Database) => {
-        // One process owns the directory: the exclusive lock is held until close and released by
-        // the kernel if the process dies, so a crashed server never blocks its restart.
-        db.pragma('locking_mode = EXCLUSIVE');
-      },
+      timeout: 5000,
     });
     try {
       await ds.initialize();
       this.ds = ds;
       this.db = (ds.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
-      this.db.pragma(`synchronous = ${this.opts.fsyncOnCommit ? 'FULL' : 'NORMAL'}`);
       this.db.pragma('temp_store = MEMORY');
       this.db.pragma('cache_size = -65536');
       await ds.runMigrations({ transaction: 'all' });
-      // A write takes the exclusive lock now, so a second server fails at start, not later.
       this.db.prepare(`INSERT INTO meta(key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(Date.now()));
+      this.prepare();
+      this.load();
+      await this.startWriter(file);
     } catch (e) {
       if (ds.isInitialized) await ds.destroy().catch(() => undefined);
-      const msg = e instanceof Error ? e.message : String(e);
-      if (/locked|busy/i.test(msg)) {
-        throw new StoreLockedError(`data directory ${this.opts.path} is in use by another codeQ process (database is locked)`);
-      }
+      this.unlock();
       throw e;
     }
-    this.prepare();
-    this.load();
     this.ok = true;
   }
 
+  /** Exclusive ownership of the directory; the kernel releases it if the process dies. */
+  private lock(): void {
+    const db = new Database(join(this.opts.path, 'codeq.lock'), { timeout: 0 });
+    try {
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = DELETE');
+      db.prepare('CREATE TABLE IF NOT EXISTS owner (pid INTEGER, started_at INTEGER)').run();
+      db.prepare('DELETE FROM owner').run();
+      db.prepare('INSERT INTO owner (pid, started_at) VALUES (?, ?)').run(process.pid, Date.now());
+    } catch (e) {
+      db.close();
+      const msg = e instanceof Error ? e.message : String(e);
+      if (/locked|busy/i.test(msg)) throw new StoreLockedError(`data directory ${this.opts.path} is in use by another codeQ process (database is locked)`);
+      throw e;
+    }
+    this.lockDb = db;
+  }
+
+  private unlock(): void {
+    this.lockDb?.close();
+    this.lockDb = null;
+  }
+
+  private startWriter(file: string): Promise<void> {
+    const worker = new Worker(new URL('./writer-thread.cjs', import.meta.url), {
+      workerData: { file, fsyncOnCommit: this.opts.fsyncOnCommit, taskColumns: TASK_COLUMNS, mutableColumns: MUTABLE_COLUMNS },
+    });
+    this.writer = worker;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (e: Error) => {
+        this.ok = false;
+        this.opts.log?.error({ err: e.message }, 'writer thread failed; store marked unhealthy');
+        for (const b of this.inflight.splice(0)) b.done.reject(new Error('storage writer failed'));
+        reject(e);
+      };
+      worker.on('error', onError);
+      worker.on('message', (m: { type: string; id?: number; error?: string }) => {
+        if (m.type === 'ready') resolve();
+        else if (m.type === 'ack') this.acknowledge(m.id ?? -1, m.error);
+      });
+      worker.unref();
+    });
+  }
+
+  /** The writer committed batch `id` (in order). */
+  private acknowledge(id: number, error: string | undefined): void {
+    const b = this.inflight[0];
+    if (!b || b.id !== id) return;
+    this.inflight.shift();
+    if (error) {
+      // The memory state is ahead of the disk now: stop serving rather than acknowledge lies.
+      this.ok = false;
+      this.opts.log?.error({ err: error }, 'group commit failed; store marked unhealthy');
+      b.done.reject(new Error('storage commit failed'));
+      return;
+    }
+    b.done.resolve();
+    for (const f of b.after) f();
+  }
+
   private prepare(): void {
-    const cols = TASK_COLUMNS.map((c) => `"${c}"`).join(', ');
-    const params = TASK_COLUMNS.map(() => '?').join(', ');
-    const sets = MUTABLE_COLUMNS.map((c) => `"${c}" = ?`).join(', ');
     this.stmts = {
-      insertTask: this.db.prepare(`INSERT INTO tasks (${cols}) VALUES (${params})`),
-      updateTask: this.db.prepare(`UPDATE tasks SET ${sets} WHERE id = ?`),
-      deleteTask: this.db.prepare(`DELETE FROM tasks WHERE id = ?`),
-      upsertResult: this.db.prepare(
-        `INSERT INTO results (task_id, tenant_id, status, result, error, artifacts, completed_at, lease_id, worker_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
-           artifacts = excluded.artifacts, completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id`,
-      ),
-      deleteResult: this.db.prepare(`DELETE FROM results WHERE task_id = ?`),
       getTask: this.db.prepare(`SELECT * FROM tasks WHERE id = ?`),
       getResult: this.db.prepare(`SELECT * FROM results WHERE task_id = ?`),
       findIdempotent: this.db.prepare(`SELECT id FROM tasks WHERE tenant_id = ? AND idempotency_key = ?`),
@@ -274,15 +320,30 @@ export class SqliteTaskStore implements TaskStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
     this.delayAlarm.clear();
     this.leaseAlarm.clear();
-    if (this.batch) await this.batch.promise.catch(() => undefined);
-    if (this.dirty.size || this.dirtyResults.size) this.flush();
+    if (this.dirty.size || this.dirtyResults.size) {
+      this.commit().catch(() => undefined);
+      this.flush();
+    }
+    this.closed = true;
+    await this.lastCommit.catch(() => undefined);
     for (const q of this.queues.values()) this.wakeAll(q);
     for (const set of this.resultWaiters.values()) for (const w of set) w();
     this.ok = false;
+    const w = this.writer;
+    this.writer = null;
+    if (w) {
+      await new Promise<void>((resolve) => {
+        w.once('exit', () => resolve());
+        w.on('message', (m: { type: string }) => {
+          if (m.type === 'closed') void w.terminate();
+        });
+        w.postMessage({ type: 'close' });
+      });
+    }
     if (this.ds?.isInitialized) await this.ds.destroy();
+    this.unlock();
   }
 
   healthy(): boolean {
@@ -306,7 +367,7 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Promise of the commit that will contain every change made so far. */
   private commit(): Promise<void> {
-    if (this.closed && !this.batch) return Promise.reject(new Error('store is closed'));
+    if (this.closed) return Promise.reject(new Error('store is closed'));
     if (!this.batch) {
       this.batch = deferred();
       setImmediate(() => this.flush());
@@ -314,40 +375,34 @@ export class SqliteTaskStore implements TaskStore {
     return this.batch.promise;
   }
 
+  /** Hand every change of this turn to the writer; callers are answered on its acknowledgement. */
   private flush(): void {
     const b = this.batch;
     this.batch = null;
+    if (!b) return;
     const tasks = this.dirty;
     const results = this.dirtyResults;
     const after = this.afterCommit;
     this.dirty = new Map();
     this.dirtyResults = new Map();
     this.afterCommit = [];
-    try {
-      this.db.transaction(() => {
-        for (const [id, d] of tasks) {
-          if (!d.rec) this.stmts.deleteTask.run(id);
-          else if (d.insert) this.stmts.insertTask.run(taskParams(d.rec));
-          else this.stmts.updateTask.run(updateParams(d.rec));
-        }
-        for (const [id, r] of results) {
-          if (r) {
-            this.stmts.upsertResult.run(
-              r.taskId, r.tenantId, r.status, r.result, r.error,
-              r.artifacts ? JSON.stringify(r.artifacts) : null, r.completedAtMs, r.leaseId, r.workerId,
-            );
-          } else this.stmts.deleteResult.run(id);
-        }
-      })();
-    } catch (e) {
-      // The memory state is ahead of the disk now: stop serving rather than acknowledge lies.
-      this.ok = false;
-      this.opts.log?.error({ err: e instanceof Error ? e.message : String(e) }, 'group commit failed; store marked unhealthy');
-      b?.reject(new Error('storage commit failed'));
+    if (!this.writer) {
+      b.reject(new Error('store is closed'));
       return;
     }
-    b?.resolve();
-    for (const f of after) f();
+    const msg = { type: 'batch', id: ++this.batchId, inserts: [] as unknown[][], updates: [] as unknown[][], deletes: [] as string[], results: [] as unknown[][], resultDeletes: [] as string[] };
+    for (const [id, d] of tasks) {
+      if (!d.rec) msg.deletes.push(id);
+      else if (d.insert) msg.inserts.push(taskParams(d.rec));
+      else msg.updates.push(updateParams(d.rec));
+    }
+    for (const [id, r] of results) {
+      if (r) msg.results.push([r.taskId, r.tenantId, r.status, r.result, r.error, r.artifacts ? JSON.stringify(r.artifacts) : null, r.completedAtMs, r.leaseId, r.workerId]);
+      else msg.resultDeletes.push(id);
+    }
+    this.inflight.push({ id: msg.id, tasks, results, done: b, after });
+    this.lastCommit = b.promise;
+    this.writer.postMessage(msg);
   }
 
   private nextSeq(): number {
@@ -501,7 +556,7 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Hand expired leases to the lease handler (timer callback). */
   private expireLeases(): void {
-    if (this.closed) return;
+    if (this.closed || !this.leaseHandler) return; // onLeaseExpired() re-arms the alarm
     const now = Date.now();
     const expired: ExpiredLease[] = [];
     for (let e = this.leases.peek(); e && e.at <= now; e = this.leases.peek()) {
@@ -523,19 +578,27 @@ export class SqliteTaskStore implements TaskStore {
     if (l) return l;
     const d = this.dirty.get(id);
     if (d) return d.rec;
+    for (let i = this.inflight.length - 1; i >= 0; i--) {
+      const f = this.inflight[i]!.tasks.get(id);
+      if (f) return f.rec;
+    }
     const row = this.stmts.getTask.get(id) as Row | undefined;
     return row ? rowToTask(row) : null;
   }
 
   private lookupResult(id: string): ResultRecord | null {
     if (this.dirtyResults.has(id)) return this.dirtyResults.get(id) ?? null;
+    for (let i = this.inflight.length - 1; i >= 0; i--) {
+      const m = this.inflight[i]!.results;
+      if (m.has(id)) return m.get(id) ?? null;
+    }
     const row = this.stmts.getResult.get(id) as Row | undefined;
     return row ? rowToResult(row) : null;
   }
 
   /** Reads wait for the commit of anything they might observe, so they never show unacknowledged state. */
   private async settled(): Promise<void> {
-    if (this.batch) await this.batch.promise;
+    await (this.batch ? this.batch.promise : this.lastCommit);
   }
 
   async get(tenantId: string, id: string): Promise<TaskRecord | null> {

@@ -1,0 +1,50 @@
+// The embedded engine's writer: a worker thread that owns the write connection and commits each
+// batch posted by the main thread in one transaction (group commit). Plain CommonJS on purpose:
+// worker threads cannot load TypeScript, and this file is loaded as-is from src (tests) and dist.
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require('better-sqlite3');
+
+const db = new Database(workerData.file, { timeout: 5000 });
+db.pragma('journal_mode = WAL');
+db.pragma(`synchronous = ${workerData.fsyncOnCommit ? 'FULL' : 'NORMAL'}`);
+db.pragma('temp_store = MEMORY');
+
+const cols = workerData.taskColumns;
+const mutable = workerData.mutableColumns;
+const insertTask = db.prepare(`INSERT INTO tasks (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+const updateTask = db.prepare(`UPDATE tasks SET ${mutable.map((c) => `"${c}" = ?`).join(', ')} WHERE id = ?`);
+const deleteTask = db.prepare('DELETE FROM tasks WHERE id = ?');
+const upsertResult = db.prepare(
+  `INSERT INTO results (task_id, tenant_id, status, result, error, artifacts, completed_at, lease_id, worker_id)
+   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+   ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
+     artifacts = excluded.artifacts, completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id`,
+);
+const deleteResult = db.prepare('DELETE FROM results WHERE task_id = ?');
+
+const commit = db.transaction((b) => {
+  for (const p of b.inserts) insertTask.run(p);
+  for (const p of b.updates) updateTask.run(p);
+  for (const id of b.deletes) deleteTask.run(id);
+  for (const p of b.results) upsertResult.run(p);
+  for (const id of b.resultDeletes) deleteResult.run(id);
+});
+
+parentPort.on('message', (msg) => {
+  if (msg.type === 'close') {
+    try {
+      db.close();
+    } finally {
+      parentPort.postMessage({ type: 'closed' });
+    }
+    return;
+  }
+  try {
+    commit(msg);
+    parentPort.postMessage({ type: 'ack', id: msg.id });
+  } catch (e) {
+    parentPort.postMessage({ type: 'ack', id: msg.id, error: e && e.message ? e.message : String(e) });
+  }
+});
+parentPort.postMessage({ type: 'ready' });
