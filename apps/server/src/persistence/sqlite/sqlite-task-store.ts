@@ -268,7 +268,7 @@ export class SqliteTaskStore implements TaskStore {
         if (m.type === 'ready') resolve();
         else if (m.type === 'ack') this.acknowledge(m.id ?? -1, m.error);
       });
-      worker.unref();
+
     });
   }
 
