@@ -11,6 +11,11 @@ import { CONFIG_KEYS, type YamlKey } from './keys.js';
 
 export type AuthProviderConfig = { provider: string; config: unknown } | null;
 
+export interface RateLimitBucket {
+  requestsPerMinute: number;
+  burstSize: number;
+}
+
 export interface Config {
   host: string;
   port: number;
@@ -22,6 +27,8 @@ export interface Config {
   producerAuth: AuthProviderConfig;
   workerAuth: AuthProviderConfig;
   allowProducerAsWorker: boolean;
+  /** Token buckets per caller (disabled unless both numbers are > 0). */
+  rateLimit: { producer: RateLimitBucket; worker: RateLimitBucket; admin: RateLimitBucket; webhook: RateLimitBucket };
   workerStreamAddr: string;
   producerStreamAddr: string;
   localArtifactsDir: string;
@@ -67,6 +74,14 @@ const DEFAULTS: Record<YamlKey, unknown> = {
   workerAuthProvider: '',
   workerAuthConfig: '',
   allowProducerAsWorker: false,
+  identityJwksUrl: '',
+  identityIssuer: '',
+  identityAudience: '',
+  workerJwksUrl: '',
+  workerIssuer: '',
+  workerAudience: 'codeq-worker',
+  allowedClockSkewSeconds: 60,
+  rateLimit: {},
   workerStreamAddr: '',
   producerStreamAddr: '',
   localArtifactsDir: '/tmp/codeq-artifacts',
@@ -213,14 +228,44 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     }
   }
 
-  const auth = (pk: YamlKey, ck: YamlKey): AuthProviderConfig => {
+  const skewSeconds = int('allowedClockSkewSeconds', 0, 3600);
+  /** Upstream's auto-configuration: a JWKS URL alone configures a `jwks` validator (auth.md §3.2). */
+  const autoJwks = (urlKey: YamlKey, issuerKey: YamlKey, audienceKey: YamlKey): AuthProviderConfig => {
+    const jwksUrl = str(urlKey);
+    if (!jwksUrl) return null;
+    const issuer = str(issuerKey).replace(/\/+$/, '');
+    const audience = str(audienceKey);
+    if (!issuer) problems.push(`${name(issuerKey)}: required when ${name(urlKey)} is set`);
+    if (!audience) problems.push(`${name(audienceKey)}: required when ${name(urlKey)} is set`);
+    return { provider: 'jwks', config: { jwksUrl, issuer, audience, clockSkew: skewSeconds * 1e9, httpTimeout: 5e9 } };
+  };
+  const auth = (pk: YamlKey, ck: YamlKey, auto: () => AuthProviderConfig): AuthProviderConfig => {
     const provider = str(pk).toLowerCase();
     const config = json(ck);
     if (!provider) {
       if (config !== undefined && config !== '') problems.push(`${name(ck)}: set ${name(pk)} too (static, jwks or multi)`);
-      return null;
+      return auto();
     }
     return { provider, config };
+  };
+  const bucket = (which: string): RateLimitBucket => {
+    const rl = json('rateLimit');
+    const b = rl && typeof rl === 'object' && !Array.isArray(rl) ? (rl as Record<string, unknown>)[which] : undefined;
+    if (b === undefined || b === null) return { requestsPerMinute: 0, burstSize: 0 };
+    if (typeof b !== 'object' || Array.isArray(b)) {
+      problems.push(`${name('rateLimit')}: ${which} must be an object {requestsPerMinute, burstSize}`);
+      return { requestsPerMinute: 0, burstSize: 0 };
+    }
+    const o = b as Record<string, unknown>;
+    const n = (k: string) => {
+      const v = o[k] ?? 0;
+      if (typeof v !== 'number' || !Number.isInteger(v)) {
+        problems.push(`${name('rateLimit')}: ${which}.${k} must be an integer`);
+        return 0;
+      }
+      return Math.max(0, v);
+    };
+    return { requestsPerMinute: n('requestsPerMinute'), burstSize: n('burstSize') };
   };
 
   const logLevel = oneOf('logLevel', ['debug', 'info', 'warn', 'error', 'silent'] as const);
@@ -237,9 +282,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     logLevel,
     logFormat,
     persistence: { provider: 'sqlite', path, fsyncOnCommit },
-    producerAuth: auth('producerAuthProvider', 'producerAuthConfig'),
-    workerAuth: auth('workerAuthProvider', 'workerAuthConfig'),
+    producerAuth: auth('producerAuthProvider', 'producerAuthConfig', () => autoJwks('identityJwksUrl', 'identityIssuer', 'identityAudience')),
+    workerAuth: auth('workerAuthProvider', 'workerAuthConfig', () => autoJwks('workerJwksUrl', 'workerIssuer', 'workerAudience')),
     allowProducerAsWorker: bool('allowProducerAsWorker'),
+    rateLimit: { producer: bucket('producer'), worker: bucket('worker'), admin: bucket('admin'), webhook: bucket('webhook') },
     workerStreamAddr: str('workerStreamAddr'),
     producerStreamAddr: str('producerStreamAddr'),
     localArtifactsDir: str('localArtifactsDir') || '/tmp/codeq-artifacts',

@@ -6,6 +6,7 @@
 import * as crypto from 'node:crypto';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Claims, TokenValidator } from '../../domain/claims.js';
+import { jwksValidator } from './jwks.validator.js';
 
 export type ValidatorFactory = (config: unknown, registry: ValidatorRegistry) => TokenValidator;
 
@@ -122,5 +123,8 @@ export function multiValidator(config: unknown, registry: ValidatorRegistry): To
 }
 
 export function defaultRegistry(): ValidatorRegistry {
-  return new ValidatorRegistry().register('static', (c) => staticValidator(c)).register('multi', (c, r) => multiValidator(c, r));
+  return new ValidatorRegistry()
+    .register('static', (c) => staticValidator(c))
+    .register('jwks', (c) => jwksValidator(c))
+    .register('multi', (c, r) => multiValidator(c, r));
 }
