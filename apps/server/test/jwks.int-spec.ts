@@ -7,14 +7,14 @@ import { ALL_SCOPES, client, startServer, type RunningServer } from './harness.j
 interface Key {
   kid: string;
   alg: string;
-  privateKey: CryptoKey;
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   jwk: JWK;
 }
 
 async function makeKey(kid: string, alg = 'RS256'): Promise<Key> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
-  return { kid, alg, privateKey: privateKey as CryptoKey, jwk };
+  return { kid, alg, privateKey, jwk };
 }
 
 let jwks: Server;

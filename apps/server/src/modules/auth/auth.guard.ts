@@ -2,16 +2,21 @@
 import { Inject, Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Principal } from '../../domain/claims.js';
-import { AuthService, type AuthMode } from './auth.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { AuthService, bearerToken, type AuthMode } from './auth.service.js';
+import { RateLimiter } from './rate-limiter.js';
 
 export const AUTH_META = 'codeq:auth';
 export interface AuthRequirement {
   mode: AuthMode;
   scope?: string;
+  /** Rate-limit bucket and operation label (config-and-ops §5). */
+  limit?: { scope: 'producer' | 'worker' | 'admin'; operation: string };
 }
 
-/** Declare how a route authenticates (and the worker scope it needs). */
-export const Auth = (mode: AuthMode, scope?: string) => SetMetadata(AUTH_META, scope ? { mode, scope } : { mode });
+/** Declare how a route authenticates, the worker scope it needs and its rate-limit bucket. */
+export const Auth = (mode: AuthMode, scope?: string, limit?: AuthRequirement['limit']) =>
+  SetMetadata(AUTH_META, { mode, ...(scope ? { scope } : {}), ...(limit ? { limit } : {}) });
 
 export interface AuthedRequest {
   headers: Record<string, string | string[] | undefined>;
@@ -20,7 +25,12 @@ export interface AuthedRequest {
 
 @Injectable()
 export class AuthGuard implements CanActivate {
-  constructor(@Inject(Reflector) private readonly reflector: Reflector, @Inject(AuthService) private readonly auth: AuthService) {}
+  constructor(
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(AuthService) private readonly auth: AuthService,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+  ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
@@ -29,6 +39,14 @@ export class AuthGuard implements CanActivate {
     const header = req.headers['authorization'];
     const p = await this.auth.authenticate(need.mode, Array.isArray(header) ? header[0] : header);
     if (need.scope) this.auth.requireScope(p, need.scope);
+    if (need.limit && this.limiter.enabled(need.limit.scope)) {
+      try {
+        this.limiter.take(need.limit.scope, need.limit.operation, bearerToken(Array.isArray(header) ? header[0] : header));
+      } catch (e) {
+        this.metrics.rateLimitHits.inc({ scope: need.limit.scope, operation: need.limit.operation });
+        throw e;
+      }
+    }
     req.principal = p;
     return true;
   }

@@ -19,7 +19,7 @@ export class LeasesHttpController {
 
   @Post('claim')
   @HttpCode(200)
-  @Auth('worker', 'codeq:claim')
+  @Auth('worker', 'codeq:claim', { scope: 'worker', operation: 'claim' })
   async claim(@Caller() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const input = parseClaim(body, this.config.defaultLeaseSeconds, false);
     const tasks = await this.leases.claim(identity(p), input, input.waitSeconds ? () => disconnectSignal(reply) : undefined);
@@ -33,7 +33,7 @@ export class LeasesHttpController {
 
   @Post('claim/batch')
   @HttpCode(200)
-  @Auth('worker', 'codeq:claim')
+  @Auth('worker', 'codeq:claim', { scope: 'worker', operation: 'claim' })
   async claimBatch(@Caller() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
     const input = parseClaim(body, this.config.defaultLeaseSeconds, true);
     const tasks = await this.leases.claim(identity(p), input);

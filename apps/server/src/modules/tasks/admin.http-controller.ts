@@ -30,7 +30,7 @@ export class AdminHttpController {
 
   @Post('admin/tasks/cleanup')
   @HttpCode(200)
-  @Auth('admin')
+  @Auth('admin', undefined, { scope: 'admin', operation: 'cleanup' })
   async cleanup(@Caller() p: Principal, @Body() body: unknown) {
     const c = parseCleanup(body, this.clock.now());
     const deleted = await this.tasks.cleanup(p.tenantId, c.before, c.limit);

@@ -15,14 +15,14 @@ export class TasksHttpController {
 
   @Post()
   @HttpCode(202)
-  @Auth('producer')
+  @Auth('producer', undefined, { scope: 'producer', operation: 'create_task' })
   async create(@Caller() p: Principal, @Body() body: unknown) {
     return taskToJson(await this.tasks.create(p.tenantId, body));
   }
 
   @Post('batch')
   @HttpCode(200)
-  @Auth('producer')
+  @Auth('producer', undefined, { scope: 'producer', operation: 'create_task' })
   async createBatch(@Caller() p: Principal, @Body() body: unknown) {
     const items = parseBatchCreate(body);
     const results = await this.tasks.createBatch(p.tenantId, items);
