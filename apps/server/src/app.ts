@@ -22,6 +22,7 @@ import { LeasesModule } from './modules/leases/leases.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
 import { TenantsModule } from './modules/tenants/tenants.module.js';
+import { WebhooksModule } from './modules/webhooks/webhooks.module.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -60,7 +61,7 @@ function rootModule(config: Config, store: TaskStore, log: Logger, clock: Clock)
   class AppModule {}
   return {
     module: AppModule,
-    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule],
+    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule, WebhooksModule],
   };
 }
 

@@ -37,6 +37,11 @@ export interface Config {
   maxAttemptsDefault: number;
   backoff: { policy: BackoffPolicy; baseSeconds: number; maxSeconds: number };
   webhookHmacSecret: string;
+  resultWebhookMaxAttempts: number;
+  resultWebhookBaseBackoffSeconds: number;
+  resultWebhookMaxBackoffSeconds: number;
+  /** Per-attempt timeout of outgoing webhooks. */
+  webhookTimeoutMs: number;
   /** How long terminal tasks (and their results and idempotency keys) are kept. */
   retentionSeconds: number;
   /** Largest accepted request body (413 above). */
@@ -92,6 +97,10 @@ const DEFAULTS: Record<YamlKey, unknown> = {
   backoffBaseSeconds: 5,
   backoffMaxSeconds: 900,
   webhookHmacSecret: '',
+  resultWebhookMaxAttempts: 5,
+  resultWebhookBaseBackoffSeconds: 2,
+  resultWebhookMaxBackoffSeconds: 60,
+  webhookTimeoutMs: 15000,
   retentionSeconds: 86400,
   maxBodyBytes: 1048576,
   shutdownGraceSeconds: 10,
@@ -294,6 +303,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     maxAttemptsDefault: int('maxAttemptsDefault', 1, 1000),
     backoff: { policy, baseSeconds: int('backoffBaseSeconds', 0, 86400), maxSeconds: int('backoffMaxSeconds', 0, 7 * 86400) },
     webhookHmacSecret: str('webhookHmacSecret'),
+    resultWebhookMaxAttempts: int('resultWebhookMaxAttempts', 1, 100),
+    resultWebhookBaseBackoffSeconds: int('resultWebhookBaseBackoffSeconds', 0, 3600),
+    resultWebhookMaxBackoffSeconds: int('resultWebhookMaxBackoffSeconds', 0, 86400),
+    webhookTimeoutMs: int('webhookTimeoutMs', 100, 120_000),
     retentionSeconds: int('retentionSeconds', 0, 10 * 365 * 86400),
     maxBodyBytes: int('maxBodyBytes', 1024, 256 * 1024 * 1024),
     shutdownGraceSeconds: int('shutdownGraceSeconds', 0, 3600),

@@ -1,0 +1,135 @@
+/**
+ * Result callbacks (http-api §7.1, task-model §13.1): when a task finishes, its `webhook` URL
+ * receives the result, off the request path, HMAC-signed when a secret is configured, retried with
+ * exponential backoff and a per-attempt timeout. Delivery is best effort and not persisted.
+ */
+import { createHmac } from 'node:crypto';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { CodeqError } from '@codeq/proto/errors';
+import type { Config } from '../../config/config.js';
+import { CONFIG, LOGGER } from '../../common/tokens.js';
+import type { Logger } from '../../common/logger.js';
+import { resultToJson, type ResultRecord, type TaskRecord } from '../../domain/task.js';
+import { formatTime } from '../../domain/time.js';
+import { RateLimiter } from '../auth/rate-limiter.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { TaskEvents } from '../tasks/task-events.js';
+
+export interface WebhookDelivery {
+  url: string;
+  body: string;
+  command: string;
+}
+
+@Injectable()
+export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
+  private readonly inflight = new Set<AbortController>();
+  private stopped = false;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+    @Inject(TaskEvents) private readonly events: TaskEvents,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
+  ) {}
+
+  onModuleInit(): void {
+    this.events.onFinished((task, result) => {
+      if (!task.webhook) return;
+      void this.deliver({ url: task.webhook, body: resultCallbackBody(task, result), command: task.command });
+    });
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    for (const ac of this.inflight) ac.abort();
+  }
+
+  /** Headers for one attempt: JSON, plus timestamp and HMAC-SHA256 signature when configured. */
+  headers(body: string, nowSeconds = Math.floor(Date.now() / 1000)): Record<string, string> {
+    const h: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'codeq-ts-webhook/1' };
+    if (this.config.webhookHmacSecret) {
+      const ts = String(nowSeconds);
+      h['x-codeq-timestamp'] = ts;
+      h['x-codeq-signature'] = createHmac('sha256', this.config.webhookHmacSecret).update(`${ts}.${body}`).digest('hex');
+    }
+    return h;
+  }
+
+  /** Deliver with retries; resolves with the final outcome. Never throws. */
+  async deliver(d: WebhookDelivery): Promise<'success' | 'failure'> {
+    const max = Math.max(1, this.config.resultWebhookMaxAttempts);
+    for (let attempt = 1; attempt <= max && !this.stopped; attempt++) {
+      await this.waitForToken(d.url);
+      const ac = new AbortController();
+      this.inflight.add(ac);
+      const timer = setTimeout(() => ac.abort(), this.config.webhookTimeoutMs);
+      let ok = false;
+      let why = '';
+      try {
+        const res = await fetch(d.url, { method: 'POST', headers: this.headers(d.body), body: d.body, signal: ac.signal, redirect: 'manual' });
+        ok = res.status >= 200 && res.status < 300;
+        why = `HTTP ${res.status}`;
+        await res.body?.cancel().catch(() => undefined);
+      } catch (e) {
+        why = ac.signal.aborted ? 'timeout' : (e as Error).message;
+      } finally {
+        clearTimeout(timer);
+        this.inflight.delete(ac);
+      }
+      if (ok) {
+        this.metrics.webhookDeliveries.inc({ kind: 'task_result', command: d.command, outcome: 'success' });
+        return 'success';
+      }
+      this.log.warn({ attempt, max, reason: why, host: safeHost(d.url) }, 'result webhook attempt failed');
+      if (attempt < max) await sleep(this.backoffMs(attempt));
+    }
+    this.metrics.webhookDeliveries.inc({ kind: 'task_result', command: d.command, outcome: 'failure' });
+    return 'failure';
+  }
+
+  /** Wait after failed attempt k: min(base × 2^(k−1), max) seconds. */
+  backoffMs(attempt: number): number {
+    const base = Math.max(0, this.config.resultWebhookBaseBackoffSeconds);
+    const max = Math.max(base, this.config.resultWebhookMaxBackoffSeconds);
+    return Math.min(base * 2 ** (attempt - 1), max) * 1000;
+  }
+
+  private async waitForToken(url: string): Promise<void> {
+    for (let i = 0; i < 1000 && !this.stopped; i++) {
+      try {
+        this.limiter.take('webhook', 'task_result', url);
+        return;
+      } catch (e) {
+        if (!CodeqError.is(e)) return; // fail open
+        this.metrics.rateLimitHits.inc({ scope: 'webhook', operation: 'task_result' });
+        await sleep(Number(e.details['retryAfterSeconds'] ?? 1) * 1000);
+      }
+    }
+  }
+}
+
+/** The callback body: all seven keys always present (http-api §7.1). */
+export function resultCallbackBody(task: TaskRecord, result: ResultRecord): string {
+  const r = resultToJson(result);
+  return JSON.stringify({
+    taskId: task.id,
+    eventType: task.command,
+    status: result.status,
+    result: r['result'] ?? null,
+    error: result.error ?? '',
+    artifacts: result.artifacts && result.artifacts.length ? result.artifacts : null,
+    completedAt: formatTime(result.completedAtMs),
+  });
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '?';
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
