@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './common/logger.js';
 // Nest routes Fastify's own errors (413, bad framing) through this global filter as well.
@@ -90,7 +90,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       logger: false,
     });
     app = await NestFactory.create<NestFastifyApplication>(rootModule(config, store, log, clock), adapter, { logger: false, abortOnError: false, bodyParser: false });
-    const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+    const fastify = app.getHttpAdapter().getInstance();
     // Bodies are JSON whatever the Content-Type (http-api §1.2). A body that is not JSON reaches
     // the route as a marker, so each route answers with its own upstream message.
     fastify.removeAllContentTypeParsers();

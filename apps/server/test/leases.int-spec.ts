@@ -235,7 +235,7 @@ describe('results and fencing', () => {
   });
 
   it('fences a stale lease even when workers share one subject', async () => {
-    s && (await s.stop());
+    if (s) await s.stop();
     await start({ backoffPolicy: 'fixed', backoffBaseSeconds: 0 });
     const id = (await c.create({ command: 'fence', payload: 1 })).body.id;
     const old = (await c.claim({ commands: ['fence'], leaseSeconds: 1 })).body.leaseId;

@@ -31,7 +31,7 @@ const RFC3339 =
 export function parseRfc3339(s: string): number | null {
   const m = RFC3339.exec(s);
   if (!m) return null;
-  const [, y, mo, d, h, mi, sec] = m;
+  const [, , mo, d, h, mi, sec] = m;
   if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) return null;
   if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 60) return null;
   const ms = Date.parse(s.replace('t', 'T').replace('z', 'Z'));

@@ -31,7 +31,7 @@ export function parseJwksConfig(config: unknown): JwksConfig {
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('invalid JWKS config: expected an object');
   const c = o as Record<string, unknown>;
-  const str = (k: string) => (typeof c[k] === 'string' ? (c[k] as string).trim() : '');
+  const str = (k: string) => (typeof c[k] === 'string' ? (c[k]).trim() : '');
   const jwksUrl = str('jwksUrl');
   if (!jwksUrl) throw new Error('jwksURL is required');
   try {
@@ -46,8 +46,8 @@ export function parseJwksConfig(config: unknown): JwksConfig {
   if (!audience) throw new Error('audience is required');
   const num = (k: string): number | undefined => {
     if (c[k] === undefined || c[k] === null) return undefined;
-    if (typeof c[k] !== 'number' || !Number.isFinite(c[k]) || (c[k] as number) < 0) throw new Error(`invalid JWKS config: ${k} must be a non-negative integer (nanoseconds)`);
-    return c[k] as number;
+    if (typeof c[k] !== 'number' || !Number.isFinite(c[k]) || (c[k]) < 0) throw new Error(`invalid JWKS config: ${k} must be a non-negative integer (nanoseconds)`);
+    return c[k];
   };
   const out: JwksConfig = { jwksUrl, issuer, audience };
   const skew = num('clockSkew');
@@ -115,10 +115,10 @@ function describe(e: unknown, token: string, cfg: JwksConfig): string {
     } catch {
       /* ignore */
     }
-    if (e.claim === 'iss') return `invalid issuer: ${String(payload['iss'] ?? '')}`;
+    if (e.claim === 'iss') return `invalid issuer: ${typeof payload['iss'] === 'string' ? payload['iss'] : ''}`;
     if (e.claim === 'aud') {
       const aud = payload['aud'];
-      return `invalid audience: [${Array.isArray(aud) ? aud.join(' ') : String(aud ?? '')}]`;
+      return `invalid audience: [${Array.isArray(aud) ? aud.join(' ') : typeof aud === 'string' ? aud : ''}]`;
     }
     if (e.claim === 'nbf') return 'token is not valid yet';
     return `token has invalid claims: ${e.message}`;

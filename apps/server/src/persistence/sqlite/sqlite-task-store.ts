@@ -503,7 +503,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Replace a record with its next state, keeping indexes, counters and the dirty set right. */
-  private apply(prev: TaskRecord | null, next: TaskRecord): void {
+  private applyChange(prev: TaskRecord | null, next: TaskRecord): void {
     if (prev && !isTerminal(prev.status)) this.unindex(prev);
     if (prev && isTerminal(prev.status) && prev.location === 'DLQ_SET') this.unindex(prev);
     if (!isTerminal(next.status)) {
@@ -546,7 +546,7 @@ export class SqliteTaskStore implements TaskStore {
       this.delayed.pop();
       const t = this.live.get(e.id);
       if (!t || t !== e.ref || t.location !== 'DELAYED_ZSET') continue;
-      this.apply(t, { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
+      this.applyChange(t, { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
       moved++;
     }
     if (moved) void this.commit().catch(() => undefined);
@@ -634,7 +634,7 @@ export class SqliteTaskStore implements TaskStore {
       this.idempotency.set(k, task.id);
     }
     const t = { ...task };
-    this.apply(null, t);
+    this.applyChange(null, t);
     await this.commit();
     return { task: { ...t }, created: true };
   }
@@ -652,7 +652,7 @@ export class SqliteTaskStore implements TaskStore {
           const t = this.live.get(e.id);
           if (!t || t !== e.rec || t.location !== 'PENDING_LIST') continue; // stale entry: keep looking at this priority
           const next = lease(t);
-          this.apply(t, next);
+          this.applyChange(t, next);
           out.push({ ...next });
         }
       }
@@ -664,6 +664,7 @@ export class SqliteTaskStore implements TaskStore {
 
   waitForWork(tenantId: string, commandKeys: readonly string[], deadlineMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
+      // eslint-disable-next-line prefer-const -- assigned after the waiter that clears it is built
       let timer: NodeJS.Timeout | undefined;
       const w: Waiter = {
         done: false,
@@ -699,7 +700,7 @@ export class SqliteTaskStore implements TaskStore {
       },
     });
     if (out.next) {
-      this.apply(current, out.next);
+      this.applyChange(current, out.next);
       if (out.result) {
         const r = out.result;
         this.dirtyResults.set(r.taskId, r);
