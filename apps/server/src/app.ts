@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './common/logger.js';
 // Nest routes Fastify's own errors (413, bad framing) through this global filter as well.
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { INVALID_JSON } from './common/http.js';
-import { CLOCK, CONFIG, LOGGER, TASK_STORE, systemClock, type Clock } from './common/tokens.js';
+import { CLOCK, CONFIG, LOGGER, TASK_STORE, TOPIC_STORE, systemClock, type Clock } from './common/tokens.js';
 import type { TaskStore } from './domain/task-store.js';
 import { SqliteTaskStore } from './persistence/sqlite/sqlite-task-store.js';
 import { AuthModule } from './modules/auth/auth.module.js';
@@ -42,7 +42,7 @@ export interface CodeqApp {
 @Global()
 @Module({})
 class CoreModule {
-  static forRoot(config: Config, store: TaskStore, log: Logger, clock: Clock): DynamicModule {
+  static forRoot(config: Config, store: SqliteTaskStore, log: Logger, clock: Clock): DynamicModule {
     return {
       module: CoreModule,
       providers: [
@@ -50,13 +50,14 @@ class CoreModule {
         { provide: TASK_STORE, useValue: store },
         { provide: LOGGER, useValue: log },
         { provide: CLOCK, useValue: clock },
+        { provide: TOPIC_STORE, useValue: store.topics() },
       ],
-      exports: [CONFIG, TASK_STORE, LOGGER, CLOCK],
+      exports: [CONFIG, TASK_STORE, LOGGER, CLOCK, TOPIC_STORE],
     };
   }
 }
 
-function rootModule(config: Config, store: TaskStore, log: Logger, clock: Clock): DynamicModule {
+function rootModule(config: Config, store: SqliteTaskStore, log: Logger, clock: Clock): DynamicModule {
   @Module({})
   class AppModule {}
   return {

@@ -13,6 +13,7 @@ import { abandon, assertCanNack, deadLetterResult, heartbeat, leaseTask, retryOr
 import type { ClaimInput } from '../../domain/requests.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
+import { TopicsService } from '../tenants/topics.service.js';
 
 export interface WorkerIdentity {
   tenantId: string;
@@ -29,7 +30,26 @@ export class LeasesService implements OnApplicationBootstrap {
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(TaskEvents) private readonly events: TaskEvents,
+    @Inject(TopicsService) private readonly topics: TopicsService,
   ) {}
+
+  /** Queues the worker may take from now, and how many tasks (topic maxConsumers caps in-progress). */
+  private capacity(tenantId: string, keys: string[], count: number): { keys: string[]; count: number } {
+    let n = count;
+    const open: string[] = [];
+    for (const k of keys) {
+      const max = this.topics.policyFor(tenantId, k)?.maxConsumers ?? 0;
+      if (max <= 0) {
+        open.push(k);
+        continue;
+      }
+      const free = max - this.store.counts(tenantId, k).inProgress;
+      if (free <= 0) continue;
+      open.push(k);
+      n = Math.min(n, free);
+    }
+    return { keys: open, count: n };
+  }
 
   onApplicationBootstrap(): void {
     this.store.onLeaseExpired((leases) => void this.expire(leases));
@@ -52,7 +72,8 @@ export class LeasesService implements OnApplicationBootstrap {
     const deadline = this.clock.now() + input.waitSeconds * 1000;
     for (;;) {
       const now = this.clock.now();
-      const tasks = await this.store.claim(w.tenantId, keys, input.count, (t) => leaseTask(t, w.workerId, randomUUID(), input.leaseSeconds, now));
+      const cap = this.capacity(w.tenantId, keys, input.count);
+      const tasks = cap.keys.length ? await this.store.claim(w.tenantId, cap.keys, cap.count, (t) => leaseTask(t, w.workerId, randomUUID(), input.leaseSeconds, now)) : [];
       if (tasks.length) {
         for (const t of tasks) this.metrics.claimed.inc({ command: t.command });
         return tasks;

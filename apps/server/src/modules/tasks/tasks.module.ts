@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
+import { TenantsModule } from '../tenants/tenants.module.js';
+import { TopicsHttpController } from '../tenants/topics.http-controller.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { AdminHttpController } from './admin.http-controller.js';
 import { TaskEvents } from './task-events.js';
@@ -7,8 +9,8 @@ import { TasksHttpController } from './tasks.http-controller.js';
 import { TasksService } from './tasks.service.js';
 
 @Module({
-  imports: [AuthModule, MetricsModule],
-  controllers: [TasksHttpController, AdminHttpController],
+  imports: [AuthModule, MetricsModule, TenantsModule],
+  controllers: [TasksHttpController, AdminHttpController, TopicsHttpController],
   providers: [TasksService, TaskEvents],
   exports: [TasksService, TaskEvents],
 })

@@ -13,6 +13,8 @@ import { bad, parseCreate, parseResult, type CreateInput, type ResultInput } fro
 import { assertCanComplete, complete, type Actor } from '../../domain/rules.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from './task-events.js';
+import { TopicsService } from '../tenants/topics.service.js';
+import { tierPriority } from '../../domain/topic.js';
 
 export type BatchItemOutcome = { task: TaskRecord } | { error: string };
 
@@ -27,6 +29,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(TaskEvents) private readonly events: TaskEvents,
+    @Inject(TopicsService) private readonly topics: TopicsService,
   ) {}
 
   onModuleInit(): void {
@@ -34,6 +37,16 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     // live tasks are never purged (task-model §18 #4).
     this.retentionTimer = setInterval(() => void this.sweepRetention(), 30_000);
     this.retentionTimer.unref();
+    // A topic's deadLetterTopicRef: a dead-lettered task is forwarded, once, as a new task of
+    // that command in the same tenant (idempotency key `dlq:<task id>`).
+    this.events.onFinished((task) => {
+      if (task.location !== 'DLQ_SET') return;
+      const ref = this.topics.policyFor(task.tenantId, task.commandKey)?.deadLetterTopicRef;
+      if (!ref) return;
+      const now = this.clock.now();
+      const input: CreateInput = { command: ref, payload: task.payload, priority: task.priority, webhook: null, maxAttempts: 0, idempotencyKey: `dlq:${task.id}`, visibleAtMs: null };
+      this.createParsed(task.tenantId, input, now).catch((e: unknown) => this.log.error({ taskId: task.id, err: (e as Error).message }, 'dead-letter forwarding failed'));
+    });
   }
 
   onModuleDestroy(): void {
@@ -51,13 +64,16 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
   }
 
   private newTask(tenantId: string, input: CreateInput, now: number): TaskRecord {
+    const policy = this.topics.policyFor(tenantId, commandKeyOf(input.command));
+    const maxAttempts = input.maxAttempts > 0 ? input.maxAttempts : (policy?.maxAttempts ?? this.config.maxAttemptsDefault);
+    const priority = policy ? tierPriority(policy, input.priority) : input.priority;
     return {
       id: randomUUID(),
       tenantId,
       command: input.command,
       commandKey: commandKeyOf(input.command),
       payload: input.payload,
-      priority: input.priority,
+      priority,
       webhook: input.webhook,
       status: 'PENDING',
       location: input.visibleAtMs !== null ? 'DELAYED_ZSET' : 'PENDING_LIST',
@@ -65,7 +81,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       leaseId: null,
       leaseUntilMs: null,
       attempts: 0,
-      maxAttempts: input.maxAttempts > 0 ? input.maxAttempts : this.config.maxAttemptsDefault,
+      maxAttempts,
       error: null,
       resultKey: null,
       idempotencyKey: input.idempotencyKey,

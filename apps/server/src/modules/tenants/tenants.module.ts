@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TenantsService } from './tenants.service.js';
+import { TopicsService } from './topics.service.js';
 
-@Module({ providers: [TenantsService], exports: [TenantsService] })
+@Module({ providers: [TenantsService, TopicsService], exports: [TenantsService, TopicsService] })
 export class TenantsModule {}

@@ -52,3 +52,15 @@ export class MetaEntity {
   @PrimaryColumn({ type: 'text' }) key!: string;
   @Column({ type: 'text' }) value!: string;
 }
+
+@Entity({ name: 'topics' })
+export class TopicEntity {
+  @PrimaryColumn({ name: 'topic_id', type: 'text' }) topicId!: string;
+  @Column({ name: 'tenant_id', type: 'text' }) tenantId!: string;
+  @Column({ name: 'topic_name', type: 'text' }) topicName!: string;
+  /** JSON of the normalised policy. */
+  @Column({ type: 'text' }) policy!: string;
+  @Column({ type: 'integer' }) version!: number;
+  @Column({ name: 'created_at', type: 'integer' }) createdAt!: number;
+  @Column({ name: 'updated_at', type: 'integer' }) updatedAt!: number;
+}

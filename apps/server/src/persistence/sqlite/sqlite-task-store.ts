@@ -25,8 +25,10 @@ import type {
 } from '../../domain/task-store.js';
 import { isTerminal, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { Alarm, Deque, MinHeap } from '../structures.js';
-import { MetaEntity, ResultEntity, TaskEntity } from './entities.js';
+import { MetaEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
 import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
+import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
+import type { Topic, TopicStore } from '../../domain/topic.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding the database files (created if missing). */
@@ -201,8 +203,8 @@ export class SqliteTaskStore implements TaskStore {
     const ds = new DataSource({
       type: 'better-sqlite3',
       database: file,
-      entities: [TaskEntity, ResultEntity, MetaEntity],
-      migrations: [InitialSchema1764300000000],
+      entities: [TaskEntity, ResultEntity, MetaEntity, TopicEntity],
+      migrations: [InitialSchema1764300000000, Topics1764310000000],
       migrationsTableName: 'migrations',
       synchronize: false,
       logging: false,
@@ -788,6 +790,50 @@ export class SqliteTaskStore implements TaskStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('store is closed');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Topic catalog (rare admin writes: written directly on the main connection, WAL-serialised
+  // with the writer thread by SQLite's busy timeout; reads come from a memory copy).
+
+  private topicCache: Map<string, Topic> | null = null;
+
+  topics(): TopicStore {
+    const cache = (): Map<string, Topic> => {
+      if (!this.topicCache) {
+        this.topicCache = new Map();
+        for (const r of this.db.prepare(`SELECT * FROM topics`).all() as Row[]) {
+          const t: Topic = {
+            topicId: r['topic_id'] as string,
+            tenantId: r['tenant_id'] as string,
+            topicName: r['topic_name'] as string,
+            policy: JSON.parse(r['policy'] as string) as Topic['policy'],
+            version: r['version'] as number,
+            createdAtMs: r['created_at'] as number,
+            updatedAtMs: r['updated_at'] as number,
+          };
+          this.topicCache.set(t.topicId, t);
+        }
+      }
+      return this.topicCache;
+    };
+    return {
+      get: (tenantId, name) => cache().get(`${tenantId}.${name}`) ?? null,
+      all: () => [...cache().values()],
+      put: (t) => {
+        this.db
+          .prepare(
+            `INSERT INTO topics (topic_id, tenant_id, topic_name, policy, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(topic_id) DO UPDATE SET policy = excluded.policy, version = excluded.version, updated_at = excluded.updated_at`,
+          )
+          .run(t.topicId, t.tenantId, t.topicName, JSON.stringify(t.policy), t.version, t.createdAtMs, t.updatedAtMs);
+        cache().set(t.topicId, t);
+      },
+      delete: (tenantId, name) => {
+        this.db.prepare(`DELETE FROM topics WHERE topic_id = ?`).run(`${tenantId}.${name}`);
+        cache().delete(`${tenantId}.${name}`);
+      },
+    };
   }
 }
 

@@ -1,0 +1,46 @@
+/** The tenant topic catalog (http-api §6.13) and the policy lookups the queue applies. */
+import { Inject, Injectable } from '@nestjs/common';
+import { CodeqError } from '@codeq/proto/errors';
+import { CLOCK, TOPIC_STORE, type Clock } from '../../common/tokens.js';
+import { decodePolicy, samePolicy, validatePolicy, validateTenant, validateTopicName, type Topic, type TopicPolicy, type TopicStore } from '../../domain/topic.js';
+
+@Injectable()
+export class TopicsService {
+  constructor(@Inject(TOPIC_STORE) private readonly store: TopicStore, @Inject(CLOCK) private readonly clock: Clock) {}
+
+  /** Create (201) or reconcile (200; version +1 only when the policy changed). */
+  put(tenantId: string, topicName: string, body: unknown): { topic: Topic; created: boolean } {
+    const raw = decodePolicy(body);
+    const policy = validatePolicy(tenantId, topicName, raw);
+    const now = this.clock.now();
+    const existing = this.store.get(tenantId, topicName);
+    if (!existing) {
+      const topic: Topic = { topicId: `${tenantId}.${topicName}`, tenantId, topicName, policy, version: 1, createdAtMs: now, updatedAtMs: now };
+      this.store.put(topic);
+      return { topic, created: true };
+    }
+    if (samePolicy(existing.policy, policy)) return { topic: existing, created: false };
+    const topic: Topic = { ...existing, policy, version: existing.version + 1, updatedAtMs: now };
+    this.store.put(topic);
+    return { topic, created: false };
+  }
+
+  get(tenantId: string, topicName: string): Topic {
+    validateTenant(tenantId);
+    validateTopicName(topicName);
+    const t = this.store.get(tenantId, topicName);
+    if (!t) throw new CodeqError('NOT_FOUND', `queue topic "${tenantId}.${topicName}" not found`);
+    return t;
+  }
+
+  delete(tenantId: string, topicName: string): void {
+    validateTenant(tenantId);
+    validateTopicName(topicName);
+    this.store.delete(tenantId, topicName);
+  }
+
+  /** The policy governing a command's queue in a tenant (topic name = lower-cased command). */
+  policyFor(tenantId: string, commandKey: string): TopicPolicy | null {
+    return this.store.get(tenantId, commandKey)?.policy ?? null;
+  }
+}
