@@ -42,6 +42,9 @@ export interface Config {
   resultWebhookMaxBackoffSeconds: number;
   /** Per-attempt timeout of outgoing webhooks. */
   webhookTimeoutMs: number;
+  subscriptionCleanupIntervalSeconds: number;
+  /** Accepted for compatibility; unused, as upstream (per-subscription minIntervalSeconds applies). */
+  subscriptionMinIntervalSeconds: number;
   /** How long terminal tasks (and their results and idempotency keys) are kept. */
   retentionSeconds: number;
   /** Largest accepted request body (413 above). */
@@ -101,6 +104,8 @@ const DEFAULTS: Record<YamlKey, unknown> = {
   resultWebhookBaseBackoffSeconds: 2,
   resultWebhookMaxBackoffSeconds: 60,
   webhookTimeoutMs: 15000,
+  subscriptionCleanupIntervalSeconds: 60,
+  subscriptionMinIntervalSeconds: 5,
   retentionSeconds: 86400,
   maxBodyBytes: 1048576,
   shutdownGraceSeconds: 10,
@@ -307,6 +312,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     resultWebhookBaseBackoffSeconds: int('resultWebhookBaseBackoffSeconds', 0, 3600),
     resultWebhookMaxBackoffSeconds: int('resultWebhookMaxBackoffSeconds', 0, 86400),
     webhookTimeoutMs: int('webhookTimeoutMs', 100, 120_000),
+    subscriptionCleanupIntervalSeconds: int('subscriptionCleanupIntervalSeconds', 1, 86400),
+    subscriptionMinIntervalSeconds: int('subscriptionMinIntervalSeconds', 0, 86400),
     retentionSeconds: int('retentionSeconds', 0, 10 * 365 * 86400),
     maxBodyBytes: int('maxBodyBytes', 1024, 256 * 1024 * 1024),
     shutdownGraceSeconds: int('shutdownGraceSeconds', 0, 3600),

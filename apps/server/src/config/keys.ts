@@ -39,6 +39,8 @@ export const CONFIG_KEYS = [
   { yaml: 'resultWebhookBaseBackoffSeconds', env: 'RESULT_WEBHOOK_BASE_BACKOFF_SECONDS' },
   { yaml: 'resultWebhookMaxBackoffSeconds', env: 'RESULT_WEBHOOK_MAX_BACKOFF_SECONDS' },
   { yaml: 'webhookTimeoutMs', env: 'CODEQ_WEBHOOK_TIMEOUT_MS' },
+  { yaml: 'subscriptionCleanupIntervalSeconds', env: 'SUBSCRIPTION_CLEANUP_INTERVAL_SECONDS' },
+  { yaml: 'subscriptionMinIntervalSeconds', env: 'SUBSCRIPTION_MIN_INTERVAL_SECONDS' },
   { yaml: 'retentionSeconds', env: 'CODEQ_RETENTION_SECONDS' },
   { yaml: 'maxBodyBytes', env: 'CODEQ_MAX_BODY_BYTES' },
   { yaml: 'shutdownGraceSeconds', env: 'CODEQ_SHUTDOWN_GRACE_SECONDS' },

@@ -6,10 +6,25 @@ import { Injectable } from '@nestjs/common';
 import type { ResultRecord, TaskRecord } from '../../domain/task.js';
 
 export type TaskFinishedListener = (task: TaskRecord, result: ResultRecord) => void;
+export type TaskReadyListener = (task: TaskRecord) => void;
 
 @Injectable()
 export class TaskEvents {
   private readonly finished: TaskFinishedListener[] = [];
+  private readonly created: TaskReadyListener[] = [];
+  /** A new task was stored and is immediately claimable (not scheduled, not an idempotent replay). */
+  onCreatedReady(l: TaskReadyListener): void {
+    this.created.push(l);
+  }
+  emitCreatedReady(task: TaskRecord): void {
+    for (const l of this.created) {
+      try {
+        l(task);
+      } catch {
+        /* a listener must not break the queue */
+      }
+    }
+  }
   onFinished(l: TaskFinishedListener): void {
     this.finished.push(l);
   }

@@ -102,7 +102,10 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
 
   private async createParsed(tenantId: string, input: CreateInput, now: number): Promise<TaskRecord> {
     const out = await this.store.create(this.newTask(tenantId, input, now));
-    if (out.created) this.metrics.created.inc({ command: input.command });
+    if (out.created) {
+      this.metrics.created.inc({ command: input.command });
+      if (out.task.location === 'PENDING_LIST') this.events.emitCreatedReady(out.task);
+    }
     return out.task;
   }
 
