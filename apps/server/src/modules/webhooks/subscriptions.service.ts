@@ -71,12 +71,12 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
     const str = (k: string) => {
       if (o[k] === undefined || o[k] === null) return undefined;
       if (typeof o[k] !== 'string') throw bad('invalid body', { field: k });
-      return o[k] as string;
+      return o[k];
     };
     const int = (k: string) => {
       if (o[k] === undefined || o[k] === null) return undefined;
       if (typeof o[k] !== 'number' || !Number.isInteger(o[k])) throw bad('invalid body', { field: k });
-      return o[k] as number;
+      return o[k];
     };
     const callbackUrl = str('callbackUrl');
     if (!callbackUrl) throw bad('invalid body', { reason: 'callbackUrl is required' });
