@@ -277,8 +277,15 @@ describe('results and fencing', () => {
     const ok = await c.result(id, { status: 'COMPLETED', result: {}, artifacts: [{ name: 'report.txt', contentBase64: 'aGVsbG8' }, { name: 'link', url: 'https://x/y' }] });
     expect(ok.status).toBe(200);
     expect(ok.body.artifacts[0]).toEqual({ name: 'link', url: 'https://x/y' });
-    expect(ok.body.artifacts[1].url).toMatch(new RegExp(`^file://.*/results/${id}/report.txt$`));
+    expect(ok.body.artifacts[1].url).toBe(`/v1/codeq/tasks/${id}/artifacts/report.txt`);
     const { readFile } = await import('node:fs/promises');
-    expect(await readFile(new URL(ok.body.artifacts[1].url), 'utf8')).toBe('hello');
+    const { join } = await import('node:path');
+    expect(await readFile(join(s.dir, 'artifacts', 'results', id, 'report.txt'), 'utf8')).toBe('hello');
+    const served = await c.call('GET', ok.body.artifacts[1].url, { token: T.producer });
+    expect(served.status).toBe(200);
+    expect(served.text).toBe('hello');
+    expect((await c.call('GET', ok.body.artifacts[1].url, { token: T.globexProducer })).status).toBe(404);
+    expect((await c.call('GET', `/v1/codeq/tasks/${id}/artifacts/missing.txt`, { token: T.producer })).status).toBe(404);
+    expect((await c.call('GET', `/v1/codeq/tasks/${id}/artifacts/..%2F..%2Fetc%2Fpasswd`, { token: T.producer })).status).toBe(404);
   });
 });

@@ -1,6 +1,8 @@
 /** HTTP ↔ domain for task routes (http-api §6.1, 6.2, 6.8–6.11). */
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { readFile } from 'node:fs/promises';
 import type { FastifyReply } from 'fastify';
+import { CodeqError } from '@codeq/proto/errors';
 import { Caller, disconnectSignal } from '../../common/http.js';
 import type { Principal } from '../../domain/claims.js';
 import { parseBatchCreate, parseBatchResults, MAX_RESULT_WAIT_SECONDS } from '../../domain/requests.js';
@@ -51,6 +53,19 @@ export class TasksHttpController {
     const waitSeconds = n <= 0 ? 0 : Math.min(n, MAX_RESULT_WAIT_SECONDS);
     const { task, result } = await this.tasks.getResult(p.tenantId, id, waitSeconds, waitSeconds ? disconnectSignal(reply) : undefined);
     return { result: resultToJson(result), task: taskToJson(task) };
+  }
+
+  @Get(':id/artifacts/:name')
+  @Auth('any')
+  async artifact(@Caller() p: Principal, @Param('id') id: string, @Param('name') name: string, @Res() reply: FastifyReply) {
+    const { file } = await this.tasks.artifact(p.tenantId, id, name);
+    let data: Buffer;
+    try {
+      data = await readFile(file);
+    } catch {
+      throw new CodeqError('NOT_FOUND', 'artifact not found');
+    }
+    void reply.header('content-type', 'application/octet-stream').header('content-disposition', `attachment; filename="${name.replace(/"/g, '')}"`).send(data);
   }
 
   @Post(':id/result')

@@ -196,9 +196,20 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       } catch (e) {
         throw bad(`artifact ${a.name} upload: ${(e as Error).message}`);
       }
-      out.push({ name: a.name, url: `file://${file}` });
+      // Served back to the task's tenant by GET /v1/codeq/tasks/:id/artifacts/:name.
+      out.push({ name: a.name, url: `/v1/codeq/tasks/${taskId}/artifacts/${encodeURIComponent(a.name)}` });
     }
     return out;
+  }
+
+  /** An uploaded artifact of a task of this tenant (path confined to the artifacts directory). */
+  async artifact(tenantId: string, id: string, name: string): Promise<{ file: string }> {
+    const task = await this.store.get(tenantId, id);
+    if (!task) throw new CodeqError('TASK_NOT_FOUND', 'task not found', { taskId: id });
+    const dir = join(resolve(this.config.localArtifactsDir), 'results', id);
+    const file = resolve(dir, name);
+    if (!file.startsWith(dir + sep) || name.includes('/') || name.includes('\\')) throw new CodeqError('NOT_FOUND', 'artifact not found');
+    return { file };
   }
 
   /** Batch results: each item validated and applied on its own (http-api §6.9). */
