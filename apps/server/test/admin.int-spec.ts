@@ -105,6 +105,44 @@ describe('configuration', () => {
     for (const key of ['PORT', 'PERSISTENCE_CONFIG', 'LOG_LEVEL', 'PERSISTENCE_PROVIDER', 'WORKER_STREAM_ADDR']) expect(msg).toContain(key);
   });
 
+  it('reads the YAML file at CODEQ_CONFIG_PATH (mappings for JSON keys), env overriding it', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'codeq-yaml-'));
+    try {
+      const file = join(dir, 'codeq.yaml');
+      await writeFile(
+        file,
+        [
+          'port: 9000',
+          'defaultLeaseSeconds: 60',
+          'persistenceConfig:',
+          `  path: ${join(dir, 'data')}`,
+          '  fsyncOnCommit: true',
+          'producerAuthProvider: static',
+          'producerAuthConfig:',
+          '  token: yaml-token',
+          '  raw: { tid: yaml-tenant }',
+          'rateLimit:',
+          '  producer: { requestsPerMinute: 60, burstSize: 5 }',
+        ].join('\n'),
+      );
+      const cfg = loadConfig({ env: { CODEQ_CONFIG_PATH: file, PORT: '9001' } });
+      expect(cfg.port).toBe(9001);
+      expect(cfg.defaultLeaseSeconds).toBe(60);
+      expect(cfg.persistence).toEqual({ provider: 'sqlite', path: join(dir, 'data'), fsyncOnCommit: true });
+      expect(cfg.producerAuth).toEqual({ provider: 'static', config: { token: 'yaml-token', raw: { tid: 'yaml-tenant' } } });
+      expect(cfg.rateLimit.producer).toEqual({ requestsPerMinute: 60, burstSize: 5 });
+      await writeFile(file, 'port: 9000\nnotAKey: 1\n');
+      expect(() => loadConfig({ env: { CODEQ_CONFIG_PATH: file } })).toThrow(/notAKey: unknown configuration key/);
+      await writeFile(file, 'port: [1\n');
+      expect(() => loadConfig({ env: { CODEQ_CONFIG_PATH: file } })).toThrow(/not valid YAML/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('accepts the seed env file values and YAML-or-JSON auth configs', () => {
     const cfg = loadConfig({
       env: {

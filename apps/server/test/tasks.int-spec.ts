@@ -26,6 +26,18 @@ describe('POST /v1/codeq/tasks', () => {
     expect((await c.create({ command: 'x', payload: false })).status).toBe(202);
   });
 
+  it('round-trips unicode payloads and commands', async () => {
+    const payload = { text: 'héllo 👋 مرحبا 𝄞', nested: { 'ключ': ['数据', '\u2028'] } };
+    const r = await c.create({ command: 'déjà-vu 🚀', payload });
+    expect(r.status).toBe(202);
+    expect(JSON.parse(r.body.payload)).toEqual(payload);
+    const claimed = await c.claim({ commands: ['DÉJÀ-VU 🚀'] });
+    expect(claimed.body.command).toBe('déjà-vu 🚀');
+    expect(JSON.parse(claimed.body.payload)).toEqual(payload);
+    const done = await c.result(claimed.body.id, { status: 'COMPLETED', result: { echo: payload } });
+    expect(done.body.result).toEqual({ echo: payload });
+  });
+
   it('schedules with delaySeconds and runAt', async () => {
     const d = await c.create({ command: 'later', payload: {}, delaySeconds: 60 });
     expect(d.body.lastKnownLocation).toBe('DELAYED_ZSET');
