@@ -1,4 +1,7 @@
 /** Admin routes, health, metrics, unknown routes and config errors. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig, ConfigError } from '../src/config/config.js';
 import { client, startServer, T, type RunningServer } from './harness.js';
 
@@ -106,9 +109,6 @@ describe('configuration', () => {
   });
 
   it('reads the YAML file at CODEQ_CONFIG_PATH (mappings for JSON keys), env overriding it', async () => {
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
     const dir = await mkdtemp(join(tmpdir(), 'codeq-yaml-'));
     try {
       const file = join(dir, 'codeq.yaml');

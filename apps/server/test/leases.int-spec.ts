@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 /** Claims, long-poll wake-up, heartbeats, nack/backoff, abandon, lease expiry, DLQ and fencing. */
 import { client, sleep, startServer, T, type RunningServer } from './harness.js';
 
@@ -278,8 +280,6 @@ describe('results and fencing', () => {
     expect(ok.status).toBe(200);
     expect(ok.body.artifacts[0]).toEqual({ name: 'link', url: 'https://x/y' });
     expect(ok.body.artifacts[1].url).toBe(`/v1/codeq/tasks/${id}/artifacts/report.txt`);
-    const { readFile } = await import('node:fs/promises');
-    const { join } = await import('node:path');
     expect(await readFile(join(s.dir, 'artifacts', 'results', id, 'report.txt'), 'utf8')).toBe('hello');
     const served = await c.call('GET', ok.body.artifacts[1].url, { token: T.producer });
     expect(served.status).toBe(200);
