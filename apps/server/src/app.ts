@@ -23,6 +23,9 @@ import { MetricsModule } from './modules/metrics/metrics.module.js';
 import { TasksModule } from './modules/tasks/tasks.module.js';
 import { TenantsModule } from './modules/tenants/tenants.module.js';
 import { WebhooksModule } from './modules/webhooks/webhooks.module.js';
+import { StreamsModule } from './modules/streams/streams.module.js';
+import { ProducerStreamServer } from './modules/streams/producer-stream.server.js';
+import { WorkerStreamServer } from './modules/streams/worker-stream.server.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -34,6 +37,8 @@ export interface CodeqApp {
   config: Config;
   store: TaskStore;
   log: Logger;
+  /** Bound gRPC stream ports (0 when the listener is off). */
+  streams: { workerPort: number; producerPort: number };
   /** Listen on config.host:config.port (0 = ephemeral); returns the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -62,7 +67,7 @@ function rootModule(config: Config, store: SqliteTaskStore, log: Logger, clock: 
   class AppModule {}
   return {
     module: AppModule,
-    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule, WebhooksModule],
+    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule, WebhooksModule, StreamsModule],
   };
 }
 
@@ -115,12 +120,34 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     throw e;
   }
 
+  // gRPC streams: their own listeners, started only when their address is set.
+  const workerStream = app.get(WorkerStreamServer);
+  const producerStream = app.get(ProducerStreamServer);
+  const streams = { workerPort: 0, producerPort: 0 };
+  try {
+    if (config.workerStreamAddr) {
+      if (!config.workerAuth) throw new Error('workerStreamAddr set but no worker validator configured (WORKER_AUTH_PROVIDER)');
+      streams.workerPort = await workerStream.start(config.workerStreamAddr);
+    }
+    if (config.producerStreamAddr) {
+      if (!config.producerAuth) throw new Error('producerStreamAddr set but no producer validator configured (PRODUCER_AUTH_PROVIDER)');
+      streams.producerPort = await producerStream.start(config.producerStreamAddr);
+    }
+  } catch (e) {
+    await workerStream.stop(0);
+    await producerStream.stop(0);
+    await app.close();
+    await store.close();
+    throw e;
+  }
+
   let closing: Promise<void> | null = null;
   return {
     app,
     config,
     store,
     log,
+    streams,
     async listen() {
       await app.listen(config.port, config.host);
       const addr = app.getHttpServer().address();
@@ -132,6 +159,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     close() {
       closing ??= (async () => {
         store.drain();
+        const grace = Math.min(5000, config.shutdownGraceSeconds * 1000);
+        await Promise.all([workerStream.stop(grace), producerStream.stop(grace)]);
         await app.close();
         await store.close();
       })();

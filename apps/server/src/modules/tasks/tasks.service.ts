@@ -100,6 +100,11 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     return this.createParsed(tenantId, input, now);
   }
 
+  /** Create from an already validated input (the producer stream's path). */
+  createTyped(tenantId: string, input: CreateInput): Promise<TaskRecord> {
+    return this.createParsed(tenantId, input, this.clock.now());
+  }
+
   private async createParsed(tenantId: string, input: CreateInput, now: number): Promise<TaskRecord> {
     const out = await this.store.create(this.newTask(tenantId, input, now));
     if (out.created) {

@@ -684,7 +684,7 @@ export class SqliteTaskStore implements TaskStore {
       };
       if (this.closed || this.draining || signal?.aborted) return resolve();
       for (const key of commandKeys) this.queue(tenantId, key, key).waiters.push(w);
-      timer = setTimeout(onAbort, Math.max(0, deadlineMs - Date.now()));
+      timer = setTimeout(onAbort, Math.min(2 ** 31 - 1, Math.max(0, deadlineMs - Date.now())));
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -740,7 +740,7 @@ export class SqliteTaskStore implements TaskStore {
         }
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, deadlineMs - Date.now()));
+      const timer = setTimeout(done, Math.min(2 ** 31 - 1, Math.max(0, deadlineMs - Date.now())));
       signal?.addEventListener('abort', done, { once: true });
       set.add(done);
     });
