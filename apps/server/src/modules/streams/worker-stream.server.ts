@@ -8,6 +8,7 @@
  * claimed for a stream that died before the push is handed back at once (abandon) instead of
  * waiting for its lease to expire; a Hello must arrive within 10 s.
  */
+import { setMaxListeners } from 'node:events';
 import { Inject, Injectable } from '@nestjs/common';
 import * as grpc from '@grpc/grpc-js';
 import { CodeqError } from '@codeq/proto/errors';
@@ -73,6 +74,7 @@ export class WorkerStreamServer extends GrpcListener {
 
   private session(call: Call): void {
     const life = new AbortController();
+    setMaxListeners(0, life.signal); // every outstanding Ready listens for the end of the stream
     const end = this.track(call, life);
     let principal: Principal | null = null;
     let authing = false;

@@ -1,0 +1,241 @@
+#!/usr/bin/env node
+// codeQ benchmark orchestrator (not part of the test suite).
+//
+//   node bench/run.mjs [--mode http|grpc] [--scenario full|latency|all] [--n 20000]
+//                      [--rate 1000] [--seconds 10] [--fsync false] [--concurrency 64]
+//                      [--inflight 64] [--cpu-prof] [--url http://127.0.0.1:PORT --token T]
+//
+// Starts the built server (node apps/server/dist/main.js) on free loopback ports with a fresh
+// temp data directory, forks a producer and a worker process (bench/lib/role.mjs) and measures:
+//   full    : worker ready, producer creates N tasks (64 in flight); cycles/s = N / (last completion − first create)
+//   latency : producer creates at a fixed rate; per task latency = completion − t0 (p50/p90/p99/max)
+// plus the server's peak RSS (VmHWM) and CPU seconds. Everything shares the machine's cores.
+import { fork, spawn, execSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sleep, r1 } from './lib/common.mjs';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const args = process.argv.slice(2);
+const arg = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return def;
+  const v = args[i + 1];
+  return v === undefined || v.startsWith('--') ? true : v;
+};
+const opts = {
+  mode: String(arg('mode', 'http')),
+  scenario: String(arg('scenario', 'all')),
+  n: Number(arg('n', 20000)),
+  rate: Number(arg('rate', 1000)),
+  seconds: Number(arg('seconds', 10)),
+  fsync: String(arg('fsync', 'false')) === 'true',
+  concurrency: Number(arg('concurrency', 64)),
+  inflight: Number(arg('inflight', 64)),
+  cpuProf: arg('cpu-prof', false) === true,
+  url: arg('url', null),
+  token: String(arg('token', 'bench-token')),
+  timeoutS: Number(arg('timeout', 300)),
+};
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+
+const scopes = ['codeq:claim', 'codeq:heartbeat', 'codeq:abandon', 'codeq:nack', 'codeq:result', 'codeq:subscribe'];
+
+async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), 'codeq-bench-'));
+  const [port, wport, pport] = [await freePort(), await freePort(), await freePort()];
+  const env = {
+    PATH: process.env.PATH,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    PERSISTENCE_PROVIDER: 'sqlite',
+    PERSISTENCE_CONFIG: JSON.stringify({ path: join(dir, 'data'), fsyncOnCommit: opts.fsync }),
+    PRODUCER_AUTH_PROVIDER: 'static',
+    PRODUCER_AUTH_CONFIG: JSON.stringify({ token: opts.token, subject: 'bench-producer', raw: { role: 'ADMIN', tid: 'bench' } }),
+    WORKER_AUTH_PROVIDER: 'static',
+    WORKER_AUTH_CONFIG: JSON.stringify({ token: opts.token, subject: 'bench-worker', scopes, eventTypes: ['*'], raw: { tid: 'bench' } }),
+    WORKER_STREAM_ADDR: `127.0.0.1:${wport}`,
+    PRODUCER_STREAM_ADDR: `127.0.0.1:${pport}`,
+  };
+  const profDir = join(dir, 'prof');
+  const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'apps/server/dist/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) break;
+    } catch {
+      /* not yet */
+    }
+    if (i > 300 || child.exitCode !== null) throw new Error('server did not start (did you build it? pnpm build)');
+    await sleep(50);
+  }
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peakRss = Math.max(peakRss, Number(m[1]) / 1024);
+    } catch {
+      /* gone */
+    }
+  }, 200);
+  return {
+    url,
+    workerAddr: `127.0.0.1:${wport}`,
+    producerAddr: `127.0.0.1:${pport}`,
+    pid: child.pid,
+    cpuS() {
+      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    },
+    hwmMB() {
+      const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : NaN;
+    },
+    peakRssMB: () => peakRss,
+    async stop() {
+      clearInterval(sampler);
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      let profile;
+      if (opts.cpuProf) {
+        const f = readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile')).sort()[0];
+        if (f) {
+          profile = join(tmpdir(), `codeq-server-${Date.now()}.cpuprofile`);
+          execSync(`cp ${join(profDir, f)} ${profile}`);
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+      return profile;
+    },
+  };
+}
+
+function role(init) {
+  const child = fork(join(root, 'bench/lib/role.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const msgs = [];
+  let waiter = null;
+  child.on('message', (m) => {
+    if (m.type === 'error') console.error(`[${init.role}] ${m.message}`);
+    msgs.push(m);
+    waiter?.();
+  });
+  child.send({ type: 'init', ...init });
+  return {
+    child,
+    async wait(type, ms) {
+      const end = Date.now() + ms;
+      for (;;) {
+        const i = msgs.findIndex((m) => m.type === type || m.type === 'error');
+        if (i >= 0) {
+          const m = msgs.splice(i, 1)[0];
+          if (m.type === 'error') throw new Error(`${init.role}: ${m.message}`);
+          return m;
+        }
+        if (Date.now() > end) throw new Error(`${init.role}: no '${type}' within ${ms} ms`);
+        await new Promise((r) => {
+          waiter = r;
+          setTimeout(r, 200);
+        });
+      }
+    },
+    send: (m) => child.send(m),
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+async function scenario(server, kind) {
+  const command = `bench_${kind}_${process.pid}_${Date.now()}`;
+  const cfg = { url: server.url, token: opts.token, command, leaseSeconds: 30, waitSeconds: 5, client: 'auto', workerAddr: server.workerAddr, producerAddr: server.producerAddr };
+  const expected = kind === 'full' ? opts.n : Math.round(opts.rate * opts.seconds);
+  const deadline = Date.now() + opts.timeoutS * 1000;
+  const worker = role({ role: 'worker', transport: opts.mode, cfg, concurrency: opts.concurrency, expected, recordLatency: true, startImmediately: true });
+  const producer = role({ role: 'producer', transport: opts.mode, cfg, inflight: opts.inflight });
+  try {
+    await worker.wait('ready', 30_000);
+    await producer.wait('ready', 30_000);
+    const cpu0 = server.cpuS();
+    producer.send(kind === 'full' ? { type: 'go', mode: 'burst', n: expected, inflight: opts.inflight, deadline } : { type: 'go', mode: 'rate', rate: opts.rate, seconds: opts.seconds, maxInflight: 2000, deadline });
+    const p = await producer.wait('done', opts.timeoutS * 1000);
+    let w;
+    try {
+      w = await worker.wait('done', Math.max(1000, deadline - Date.now()));
+    } catch {
+      worker.send({ type: 'report' });
+      w = await worker.wait('done', 10_000);
+    }
+    const cpu = server.cpuS() - cpu0;
+    const out = {
+      scenario: kind,
+      mode: opts.mode,
+      n: expected,
+      completed: w.uniq,
+      duplicates: w.dup,
+      errors: (w.errors ?? 0) + (p.errors ?? 0),
+      valid: w.uniq === expected && !w.partial,
+      cyclesPerSec: r1(w.uniq / ((w.tLast - p.tFirst) / 1000)),
+      createsPerSec: r1(p.acked / ((p.tLast - p.tFirst) / 1000)),
+      achievedRate: p.achievedRate ? r1(p.achievedRate) : undefined,
+      latencyMs: w.latency ? { p50: r1(w.latency.p50), p90: r1(w.latency.p90), p99: r1(w.latency.p99), max: r1(w.latency.max) } : undefined,
+      serverCpuS: r1(cpu),
+      serverCpuUsPerCycle: r1((cpu * 1e6) / Math.max(1, w.uniq)),
+      producerCpuS: r1(p.cpuUserS + p.cpuSysS),
+      workerCpuS: r1(w.cpuUserS + w.cpuSysS),
+      firstError: w.firstErr ?? p.firstErr,
+    };
+    worker.send({ type: 'close' });
+    producer.send({ type: 'close' });
+    await sleep(300);
+    return out;
+  } finally {
+    worker.kill();
+    producer.kill();
+  }
+}
+
+async function main() {
+  if (opts.url) throw new Error('--url: an external server is not supported by this orchestrator yet; omit it to start one');
+  const server = await startServer();
+  const results = [];
+  try {
+    const transport = await import(join(root, `bench/transports/${opts.mode}.mjs`));
+    await transport.preflight({ url: server.url, token: opts.token, client: 'auto', workerAddr: server.workerAddr, producerAddr: server.producerAddr });
+    const kinds = opts.scenario === 'all' ? ['full', 'latency'] : [opts.scenario];
+    for (const k of kinds) {
+      const r = await scenario(server, k);
+      results.push(r);
+      if (k === 'full') console.log(`full     ${opts.mode}: ${r.cyclesPerSec} cycles/s (${r.completed}/${r.n} completed, ${r.duplicates} duplicates, server ${r.serverCpuUsPerCycle} µs CPU/cycle)${r.valid ? '' : '  INVALID'}`);
+      else console.log(`latency  ${opts.mode}: ${opts.rate}/s for ${opts.seconds}s (sent ${r.achievedRate}/s): p50 ${r.latencyMs.p50} ms, p90 ${r.latencyMs.p90} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms${r.valid ? '' : '  INVALID'}`);
+    }
+  } finally {
+    const hwm = server.hwmMB();
+    const profile = await server.stop();
+    const cpu = cpus()[0]?.model ?? '?';
+    let commit = '?';
+    try {
+      commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+    } catch {
+      /* not a checkout */
+    }
+    console.log(`server peak RSS: ${r1(Math.max(hwm, server.peakRssMB()))} MB; fsyncOnCommit=${opts.fsync}; node ${process.version}; ${cpus().length} × ${cpu}; commit ${commit}`);
+    if (profile) console.log(`cpu profile: ${profile} (summarise: node bench/profile-summary.mjs ${profile})`);
+    console.log(JSON.stringify({ results, serverPeakRssMB: r1(Math.max(hwm, server.peakRssMB())), fsyncOnCommit: opts.fsync, node: process.version, cpus: cpus().length, cpu, commit }));
+  }
+}
+
+main().catch((e) => {
+  console.error(e.message || e);
+  process.exit(1);
+});
