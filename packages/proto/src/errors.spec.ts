@@ -32,3 +32,13 @@ describe('error catalogue', () => {
     expect(decodeHttpError(409, { error: 'x', code: 'NOPE' }).code).toBe('NOT_IN_PROGRESS');
   });
 });
+
+describe('docs/errors.md', () => {
+  it('lists every code of the catalogue with its HTTP status', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const doc = await readFile(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
+    for (const [code, spec] of Object.entries(ERRORS)) {
+      expect(doc).toMatch(new RegExp(`\\| \`${code}\` \\| ${spec.http} \\|`));
+    }
+  });
+});
