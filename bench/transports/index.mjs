@@ -11,9 +11,10 @@
 //                          -> Promise<{start(): Promise, close(): Promise, stats?(): obj}>
 //                             concurrency slots each claim one task, run a no-op, report COMPLETED,
 //                             and call onComplete(payload) only after the server acknowledged the result
-// cfg = {url, token, command, leaseSeconds, waitSeconds, client}
+// cfg = {url, token, command, leaseSeconds, waitSeconds, client, workerAddr, producerAddr}
 //
-// Only 'http' exists today; 'grpc' is the slot for producer/worker over gRPC streams.
+// 'http' = REST create / long-poll claim / result; 'grpc' = the producer and worker streams
+// (workerAddr / producerAddr, generated stubs from packages/proto/dist).
 const TRANSPORTS = {
   http: () => import('./http.mjs'),
   grpc: () => import('./grpc.mjs'),
