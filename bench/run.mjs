@@ -3,7 +3,7 @@
 //
 //   node bench/run.mjs [--mode http|grpc] [--scenario full|latency|all] [--n 20000]
 //                      [--rate 1000] [--seconds 10] [--fsync false] [--concurrency 64]
-//                      [--inflight 64] [--cpu-prof] [--url http://127.0.0.1:PORT --token T]
+//                      [--inflight 64] [--cpu-prof] [--batch N (grpc: CreateTaskBatch, Ready.count, ResultBatch)]
 //
 // Starts the built server (node apps/server/dist/main.js) on free loopback ports with a fresh
 // temp data directory, forks a producer and a worker process (bench/lib/role.mjs) and measures:
@@ -39,6 +39,7 @@ const opts = {
   url: arg('url', null),
   token: String(arg('token', 'bench-token')),
   timeoutS: Number(arg('timeout', 300)),
+  batch: Number(arg('batch', 1)),
 };
 
 const freePort = () =>
@@ -158,7 +159,7 @@ function role(init) {
 
 async function scenario(server, kind) {
   const command = `bench_${kind}_${process.pid}_${Date.now()}`;
-  const cfg = { url: server.url, token: opts.token, command, leaseSeconds: 30, waitSeconds: 5, client: 'auto', workerAddr: server.workerAddr, producerAddr: server.producerAddr };
+  const cfg = { url: server.url, token: opts.token, command, leaseSeconds: 30, waitSeconds: 5, client: 'auto', workerAddr: server.workerAddr, producerAddr: server.producerAddr, batch: opts.batch };
   const expected = kind === 'full' ? opts.n : Math.round(opts.rate * opts.seconds);
   const deadline = Date.now() + opts.timeoutS * 1000;
   const worker = role({ role: 'worker', transport: opts.mode, cfg, concurrency: opts.concurrency, expected, recordLatency: true, startImmediately: true });

@@ -66,18 +66,35 @@ export async function createProducer(cfg) {
     for (const p of pending.values()) p.reject(e);
     pending.clear();
   });
+  const batchMax = Number(cfg.batch ?? 1);
+  let queued = [];
+  const flush = () => {
+    const items = queued;
+    queued = [];
+    if (items.length === 1) call.write({ event: { $case: 'create', create: items[0] } });
+    else if (items.length) call.write({ event: { $case: 'createBatch', createBatch: { tasks: items } } });
+  };
+  call.on('data', (ev) => {
+    if (ev.event?.$case !== 'createAckBatch') return;
+    for (const a of ev.event.createAckBatch.acks) {
+      const p = pending.get(a.seq);
+      if (!p) continue;
+      pending.delete(a.seq);
+      if (a.ok) p.resolve();
+      else p.reject(new Error(`create failed: ${a.errorMessage}`));
+    }
+  });
   return {
-    client: 'grpc producer stream',
+    client: batchMax > 1 ? `grpc producer stream (CreateTaskBatch ≤ ${batchMax})` : 'grpc producer stream',
     create(payload) {
       const s = String(++seq);
       return new Promise((resolve, reject) => {
         pending.set(s, { resolve, reject });
-        call.write({
-          event: {
-            $case: 'create',
-            create: { seq: s, command: cfg.command, payload: Buffer.from(JSON.stringify(payload)), priority: 0, webhook: '', maxAttempts: 0, idempotencyKey: '', delaySeconds: 0, traceParent: '', traceState: '' },
-          },
-        });
+        const item = { seq: s, command: cfg.command, payload: Buffer.from(JSON.stringify(payload)), priority: 0, webhook: '', maxAttempts: 0, idempotencyKey: '', delaySeconds: 0, traceParent: '', traceState: '' };
+        if (batchMax <= 1) return void call.write({ event: { $case: 'create', create: item } });
+        queued.push(item);
+        if (queued.length >= batchMax) flush();
+        else if (queued.length === 1) setImmediate(flush);
       });
     },
     stats: () => ({ createFailures: failures }),
@@ -92,7 +109,8 @@ export async function createWorker(cfg, { concurrency, onComplete, onError, isDo
   const client = new workerpb.WorkerStreamClient(cfg.workerAddr, grpc.credentials.createInsecure());
   const call = client.stream();
   await helloAck(call, cfg.token, true);
-  const ready = { event: { $case: 'ready', ready: { commands: [cfg.command], leaseSeconds: cfg.leaseSeconds ?? 30, count: 1 } } };
+  const batch = Math.max(1, Number(cfg.batch ?? 1));
+  const ready = { event: { $case: 'ready', ready: { commands: [cfg.command], leaseSeconds: cfg.leaseSeconds ?? 30, count: batch } } };
   const inflightResults = new Map();
   let stopped = false;
   const st = { tasks: 0, resultErrors: 0 };
@@ -110,6 +128,26 @@ export async function createWorker(cfg, { concurrency, onComplete, onError, isDo
       inflightResults.set(t.id, payload);
       // no-op work, then report
       call.write({ event: { $case: 'result', result: { taskId: t.id, status: 'COMPLETED', resultJson: Buffer.from('{"ok":true}'), error: '', leaseId: t.leaseId } } });
+    } else if (e?.$case === 'taskBatch') {
+      const results = [];
+      for (const t of e.taskBatch.tasks) {
+        st.tasks++;
+        try {
+          inflightResults.set(t.id, JSON.parse(t.payload.toString('utf8')));
+        } catch (err) {
+          onError(err);
+        }
+        results.push({ taskId: t.id, status: 'COMPLETED', resultJson: Buffer.from('{"ok":true}'), error: '', leaseId: t.leaseId });
+      }
+      call.write({ event: { $case: 'resultBatch', resultBatch: { results } } });
+    } else if (e?.$case === 'resultAckBatch') {
+      for (const a of e.resultAckBatch.acks) {
+        const payload = inflightResults.get(a.taskId);
+        inflightResults.delete(a.taskId);
+        if (a.ok) onComplete(payload);
+        else onError(new Error(`result failed: ${a.errorMessage}`));
+      }
+      if (!stopped && !isDone()) call.write(ready);
     } else if (e?.$case === 'resultAck') {
       const a = e.resultAck;
       const payload = inflightResults.get(a.taskId);
@@ -130,7 +168,7 @@ export async function createWorker(cfg, { concurrency, onComplete, onError, isDo
   return {
     client: 'grpc worker stream',
     async start() {
-      for (let i = 0; i < concurrency; i++) call.write(ready);
+      for (let i = 0; i < Math.ceil(concurrency / batch); i++) call.write(ready);
     },
     stats: () => st,
     async close() {
