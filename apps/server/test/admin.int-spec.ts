@@ -160,3 +160,34 @@ describe('configuration', () => {
     expect(Object.isFrozen(cfg)).toBe(true);
   });
 });
+
+describe('retention', () => {
+  it('the sweeper drains a backlog of finished tasks in batches and keeps live ones', async () => {
+    const r = await startServer({ retentionSeconds: 0 });
+    try {
+      const rc = client(r.url);
+      const items = Array.from({ length: 100 }, (_, i) => ({ command: 'ret', payload: i }));
+      for (let b = 0; b < 7; b++) await rc.call('POST', '/v1/codeq/tasks/batch', { token: T.producer, body: { tasks: items } });
+      const ids: string[] = [];
+      for (;;) {
+        const got = await rc.call('POST', '/v1/codeq/tasks/claim/batch', { token: T.worker, body: { commands: ['ret'], count: 10 } });
+        if (got.status === 204) break;
+        ids.push(...got.body.tasks.map((t: { id: string }) => t.id));
+      }
+      expect(ids).toHaveLength(700);
+      for (let i = 0; i < ids.length; i += 100) {
+        await rc.call('POST', '/v1/codeq/tasks/batch/results', { token: T.worker, body: { results: ids.slice(i, i + 100).map((taskId) => ({ taskId, status: 'COMPLETED', result: {} })) } });
+      }
+      const live = (await rc.create({ command: 'ret', payload: 'live' })).body.id;
+      const { TasksService } = await import('../src/modules/tasks/tasks.service.js');
+      const deleted = await r.app.app.get(TasksService).sweepRetention();
+      // One call drains more than one batch of 512 (the 5 s background sweep may have taken some first).
+      expect(deleted).toBeLessThanOrEqual(700);
+      for (const id of [...ids.slice(0, 5), ...ids.slice(-5)]) expect((await rc.get(id)).status).toBe(404);
+      expect((await rc.call('GET', '/v1/codeq/admin/queues/ret', { token: T.producer })).body).toMatchObject({ ready: 1, inProgress: 0 });
+      expect((await rc.get(live)).status).toBe(200);
+    } finally {
+      await r.stop();
+    }
+  });
+});
