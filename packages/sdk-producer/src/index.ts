@@ -1,1 +1,27 @@
-export {};
+/**
+ * `@codeq/sdk-producer`: submit tasks to a codeQ server, read them back and wait for results.
+ * Transient failures are retried with one idempotency key per task, so retries never duplicate.
+ */
+export { createProducer, MAX_BATCH } from './producer.js';
+export type { Producer, ProducerOptions, SubmitOptions, SubmitItem, SubmitItems, SubmitManyResult, WaitOptions } from './producer.js';
+export type { Commands, KnownCommand, PayloadOf } from './commands.js';
+export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
+export {
+  HttpTransport,
+  DEFAULT_RETRY,
+  isRetryable,
+  isLeaseLost,
+  isConnectionError,
+  parseTask,
+  parseResult,
+  type HttpTransportOptions,
+  type Transport,
+  type CallOptions,
+  type RetryPolicy,
+  type Logger,
+  type Task,
+  type TaskStatus,
+  type ResultRecord,
+  type TaskResult,
+  type QueueStats,
+} from './transport/index.js';

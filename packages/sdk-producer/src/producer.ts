@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto';
+import { CodeqError } from '@codeq/proto';
+import type { PayloadOf } from './commands.js';
+import { HttpTransport } from './transport/http-transport.js';
+import { isAbortError } from './transport/errors.js';
+import type { Logger } from './transport/logger.js';
+import { resolveRetry, withRetry, type RetryPolicy } from './transport/retry.js';
+import type { CallOptions, CreateTaskInput, Transport } from './transport/transport.js';
+import type { Task, TaskResult } from './transport/types.js';
+
+/** Options of {@link createProducer}. */
+export interface ProducerOptions {
+  /** Server base URL, e.g. `http://localhost:8080`. */
+  baseUrl: string;
+  /** Producer bearer token. */
+  token: string;
+  /** Retry policy for transient failures, or `false` for a single attempt. @default DEFAULT_RETRY (10 attempts, 100 ms → 5 s) */
+  retry?: Partial<RetryPolicy> | false;
+  /** Per-request timeout. @default 30000 */
+  timeoutMs?: number;
+  /** Receives debug lines (requests, retries). Silent by default. */
+  logger?: Logger;
+  /** Use another transport (e.g. gRPC, or a shared HttpTransport). `baseUrl`/`token` are then ignored. */
+  transport?: Transport;
+}
+
+/** Options of one submission. */
+export interface SubmitOptions {
+  /** 0–9 (clamped by the server), higher first. @default 0 */
+  priority?: number;
+  /** Make the task visible after this many seconds. Ignored when `runAt` is set. */
+  delaySeconds?: number;
+  /** Make the task visible at this instant (`Date` or RFC 3339). */
+  runAt?: Date | string;
+  /** Deliveries before dead-lettering. @default server's MAX_ATTEMPTS_DEFAULT (5) */
+  maxAttempts?: number;
+  /** URL that receives the result callback. */
+  webhook?: string;
+  /**
+   * Deduplication key (per tenant). When absent the SDK generates one (UUID) before the first
+   * attempt, so a retried request never creates a second task.
+   */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+/** One item of {@link Producer.submitMany}. */
+export type SubmitItem<C extends string = string> = { command: C; payload: PayloadOf<C> } & Omit<SubmitOptions, 'signal'>;
+
+/** Checks each element of a `submitMany` array literal against {@link Commands}. */
+export type SubmitItems<T extends readonly { command: string }[]> = { [K in keyof T]: T[K] extends { command: infer C extends string } ? SubmitItem<C> : never };
+
+/** Outcome of one item of {@link Producer.submitMany}, in input order. */
+export type SubmitManyResult = { readonly ok: true; readonly task: Task } | { readonly ok: false; readonly error: CodeqError };
+
+/** Options of {@link Producer.waitForResult}. */
+export interface WaitOptions {
+  /** Give up after this long (rejects with `RESULT_NOT_FOUND`, `details.timedOut`). @default 60000 */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The producer client. Create it with {@link createProducer}. */
+export interface Producer {
+  /** The transport in use (for low-level calls). */
+  readonly transport: Transport;
+  /** Create one task (`POST /v1/codeq/tasks`), retrying transient failures with one idempotency key. */
+  submit<C extends string>(command: C, payload: PayloadOf<C>, opts?: SubmitOptions): Promise<Task<PayloadOf<C>>>;
+  /** Create many tasks through `POST /tasks/batch`, 100 per request; every item gets an idempotency key. */
+  submitMany<const T extends readonly SubmitItem[]>(items: T & SubmitItems<T>, opts?: { signal?: AbortSignal }): Promise<SubmitManyResult[]>;
+  /** Read a task. */
+  get<C extends string = string>(id: string, opts?: CallOptions): Promise<Task<PayloadOf<C>>>;
+  /** Read a task's result now; rejects with `RESULT_NOT_FOUND` when there is none yet. */
+  getResult(id: string, opts?: CallOptions): Promise<TaskResult>;
+  /** Long-poll until the task has a result (COMPLETED or FAILED, incl. dead-lettered) or the timeout. */
+  waitForResult(id: string, opts?: WaitOptions): Promise<TaskResult>;
+  /** Release connections. */
+  close(): Promise<void>;
+}
+
+/** Largest batch the server accepts. */
+export const MAX_BATCH = 100;
+
+function toInput(command: string, payload: unknown, o: Omit<SubmitOptions, 'signal'>, key: string): CreateTaskInput {
+  const runAt = o.runAt instanceof Date ? o.runAt.toISOString() : o.runAt;
+  const input: CreateTaskInput = { command, payload, idempotencyKey: key };
+  if (o.priority !== undefined) input.priority = o.priority;
+  if (o.delaySeconds !== undefined) input.delaySeconds = o.delaySeconds;
+  if (runAt !== undefined) input.runAt = runAt;
+  if (o.maxAttempts !== undefined) input.maxAttempts = o.maxAttempts;
+  if (o.webhook !== undefined) input.webhook = o.webhook;
+  return input;
+}
+
+class HttpProducer implements Producer {
+  readonly transport: Transport;
+  private readonly retry: RetryPolicy;
+  private readonly logger: Logger | undefined;
+  private readonly ownsTransport: boolean;
+
+  constructor(opts: ProducerOptions) {
+    this.ownsTransport = !opts.transport;
+    this.transport =
+      opts.transport ??
+      new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
+    this.retry = resolveRetry(opts.retry);
+    this.logger = opts.logger;
+  }
+
+  private call<T>(op: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return withRetry(fn, this.retry, { op, logger: this.logger, ...(signal ? { signal } : {}) });
+  }
+
+  async submit<C extends string>(command: C, payload: PayloadOf<C>, opts: SubmitOptions = {}): Promise<Task<PayloadOf<C>>> {
+    const key = opts.idempotencyKey ?? randomUUID(); // one key for every attempt
+    const input = toInput(command, payload, opts, key);
+    const signal = opts.signal;
+    return (await this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal)) as Task<PayloadOf<C>>;
+  }
+
+  async submitMany<const T extends readonly SubmitItem[]>(items: T & SubmitItems<T>, opts: { signal?: AbortSignal } = {}): Promise<SubmitManyResult[]> {
+    const inputs = (items as readonly SubmitItem[]).map((it) => {
+      const { command, payload, ...rest } = it;
+      return toInput(command, payload, rest, rest.idempotencyKey ?? randomUUID());
+    });
+    const out: SubmitManyResult[] = [];
+    for (let i = 0; i < inputs.length; i += MAX_BATCH) {
+      const chunk = inputs.slice(i, i + MAX_BATCH);
+      const signal = opts.signal;
+      const res = await this.call('submitMany', () => this.transport.createTasks(chunk, signal ? { signal } : {}), signal);
+      for (const r of res) out.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error as CodeqError });
+    }
+    return out;
+  }
+
+  async get<C extends string = string>(id: string, opts: CallOptions = {}): Promise<Task<PayloadOf<C>>> {
+    return (await this.call('get', () => this.transport.getTask(id, opts), opts.signal)) as Task<PayloadOf<C>>;
+  }
+
+  getResult(id: string, opts: CallOptions = {}): Promise<TaskResult> {
+    return this.call('getResult', () => this.transport.getResult(id, 0, opts), opts.signal);
+  }
+
+  async waitForResult(id: string, opts: WaitOptions = {}): Promise<TaskResult> {
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      // The server caps a wait at 60 s; the local timer ends the last wait at the deadline.
+      const waitSeconds = Math.min(60, Math.ceil(left / 1000));
+      const timer = AbortSignal.timeout(left);
+      const signal = opts.signal ? AbortSignal.any([opts.signal, timer]) : timer;
+      try {
+        return await withRetry(() => this.transport.getResult(id, waitSeconds, { signal }), this.retry, { op: 'waitForResult', logger: this.logger, signal, deadline });
+      } catch (e) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        if (timer.aborted || isAbortError(e)) break;
+        if (CodeqError.is(e) && e.code === 'RESULT_NOT_FOUND') continue; // the wait ended without a result
+        if (CodeqError.is(e) && e.spec.retryable && Date.now() < deadline) continue;
+        throw e;
+      }
+    }
+    // One last look without waiting, then give up.
+    try {
+      return await this.transport.getResult(id, 0, opts.signal ? { signal: opts.signal } : {});
+    } catch (e) {
+      if (CodeqError.is(e) && (e.code === 'RESULT_NOT_FOUND' || e.spec.retryable)) {
+        throw new CodeqError('RESULT_NOT_FOUND', `no result for task ${id} after ${timeoutMs} ms`, { taskId: id, timedOut: true, timeoutMs }, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsTransport) await this.transport.close();
+  }
+}
+
+/**
+ * Creates a producer over HTTP.
+ *
+ * ```ts
+ * const producer = createProducer({ baseUrl: 'http://localhost:8080', token: process.env.CODEQ_TOKEN! });
+ * const task = await producer.submit('email.send', { to: 'a@example.com' }, { priority: 5 });
+ * const { result } = await producer.waitForResult(task.id, { timeoutMs: 30_000 });
+ * ```
+ */
+export function createProducer(opts: ProducerOptions): Producer {
+  return new HttpProducer(opts);
+}

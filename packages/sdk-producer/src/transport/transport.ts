@@ -1,0 +1,109 @@
+import type { CodeqError } from '@codeq/proto';
+import type { CleanupOutcome, QueueStats, ResultRecord, Task, TaskResult } from './types.js';
+
+/** Per-call options every transport understands. */
+export interface CallOptions {
+  /** Aborts the call; the promise rejects with the signal's reason (an `AbortError`). */
+  signal?: AbortSignal;
+  /** Overrides the transport's request timeout for this call. */
+  timeoutMs?: number;
+}
+
+/** One task to create (http-api §6.1). `runAt` is RFC 3339. */
+export interface CreateTaskInput {
+  command: string;
+  payload: unknown;
+  priority?: number;
+  webhook?: string;
+  maxAttempts?: number;
+  idempotencyKey?: string;
+  runAt?: string;
+  delaySeconds?: number;
+}
+
+/** Outcome of one item of a batch create, in input order. */
+export type BatchCreateOutcome = { readonly task: Task; readonly error?: undefined } | { readonly task?: undefined; readonly error: CodeqError };
+
+/** `POST /tasks/claim` body. */
+export interface ClaimInput {
+  commands: readonly string[];
+  leaseSeconds?: number;
+  /** Long-poll up to this many seconds (server caps at 30). */
+  waitSeconds?: number;
+}
+
+/** `POST /tasks/:id/heartbeat` body. */
+export interface HeartbeatInput {
+  extendSeconds?: number;
+  leaseId?: string;
+}
+
+/** `POST /tasks/:id/nack` body. */
+export interface NackInput {
+  /** ≤ 0 or absent: the server's backoff policy decides. */
+  delaySeconds?: number;
+  reason?: string;
+  leaseId?: string;
+}
+
+/** Answer of a nack: requeued with a delay, or dead-lettered. */
+export interface NackOutcome {
+  readonly status: 'requeued' | 'dlq';
+  readonly delaySeconds: number;
+}
+
+/** An artifact attached to a result: a URL, or inline base64 content the server stores. */
+export interface ArtifactInput {
+  name: string;
+  url?: string;
+  contentBase64?: string;
+  contentType?: string;
+}
+
+/** `POST /tasks/:id/result` body. */
+export interface ResultInput {
+  status: 'COMPLETED' | 'FAILED';
+  /** Required (an object, `{}` allowed) when COMPLETED. */
+  result?: Record<string, unknown>;
+  /** Required when FAILED. */
+  error?: string;
+  artifacts?: ArtifactInput[];
+  leaseId?: string;
+}
+
+/** `POST /admin/tasks/cleanup` body. */
+export interface CleanupInput {
+  /** RFC 3339; default now. */
+  before?: string;
+  limit?: number;
+}
+
+/**
+ * The operations of codeQ's API, independent of the wire. `HttpTransport` implements them over
+ * the REST API; a gRPC transport (producer/worker streams) can implement the same interface, and
+ * the SDKs' retry, idempotency and lease logic works unchanged on top of it.
+ *
+ * Every method rejects with a `CodeqError` (our error catalogue code, upstream's message and
+ * `details.httpStatus` or equivalent), or with an `AbortError` when `opts.signal` aborted.
+ * Transport failures are `UNAVAILABLE` with `details.network === true`.
+ */
+export interface Transport {
+  /** Where the transport connects, for messages (e.g. `http://localhost:8080`). */
+  readonly target: string;
+  createTask(input: CreateTaskInput, opts?: CallOptions): Promise<Task>;
+  createTasks(inputs: readonly CreateTaskInput[], opts?: CallOptions): Promise<BatchCreateOutcome[]>;
+  getTask(id: string, opts?: CallOptions): Promise<Task>;
+  /** Rejects with `RESULT_NOT_FOUND` when there is no result (after `waitSeconds`). */
+  getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult>;
+  /** Resolves `null` when nothing was claimable within `waitSeconds`. */
+  claim(input: ClaimInput, opts?: CallOptions): Promise<Task | null>;
+  heartbeat(id: string, input: HeartbeatInput, opts?: CallOptions): Promise<{ readonly leaseUntil?: string }>;
+  nack(id: string, input: NackInput, opts?: CallOptions): Promise<NackOutcome>;
+  abandon(id: string, input?: { leaseId?: string }, opts?: CallOptions): Promise<{ readonly status: string }>;
+  submitResult(id: string, input: ResultInput, opts?: CallOptions): Promise<ResultRecord>;
+  listQueues(opts?: CallOptions): Promise<Record<string, number>>;
+  queueStats(command: string, opts?: CallOptions): Promise<QueueStats>;
+  cleanup(input?: CleanupInput, opts?: CallOptions): Promise<CleanupOutcome>;
+  /** Frees connections; later calls fail. */
+  close(): Promise<void>;
+}

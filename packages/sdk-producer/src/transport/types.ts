@@ -1,0 +1,107 @@
+import { CodeqError } from '@codeq/proto';
+
+/** Task states (http-api §4.1). */
+export type TaskStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+
+/**
+ * A task as the server reports it, with two conveniences: `payloadJson` (the payload parsed
+ * from upstream's JSON text in `payload`) and numeric defaults for fields the server omits when
+ * zero (`priority`, `attempts`).
+ */
+export interface Task<P = unknown> {
+  readonly id: string;
+  readonly command: string;
+  /** Upstream's wire form: the payload as JSON text (e.g. `"{\"a\":1}"`). */
+  readonly payload: string;
+  /** `payload` parsed as JSON. */
+  readonly payloadJson: P;
+  /** 0–9, higher first. */
+  readonly priority: number;
+  readonly webhook?: string;
+  readonly status: TaskStatus;
+  /** `PENDING_LIST`, `DELAYED_ZSET`, `INPROG_SET`, `DLQ_SET` or `NONE`. */
+  readonly lastKnownLocation?: string;
+  /** Lease holder (token subject) while IN_PROGRESS. */
+  readonly workerId?: string;
+  /** End of the current lease (RFC 3339, whole seconds, UTC) while IN_PROGRESS. */
+  readonly leaseUntil?: string;
+  /** Fencing token of the current lease: send it back with heartbeat, nack, abandon and result. */
+  readonly leaseId?: string;
+  /** Deliveries so far. */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  /** Failure reason (result error, nack reason on dead-letter, `MAX_ATTEMPTS`, `LEASE_EXPIRED`). */
+  readonly error?: string;
+  readonly resultKey?: string;
+  readonly tenantId?: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** A stored result (http-api §4.2). */
+export interface ResultRecord<R = Record<string, unknown>> {
+  readonly taskId: string;
+  readonly status: 'COMPLETED' | 'FAILED';
+  readonly result?: R;
+  readonly error?: string;
+  readonly artifacts?: ReadonlyArray<{ readonly name: string; readonly url: string }>;
+  readonly completedAt: string;
+}
+
+/** `GET /tasks/:id/result`: the result and the task's final state. */
+export interface TaskResult<P = unknown, R = Record<string, unknown>> {
+  readonly task: Task<P>;
+  readonly result: ResultRecord<R>;
+}
+
+/** Per-command counts for the caller's tenant (http-api §4.4). */
+export interface QueueStats {
+  readonly command: string;
+  readonly ready: number;
+  readonly delayed: number;
+  readonly inProgress: number;
+  readonly dlq: number;
+}
+
+/** Answer of `POST /admin/tasks/cleanup`. */
+export interface CleanupOutcome {
+  readonly before: string;
+  readonly deleted: number;
+  readonly limit: number;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (o: Record<string, unknown>, k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+const num = (o: Record<string, unknown>, k: string): number => (typeof o[k] === 'number' ? (o[k] as number) : 0);
+
+function bad(what: string): CodeqError {
+  return new CodeqError('INTERNAL', `unexpected answer from the server: ${what}`);
+}
+
+/** Builds a typed Task from the server's JSON; keeps any extra fields a newer server adds. */
+export function parseTask<P = unknown>(raw: unknown): Task<P> {
+  if (!isObject(raw) || typeof raw['id'] !== 'string' || typeof raw['command'] !== 'string') throw bad('not a task');
+  const payload = typeof raw['payload'] === 'string' ? raw['payload'] : JSON.stringify(raw['payload'] ?? null);
+  let payloadJson: unknown;
+  try {
+    payloadJson = JSON.parse(payload);
+  } catch {
+    payloadJson = payload;
+  }
+  const out: Record<string, unknown> = { ...raw };
+  out['payload'] = payload;
+  out['payloadJson'] = payloadJson;
+  out['priority'] = num(raw, 'priority');
+  out['attempts'] = num(raw, 'attempts');
+  out['maxAttempts'] = num(raw, 'maxAttempts');
+  out['status'] = str(raw, 'status') ?? 'PENDING';
+  out['createdAt'] = str(raw, 'createdAt') ?? '';
+  out['updatedAt'] = str(raw, 'updatedAt') ?? '';
+  return out as unknown as Task<P>;
+}
+
+/** Builds a typed ResultRecord from the server's JSON. */
+export function parseResult<R = Record<string, unknown>>(raw: unknown): ResultRecord<R> {
+  if (!isObject(raw) || typeof raw['taskId'] !== 'string') throw bad('not a result record');
+  return raw as unknown as ResultRecord<R>;
+}

@@ -1,0 +1,81 @@
+/**
+ * The published artifacts work outside the workspace: pack @codeq/proto and @codeq/sdk-producer
+ * (workspace:* rewritten to the version, as `pnpm publish` does), install both tarballs into an
+ * empty project with npm (@codeq/proto's own dependencies come from the registry), and run a
+ * plain ESM script that submits a task to the test server.
+ */
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+
+const run = promisify(execFile);
+const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const protoDir = resolve(pkgDir, '../proto');
+
+/** Copies a workspace package's publishable files, rewrites `workspace:` ranges, and `npm pack`s it. */
+async function pack(dir: string, into: string, versions: Record<string, string>): Promise<string> {
+  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
+  const stage = join(into, `stage-${pkg.name.replace(/\W/g, '_')}`);
+  await mkdir(stage, { recursive: true });
+  for (const f of ['dist', 'proto', 'README.md']) await cp(join(dir, f), join(stage, f), { recursive: true }).catch(() => undefined);
+  for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) {
+    for (const [name, range] of Object.entries<string>(pkg[field] ?? {})) {
+      if (range.startsWith('workspace:')) pkg[field][name] = versions[name] ?? range;
+    }
+  }
+  delete pkg.devDependencies;
+  delete pkg.scripts;
+  await writeFile(join(stage, 'package.json'), JSON.stringify(pkg, null, 2));
+  const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', into], { cwd: stage });
+  return join(into, stdout.trim().split('\n').pop()!);
+}
+
+let server: TestServer;
+let tmp: string;
+beforeAll(async () => {
+  server = await startServer();
+  tmp = await mkdtemp(join(tmpdir(), 'codeq-packed-'));
+});
+afterAll(async () => {
+  await server?.dispose();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+describe('packed @codeq/sdk-producer', () => {
+  it('installs from tarballs into an empty project and submits a task', async () => {
+    const protoVersion = JSON.parse(await readFile(join(protoDir, 'package.json'), 'utf8')).version as string;
+    const protoTgz = await pack(protoDir, tmp, {});
+    const sdkTgz = await pack(pkgDir, tmp, { '@codeq/proto': protoVersion });
+
+    const app = join(tmp, 'app');
+    await mkdir(app);
+    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', protoTgz, sdkTgz], { cwd: app, timeout: 120_000 });
+
+    await writeFile(
+      join(app, 'main.mjs'),
+      `import { createProducer, CodeqError } from '@codeq/sdk-producer';
+const producer = createProducer({ baseUrl: process.env.CODEQ_URL, token: process.env.CODEQ_TOKEN });
+const task = await producer.submit('packed.hello', { from: 'tarball' });
+const err = await producer.get('missing').catch((e) => e);
+console.log(JSON.stringify({ id: task.id, payload: task.payloadJson, errorIsCodeq: CodeqError.is(err), code: err.code }));
+await producer.close();
+`,
+    );
+    const { stdout } = await run(process.execPath, ['main.mjs'], { cwd: app, env: { ...process.env, CODEQ_URL: server.url, CODEQ_TOKEN: TOKEN } });
+    const out = JSON.parse(stdout.trim());
+    expect(out).toMatchObject({ payload: { from: 'tarball' }, errorIsCodeq: true, code: 'NOT_FOUND' });
+    expect((await api(server.url, 'GET', `/tasks/${out.id}`)).body).toMatchObject({ command: 'packed.hello' });
+    // The tarball holds the build output and the README, not the sources or tests.
+    const { stdout: listing } = await run('tar', ['-tzf', sdkTgz]);
+    expect(listing).toContain('package/dist/index.js');
+    expect(listing).toContain('package/dist/transport/index.d.ts');
+    expect(listing).toContain('package/README.md');
+    expect(listing).not.toContain('package/src/');
+    expect(listing).not.toMatch(/spec\./);
+  }, 120_000);
+});

@@ -1,0 +1,40 @@
+/**
+ * Outcomes a handler can signal by throwing. Anything else thrown is a transient failure: the task
+ * is nacked (retried after the server's backoff) with the error message as reason.
+ */
+
+/** Thrown by `ctx.fail()` (or by the handler): record a FAILED result, no retry. */
+export class PermanentFailure extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PermanentFailure';
+  }
+}
+
+/** Thrown by `ctx.retry()`: nack with an explicit delay (and reason). */
+export class RetryTask extends Error {
+  readonly delaySeconds: number | undefined;
+  constructor(message = 'retry requested', delaySeconds?: number) {
+    super(message);
+    this.name = 'RetryTask';
+    this.delaySeconds = delaySeconds;
+  }
+}
+
+/** The abort reason of `ctx.signal` when the lease is lost (expired, taken over, task gone). */
+export class LeaseLostError extends Error {
+  readonly taskId: string;
+  constructor(taskId: string, reason: string, options?: ErrorOptions) {
+    super(`lease lost for task ${taskId}: ${reason}`, options);
+    this.name = 'LeaseLostError';
+    this.taskId = taskId;
+  }
+}
+
+/** The abort reason of `ctx.signal` when the worker stops and the drain deadline has passed. */
+export class WorkerStoppedError extends Error {
+  constructor() {
+    super('worker stopped before the handler finished');
+    this.name = 'WorkerStoppedError';
+  }
+}

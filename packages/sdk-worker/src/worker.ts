@@ -1,0 +1,579 @@
+import { CodeqError } from '@codeq/proto';
+import type { Commands as ProducerCommands } from '@codeq/sdk-producer';
+import {
+  HttpTransport,
+  backoffMs,
+  isAbortError,
+  isLeaseLost,
+  log,
+  sleep,
+  toCodeqError,
+  type Logger,
+  type Task,
+  type Transport,
+} from '@codeq/sdk-producer/transport';
+import { LeaseLostError, PermanentFailure, RetryTask, WorkerStoppedError } from './errors.js';
+
+/**
+ * Typed payloads. It extends the producer SDK's `Commands`, so augmenting
+ * `declare module '@codeq/sdk-producer' { interface Commands { … } }` types producers and
+ * handlers alike (augmenting `@codeq/sdk-worker` works too, for handlers only).
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled through declaration merging
+export interface Commands extends ProducerCommands {}
+
+/** The payload type of command `C`: declared in {@link Commands}, else `unknown`. */
+export type PayloadOf<C extends string> = C extends keyof Commands & string ? Commands[C] : unknown;
+
+/** What a handler gets besides the task. */
+export interface TaskContext {
+  /** Aborts when the lease is lost (expired, taken over, task deleted) or when a stop's deadline passes. */
+  readonly signal: AbortSignal;
+  readonly taskId: string;
+  /** Fencing token of this delivery ('' when the server sent none). */
+  readonly leaseId: string;
+  /** 1 for the first delivery. */
+  readonly attempt: number;
+  /** Record a FAILED result (terminal, no retry). Throws; use `return ctx.fail(…)` or `ctx.fail(…)`. */
+  fail(message: string): never;
+  /** Nack now: redeliver after `delaySeconds` (default: the server's backoff). Throws. */
+  retry(opts?: { delaySeconds?: number; reason?: string }): never;
+  /** Extend the lease now (automatic heartbeats run anyway unless disabled). */
+  heartbeat(extendSeconds?: number): Promise<void>;
+  readonly logger: Logger;
+}
+
+/**
+ * Processes one task. The return value becomes the COMPLETED result (objects as they are,
+ * `undefined` → `{}`, anything else → `{ value }`). Throwing nacks the task (retry with backoff);
+ * throwing {@link PermanentFailure} (or calling `ctx.fail`) records FAILED.
+ */
+export type Handler<C extends string = string> = (task: Task<PayloadOf<C>>, ctx: TaskContext) => unknown;
+
+/** Hooks for logging and metrics. */
+export type WorkerEvent =
+  | { type: 'claimed'; taskId: string; command: string; attempt: number; leaseId: string }
+  | { type: 'completed'; taskId: string; command: string; attempt: number; durationMs: number }
+  | { type: 'failed'; taskId: string; command: string; attempt: number; durationMs: number; error: string }
+  | { type: 'nacked'; taskId: string; command: string; attempt: number; durationMs: number; reason: string; status: 'requeued' | 'dlq'; delaySeconds: number }
+  | { type: 'abandoned'; taskId: string; command: string; attempt: number; reason: string }
+  | { type: 'lease-lost'; taskId: string; command: string; attempt: number; reason: string }
+  | { type: 'error'; phase: 'claim' | 'heartbeat' | 'result' | 'fatal'; error: Error; taskId?: string; command?: string }
+  | { type: 'reconnected'; downtimeMs: number }
+  | { type: 'stopped' };
+
+/** Options of {@link createWorker}. */
+export interface WorkerOptions<C extends string = string> {
+  /** Server base URL, e.g. `http://localhost:8080`. */
+  baseUrl: string;
+  /** Worker bearer token (scopes `codeq:claim`, `codeq:heartbeat`, `codeq:nack`, `codeq:result`, `codeq:abandon`). */
+  token: string;
+  /** Commands to claim, in priority order. */
+  commands: readonly C[];
+  handler: Handler<C>;
+  /** Tasks processed at once (one claim loop per slot). @default 1 */
+  concurrency?: number;
+  /** Lease length requested on claim and heartbeat. @default the server's DEFAULT_LEASE_SECONDS (300) */
+  leaseSeconds?: number;
+  /** Long-poll of each claim, at most 30. @default 30 */
+  waitSeconds?: number;
+  /** Automatic lease renewal while the handler runs: `false` disables it. @default every lease/3 */
+  heartbeat?: boolean | { intervalMs?: number };
+  /** Delay of nacks after a thrown error. @default the server's backoff policy */
+  nackDelaySeconds?: number | ((task: Task, error: unknown) => number | undefined);
+  /** Aborting this signal stops the worker (drain up to `drainTimeoutMs`). */
+  signal?: AbortSignal;
+  /** How long `stop()` waits for in-flight handlers before aborting them. @default 30000 */
+  drainTimeoutMs?: number;
+  /** After aborting handlers at the deadline, wait this long for them to settle, then abandon the rest. @default 1000 */
+  abortGraceMs?: number;
+  /** Stop on SIGTERM/SIGINT (a second signal stops at once). @default false */
+  handleSignals?: boolean;
+  /** Backoff while the server is unreachable. @default { initialMs: 100, maxMs: 2000 } */
+  reconnect?: { initialMs?: number; maxMs?: number };
+  /** Per-request timeout (long-polls add their wait). @default 30000 */
+  timeoutMs?: number;
+  logger?: Logger;
+  onEvent?: (event: WorkerEvent) => void;
+  /** Use another transport (e.g. gRPC). `baseUrl`/`token` are then ignored. */
+  transport?: Transport;
+}
+
+/** A running (or stopped) worker. */
+export interface Worker {
+  /** Begin claiming. Idempotent. */
+  start(): Worker;
+  /** Stop claiming, let in-flight handlers finish for up to `deadlineMs`, then abort them. Resolves when stopped. */
+  stop(opts?: { deadlineMs?: number }): Promise<void>;
+  /** Resolves when the worker has stopped; rejects if it stopped on a fatal error (bad token, bad request). */
+  readonly done: Promise<void>;
+  /** Tasks being processed now. */
+  readonly inFlight: number;
+  readonly state: 'idle' | 'running' | 'draining' | 'stopped';
+}
+
+type Outcome =
+  | { kind: 'complete'; result: Record<string, unknown> }
+  | { kind: 'fail'; message: string }
+  | { kind: 'nack'; reason: string; delaySeconds: number | undefined }
+  | { kind: 'abandon'; reason: string };
+
+interface InFlight {
+  task: Task;
+  leaseId: string;
+  started: number;
+  /** Local lower bound of the server's lease end (ms since epoch). */
+  leaseDeadline: number;
+  leaseMs: number;
+  /** Aborts the handler (lease lost / hard stop). */
+  handlerCtl: AbortController;
+  /** Cancels heartbeats and result retries of this task. */
+  cancelCtl: AbortController;
+  watchdog: NodeJS.Timeout | undefined;
+  lost: boolean;
+  hardStopped: boolean;
+  detached: boolean;
+  finished: boolean;
+}
+
+const FATAL = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'VALIDATION_FAILED', 'UNPROCESSABLE', 'UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND']);
+const REJECTED_RESULT = new Set(['VALIDATION_FAILED', 'UNPROCESSABLE', 'PAYLOAD_TOO_LARGE']);
+const MAX_REASON = 1000;
+
+function errorMessage(e: unknown): string {
+  const m = e instanceof Error ? e.message : typeof e === 'string' ? e : JSON.stringify(e);
+  const s = (m ?? '').trim() || (e instanceof Error ? e.name : 'error');
+  return s.length > MAX_REASON ? s.slice(0, MAX_REASON - 1) + '…' : s;
+}
+
+/** The handler's return value as a result object. */
+export function toResultObject(v: unknown): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v === 'object' && !Array.isArray(v)) {
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto === Object.prototype || proto === null) return v as Record<string, unknown>;
+  }
+  return { value: v };
+}
+
+class HttpWorker<C extends string> implements Worker {
+  state: Worker['state'] = 'idle';
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private rejectDone!: (e: unknown) => void;
+  private readonly transport: Transport;
+  private readonly ownsTransport: boolean;
+  private readonly stopCtl = new AbortController();
+  private readonly inflight = new Map<string, InFlight>();
+  private slots: Promise<void>[] = [];
+  private fatalError: Error | undefined;
+  private hardStopAt: number | undefined;
+  private hardTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private downSince: number | undefined;
+  private finished = false;
+  private readonly concurrency: number;
+  private readonly waitSeconds: number;
+  private readonly drainTimeoutMs: number;
+  private readonly abortGraceMs: number;
+  private readonly reconnect: { initialMs: number; maxMs: number; factor: number; jitter: number };
+  private readonly heartbeatOn: boolean;
+  private readonly heartbeatIntervalMs: number | undefined;
+  private readonly logger: Logger;
+  private readonly onSignal = (sig: NodeJS.Signals): void => {
+    log(this.logger, 'info', `codeq worker: ${sig}, stopping`);
+    void this.stop(this.state === 'running' ? {} : { deadlineMs: 0 });
+  };
+  private readonly onUserAbort = (): void => void this.stop();
+
+  constructor(private readonly opts: WorkerOptions<C>) {
+    if (!opts.commands.length) throw new CodeqError('VALIDATION_FAILED', 'commands: at least one command is required');
+    if (typeof opts.handler !== 'function') throw new CodeqError('VALIDATION_FAILED', 'handler is required');
+    this.ownsTransport = !opts.transport;
+    this.transport =
+      opts.transport ??
+      new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
+    this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
+    this.waitSeconds = Math.max(0, Math.min(30, Math.floor(opts.waitSeconds ?? 30)));
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
+    this.abortGraceMs = opts.abortGraceMs ?? 1000;
+    this.reconnect = { initialMs: opts.reconnect?.initialMs ?? 100, maxMs: opts.reconnect?.maxMs ?? 2000, factor: 2, jitter: 0.5 };
+    this.heartbeatOn = opts.heartbeat !== false;
+    this.heartbeatIntervalMs = typeof opts.heartbeat === 'object' ? opts.heartbeat.intervalMs : undefined;
+    this.logger = opts.logger ?? {};
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => undefined); // awaiting `done` still sees the rejection
+  }
+
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  start(): Worker {
+    if (this.state !== 'idle') return this;
+    this.state = 'running';
+    if (this.opts.handleSignals) {
+      process.on('SIGTERM', this.onSignal);
+      process.on('SIGINT', this.onSignal);
+    }
+    if (this.opts.signal) {
+      if (this.opts.signal.aborted) queueMicrotask(this.onUserAbort);
+      else this.opts.signal.addEventListener('abort', this.onUserAbort, { once: true });
+    }
+    log(this.logger, 'info', 'codeq worker: started', { commands: this.opts.commands, concurrency: this.concurrency, target: this.transport.target });
+    for (let i = 0; i < this.concurrency; i++) this.slots.push(this.slotLoop(i));
+    void Promise.all(this.slots).then(() => this.finish());
+    return this;
+  }
+
+  stop(opts: { deadlineMs?: number } = {}): Promise<void> {
+    const ms = Math.max(0, opts.deadlineMs ?? this.drainTimeoutMs);
+    if (this.state === 'idle') {
+      this.state = 'draining';
+      this.finish();
+    } else if (this.state === 'running') {
+      this.state = 'draining';
+      this.stopCtl.abort(new WorkerStoppedError());
+      log(this.logger, 'info', 'codeq worker: draining', { inFlight: this.inflight.size, deadlineMs: ms });
+    }
+    if (!this.finished) {
+      const at = Date.now() + ms;
+      if (this.hardStopAt === undefined || at < this.hardStopAt) {
+        this.hardStopAt = at;
+        clearTimeout(this.hardTimer);
+        this.hardTimer = setTimeout(() => this.hardStop(), ms);
+      }
+      if (this.inflight.size === 0 && this.slots.length === 0) this.finish();
+    }
+    return this.done.catch(() => undefined);
+  }
+
+  // ---- claim loop ---------------------------------------------------------------------------
+
+  private async slotLoop(slot: number): Promise<void> {
+    let failures = 0;
+    while (this.state === 'running') {
+      let task: Task | null;
+      try {
+        task = await this.transport.claim(
+          { commands: this.opts.commands, waitSeconds: this.waitSeconds, ...(this.opts.leaseSeconds ? { leaseSeconds: this.opts.leaseSeconds } : {}) },
+          { signal: this.stopCtl.signal },
+        );
+      } catch (e) {
+        if (this.state !== 'running' || isAbortError(e)) break;
+        const err = toCodeqError(e, this.transport.target);
+        if (FATAL.has(err.code)) {
+          this.fatal(err);
+          break;
+        }
+        failures++;
+        if (this.downSince === undefined) {
+          this.downSince = Date.now();
+          log(this.logger, 'warn', 'codeq worker: claim failed, retrying', { slot, code: err.code, error: err.message });
+          this.emit({ type: 'error', phase: 'claim', error: err });
+        }
+        try {
+          await sleep(backoffMs(this.reconnect, failures), this.stopCtl.signal);
+        } catch {
+          break;
+        }
+        continue;
+      }
+      failures = 0;
+      if (this.downSince !== undefined) {
+        const downtimeMs = Date.now() - this.downSince;
+        this.downSince = undefined;
+        log(this.logger, 'info', 'codeq worker: reconnected', { downtimeMs });
+        this.emit({ type: 'reconnected', downtimeMs });
+      }
+      if (!task) continue;
+      if (this.state !== 'running' && this.finished) break;
+      await this.process(task);
+    }
+  }
+
+  private fatal(err: CodeqError): void {
+    if (this.fatalError) return;
+    this.fatalError = err;
+    log(this.logger, 'error', 'codeq worker: fatal error, stopping', { code: err.code, error: err.message });
+    this.emit({ type: 'error', phase: 'fatal', error: err });
+    void this.stop();
+  }
+
+  // ---- one task -----------------------------------------------------------------------------
+
+  private async process(task: Task): Promise<void> {
+    const now = Date.now();
+    const leaseMs = this.opts.leaseSeconds
+      ? this.opts.leaseSeconds * 1000
+      : task.leaseUntil
+        ? Math.max(1000, Date.parse(task.leaseUntil) - now)
+        : 300_000;
+    const e: InFlight = {
+      task,
+      leaseId: task.leaseId ?? '',
+      started: now,
+      // The claim's round trip already used part of the lease; leaseUntil is whole seconds.
+      leaseDeadline: task.leaseUntil ? Math.min(now + leaseMs, Date.parse(task.leaseUntil) + 999) : now + leaseMs,
+      leaseMs,
+      handlerCtl: new AbortController(),
+      cancelCtl: new AbortController(),
+      watchdog: undefined,
+      lost: false,
+      hardStopped: this.hardStopAt !== undefined && Date.now() >= this.hardStopAt,
+      detached: false,
+      finished: false,
+    };
+    this.inflight.set(task.id, e);
+    this.emit({ type: 'claimed', taskId: task.id, command: task.command, attempt: task.attempts, leaseId: e.leaseId });
+    this.armWatchdog(e);
+    const hb = this.heartbeatOn ? this.heartbeatLoop(e) : Promise.resolve();
+    let outcome: Outcome;
+    try {
+      const value = await this.opts.handler(task as Task<PayloadOf<C>>, this.context(e));
+      outcome = { kind: 'complete', result: toResultObject(value) };
+    } catch (err) {
+      outcome = this.classify(task, err);
+    }
+    try {
+      if (e.detached || e.lost) return;
+      if (e.hardStopped && outcome.kind === 'nack') outcome = { kind: 'abandon', reason: 'worker stopped' };
+      await this.settle(e, outcome);
+    } finally {
+      e.finished = true;
+      clearTimeout(e.watchdog);
+      e.cancelCtl.abort();
+      await hb.catch(() => undefined);
+      if (this.inflight.get(task.id) === e) this.inflight.delete(task.id);
+    }
+  }
+
+  private classify(task: Task, err: unknown): Outcome {
+    if (err instanceof PermanentFailure) return { kind: 'fail', message: errorMessage(err) };
+    if (err instanceof RetryTask) return { kind: 'nack', reason: errorMessage(err), delaySeconds: err.delaySeconds };
+    const d = this.opts.nackDelaySeconds;
+    const delaySeconds = typeof d === 'function' ? d(task, err) : d;
+    return { kind: 'nack', reason: errorMessage(err), delaySeconds };
+  }
+
+  private context(e: InFlight): TaskContext {
+    return {
+      signal: e.handlerCtl.signal,
+      taskId: e.task.id,
+      leaseId: e.leaseId,
+      attempt: e.task.attempts,
+      logger: this.logger,
+      fail: (message: string): never => {
+        throw new PermanentFailure(message);
+      },
+      retry: (o: { delaySeconds?: number; reason?: string } = {}): never => {
+        throw new RetryTask(o.reason, o.delaySeconds);
+      },
+      heartbeat: async (extendSeconds?: number) => {
+        await this.sendHeartbeat(e, extendSeconds ?? this.opts.leaseSeconds, true);
+      },
+    };
+  }
+
+  private armWatchdog(e: InFlight): void {
+    clearTimeout(e.watchdog);
+    if (e.finished || e.lost) return;
+    e.watchdog = setTimeout(() => this.loseLease(e, 'lease expired before it was renewed'), Math.max(0, e.leaseDeadline - Date.now()));
+  }
+
+  private loseLease(e: InFlight, reason: string, cause?: unknown): void {
+    if (e.lost || e.finished || e.detached) return;
+    e.lost = true;
+    clearTimeout(e.watchdog);
+    e.cancelCtl.abort();
+    e.handlerCtl.abort(new LeaseLostError(e.task.id, reason, cause === undefined ? undefined : { cause }));
+    log(this.logger, 'warn', 'codeq worker: lease lost', { taskId: e.task.id, reason });
+    this.emit({ type: 'lease-lost', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, reason });
+  }
+
+  private async sendHeartbeat(e: InFlight, extendSeconds: number | undefined, rethrow: boolean): Promise<void> {
+    const t0 = Date.now();
+    try {
+      const r = await this.transport.heartbeat(
+        e.task.id,
+        { ...(extendSeconds ? { extendSeconds } : {}), ...(e.leaseId ? { leaseId: e.leaseId } : {}) },
+        { signal: e.cancelCtl.signal, timeoutMs: Math.max(1000, Math.min(10_000, Math.floor(e.leaseMs / 3))) },
+      );
+      const ms = extendSeconds ? extendSeconds * 1000 : e.leaseMs;
+      e.leaseDeadline = r.leaseUntil ? Math.min(t0 + ms, Date.parse(r.leaseUntil) + 999) : t0 + ms;
+      this.armWatchdog(e);
+    } catch (err) {
+      if (isAbortError(err) || e.cancelCtl.signal.aborted) {
+        if (rethrow) throw err;
+        return;
+      }
+      if (isLeaseLost(err)) this.loseLease(e, (err as CodeqError).message, err);
+      else {
+        const ce = toCodeqError(err, this.transport.target);
+        log(this.logger, 'debug', 'codeq worker: heartbeat failed', { taskId: e.task.id, code: ce.code, error: ce.message });
+        this.emit({ type: 'error', phase: 'heartbeat', error: ce, taskId: e.task.id, command: e.task.command });
+      }
+      if (rethrow) throw err;
+    }
+  }
+
+  private async heartbeatLoop(e: InFlight): Promise<void> {
+    const interval = this.heartbeatIntervalMs ?? Math.max(200, Math.floor(e.leaseMs / 3));
+    while (!e.finished && !e.lost && !e.detached) {
+      try {
+        await sleep(interval, e.cancelCtl.signal);
+      } catch {
+        return;
+      }
+      await this.sendHeartbeat(e, this.opts.leaseSeconds, false);
+    }
+  }
+
+  /** Records the outcome, retrying transient failures for as long as the lease lasts. */
+  private async settle(e: InFlight, first: Outcome): Promise<void> {
+    let outcome = first;
+    const { task } = e;
+    const lease = e.leaseId ? { leaseId: e.leaseId } : {};
+    const base = { taskId: task.id, command: task.command, attempt: task.attempts };
+    for (let attempt = 1; ; attempt++) {
+      if (e.lost || e.detached) return;
+      const opts = { signal: e.cancelCtl.signal };
+      try {
+        switch (outcome.kind) {
+          case 'complete':
+            await this.transport.submitResult(task.id, { status: 'COMPLETED', result: outcome.result, ...lease }, opts);
+            this.emit({ type: 'completed', ...base, durationMs: Date.now() - e.started });
+            return;
+          case 'fail':
+            await this.transport.submitResult(task.id, { status: 'FAILED', error: outcome.message || 'failed', ...lease }, opts);
+            this.emit({ type: 'failed', ...base, durationMs: Date.now() - e.started, error: outcome.message || 'failed' });
+            return;
+          case 'nack': {
+            const n = await this.transport.nack(task.id, { reason: outcome.reason, ...(outcome.delaySeconds !== undefined ? { delaySeconds: outcome.delaySeconds } : {}), ...lease }, opts);
+            this.emit({ type: 'nacked', ...base, durationMs: Date.now() - e.started, reason: outcome.reason, status: n.status, delaySeconds: n.delaySeconds });
+            return;
+          }
+          case 'abandon':
+            await this.transport.abandon(task.id, lease, opts);
+            this.emit({ type: 'abandoned', ...base, reason: outcome.reason });
+            return;
+        }
+      } catch (raw) {
+        if (isAbortError(raw) || e.cancelCtl.signal.aborted) return;
+        const err = toCodeqError(raw, this.transport.target);
+        if (isLeaseLost(err)) {
+          // A nack/abandon whose first answer was lost already released the lease.
+          if (attempt > 1 && (outcome.kind === 'nack' || outcome.kind === 'abandon')) {
+            if (outcome.kind === 'nack') this.emit({ type: 'nacked', ...base, durationMs: Date.now() - e.started, reason: outcome.reason, status: 'requeued', delaySeconds: 0 });
+            else this.emit({ type: 'abandoned', ...base, reason: outcome.reason });
+            return;
+          }
+          this.loseLease(e, err.message, err);
+          return;
+        }
+        if (outcome.kind === 'complete' && REJECTED_RESULT.has(err.code)) {
+          this.emit({ type: 'error', phase: 'result', error: err, taskId: task.id, command: task.command });
+          outcome = { kind: 'fail', message: `result rejected by the server: ${err.message}` };
+          continue;
+        }
+        if (err.spec.retryable || err.code === 'INTERNAL') {
+          log(this.logger, 'debug', 'codeq worker: result submission failed, retrying', { taskId: task.id, code: err.code, error: err.message });
+          if (attempt === 1) this.emit({ type: 'error', phase: 'result', error: err, taskId: task.id, command: task.command });
+          try {
+            await sleep(backoffMs(this.reconnect, attempt), e.cancelCtl.signal);
+          } catch {
+            return;
+          }
+          continue;
+        }
+        this.emit({ type: 'error', phase: 'result', error: err, taskId: task.id, command: task.command });
+        return;
+      }
+    }
+  }
+
+  // ---- shutdown -----------------------------------------------------------------------------
+
+  private hardStop(): void {
+    if (this.finished) return;
+    if (this.inflight.size === 0) return this.finish();
+    log(this.logger, 'warn', 'codeq worker: drain deadline passed, aborting handlers', { inFlight: this.inflight.size });
+    for (const e of this.inflight.values()) {
+      e.hardStopped = true;
+      e.handlerCtl.abort(new WorkerStoppedError());
+    }
+    this.graceTimer = setTimeout(() => void this.detachAll(), this.abortGraceMs);
+  }
+
+  /** Handlers that ignore their signal: give their tasks back and stop waiting for them. */
+  private async detachAll(): Promise<void> {
+    const left = [...this.inflight.values()].filter((e) => !e.finished);
+    this.inflight.clear();
+    await Promise.allSettled(
+      left.map(async (e) => {
+        e.detached = true;
+        clearTimeout(e.watchdog);
+        e.cancelCtl.abort();
+        if (e.lost) return;
+        try {
+          await this.transport.abandon(e.task.id, e.leaseId ? { leaseId: e.leaseId } : {}, { timeoutMs: 2000 });
+          this.emit({ type: 'abandoned', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, reason: 'handler did not stop after abort' });
+        } catch (err) {
+          this.emit({ type: 'error', phase: 'result', error: toCodeqError(err, this.transport.target), taskId: e.task.id, command: e.task.command });
+        }
+      }),
+    );
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.state = 'stopped';
+    clearTimeout(this.hardTimer);
+    clearTimeout(this.graceTimer);
+    if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new WorkerStoppedError());
+    process.off('SIGTERM', this.onSignal);
+    process.off('SIGINT', this.onSignal);
+    this.opts.signal?.removeEventListener('abort', this.onUserAbort);
+    log(this.logger, 'info', 'codeq worker: stopped');
+    this.emit({ type: 'stopped' });
+    const close = this.ownsTransport ? this.transport.close() : Promise.resolve();
+    void close.finally(() => {
+      if (this.fatalError) this.rejectDone(this.fatalError);
+      else this.resolveDone();
+    });
+  }
+
+  private emit(event: WorkerEvent): void {
+    if (!this.opts.onEvent) return;
+    try {
+      this.opts.onEvent(event);
+    } catch (err) {
+      log(this.logger, 'error', 'codeq worker: onEvent threw', { error: errorMessage(err) });
+    }
+  }
+}
+
+/**
+ * Creates a worker over HTTP. Call `start()`; `stop()` drains; `done` settles when stopped.
+ *
+ * ```ts
+ * const worker = createWorker({
+ *   baseUrl: 'http://localhost:8080', token: process.env.CODEQ_TOKEN!,
+ *   commands: ['email.send'], concurrency: 4,
+ *   handler: async (task, ctx) => {
+ *     await sendEmail(task.payloadJson, { signal: ctx.signal });
+ *     return { sent: true };
+ *   },
+ *   handleSignals: true,
+ * }).start();
+ * await worker.done;
+ * ```
+ */
+export function createWorker<C extends string>(opts: WorkerOptions<C>): Worker {
+  return new HttpWorker(opts);
+}

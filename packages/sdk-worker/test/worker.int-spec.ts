@@ -1,0 +1,240 @@
+import { createProducer, type Producer } from '@codeq/sdk-producer';
+import { createWorker, LeaseLostError, PermanentFailure, WorkerStoppedError, type Worker, type WorkerEvent, type WorkerOptions } from '../src/index.js';
+import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+
+let server: TestServer;
+let producer: Producer;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  server = await startServer();
+  producer = createProducer({ baseUrl: server.url, token: TOKEN });
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
+});
+afterAll(async () => {
+  await producer?.close();
+  await server?.dispose();
+});
+
+function worker<C extends string>(opts: Omit<WorkerOptions<C>, 'baseUrl' | 'token'>, events: WorkerEvent[] = []): Worker {
+  const w = createWorker<C>({ baseUrl: server.url, token: TOKEN, waitSeconds: 1, onEvent: (e) => events.push(e), ...opts });
+  workers.push(w);
+  return w.start();
+}
+
+const waitFor = async (cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> => {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+const types = (events: WorkerEvent[], taskId: string) => events.filter((e) => 'taskId' in e && e.taskId === taskId).map((e) => e.type);
+
+describe('worker against the real server', () => {
+  it('completes tasks with the handler result; primitives are wrapped', async () => {
+    const events: WorkerEvent[] = [];
+    worker({ commands: ['w.complete'], concurrency: 3, handler: (t) => ((t.payloadJson as { n: number }).n % 2 ? { n: (t.payloadJson as { n: number }).n } : (t.payloadJson as { n: number }).n) }, events);
+    const tasks = await Promise.all([1, 2, 3, 4].map((n) => producer.submit('w.complete', { n })));
+    const results = await Promise.all(tasks.map((t) => producer.waitForResult(t.id, { timeoutMs: 10_000 })));
+    expect(results.map((r) => r.result.result)).toEqual([{ n: 1 }, { value: 2 }, { n: 3 }, { value: 4 }]);
+    expect(results.every((r) => r.result.status === 'COMPLETED')).toBe(true);
+    expect(types(events, tasks[0]!.id)).toEqual(['claimed', 'completed']);
+  });
+
+  it('a thrown error nacks the task, which is redelivered and then completes', async () => {
+    const events: WorkerEvent[] = [];
+    const attempts: number[] = [];
+    worker(
+      {
+        commands: ['w.flaky'],
+        handler: (t, ctx) => {
+          attempts.push(ctx.attempt);
+          if (ctx.attempt === 1) throw new Error('boom on first try');
+          return { attempt: ctx.attempt, same: t.id === ctx.taskId };
+        },
+      },
+      events,
+    );
+    const t = await producer.submit('w.flaky', {});
+    const r = await producer.waitForResult(t.id, { timeoutMs: 15_000 });
+    expect(r.result).toMatchObject({ status: 'COMPLETED', result: { attempt: 2, same: true } });
+    expect(attempts).toEqual([1, 2]);
+    expect(events.find((e) => e.type === 'nacked')).toMatchObject({ taskId: t.id, reason: 'boom on first try', status: 'requeued' });
+  });
+
+  it('ctx.fail and PermanentFailure record FAILED without retry', async () => {
+    const events: WorkerEvent[] = [];
+    worker(
+      {
+        commands: ['w.fail'],
+        handler: (t, ctx) => {
+          if ((t.payloadJson as { how: string }).how === 'ctx') return ctx.fail('bad input: missing field');
+          throw new PermanentFailure('permanently broken');
+        },
+      },
+      events,
+    );
+    const a = await producer.submit('w.fail', { how: 'ctx' });
+    const b = await producer.submit('w.fail', { how: 'throw' });
+    const ra = await producer.waitForResult(a.id, { timeoutMs: 10_000 });
+    const rb = await producer.waitForResult(b.id, { timeoutMs: 10_000 });
+    expect(ra.result).toMatchObject({ status: 'FAILED', error: 'bad input: missing field' });
+    expect(rb.result).toMatchObject({ status: 'FAILED', error: 'permanently broken' });
+    expect(ra.task).toMatchObject({ status: 'FAILED', attempts: 1 });
+    expect(events.filter((e) => e.type === 'failed')).toHaveLength(2);
+  });
+
+  it('heartbeats keep a short lease alive while the handler runs', async () => {
+    const events: WorkerEvent[] = [];
+    worker({ commands: ['w.long'], leaseSeconds: 1, handler: async () => (await new Promise((r) => setTimeout(r, 2500)), { ok: true }) }, events);
+    const t = await producer.submit('w.long', {});
+    const r = await producer.waitForResult(t.id, { timeoutMs: 10_000 });
+    expect(r.result).toMatchObject({ status: 'COMPLETED', result: { ok: true } });
+    expect(r.task.attempts).toBe(1);
+    expect(events.some((e) => e.type === 'lease-lost')).toBe(false);
+  });
+
+  it('aborts the handler when the lease runs out (heartbeats disabled)', async () => {
+    const events: WorkerEvent[] = [];
+    let reason: unknown;
+    let deliveries = 0;
+    worker(
+      {
+        commands: ['w.expire'],
+        leaseSeconds: 1,
+        heartbeat: false,
+        handler: async (_t, ctx) => {
+          deliveries++;
+          if (ctx.attempt > 1) return { second: true };
+          await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+          reason = ctx.signal.reason;
+          throw reason;
+        },
+      },
+      events,
+    );
+    const t = await producer.submit('w.expire', {});
+    const r = await producer.waitForResult(t.id, { timeoutMs: 15_000 });
+    expect(reason).toBeInstanceOf(LeaseLostError);
+    expect(types(events, t.id)).toEqual(['claimed', 'lease-lost', 'claimed', 'completed']);
+    expect(r.result).toMatchObject({ status: 'COMPLETED', result: { second: true } });
+    expect(r.task.attempts).toBe(2);
+    expect(deliveries).toBe(2);
+  });
+
+  it('aborts the handler when the task is taken over (heartbeat answers 409 lease-mismatch)', async () => {
+    const events: WorkerEvent[] = [];
+    let aborted: unknown;
+    const claimed = new Promise<string>((resolve) => {
+      worker(
+        {
+          commands: ['w.takeover'],
+          leaseSeconds: 30,
+          heartbeat: { intervalMs: 150 },
+          handler: async (t, ctx) => {
+            resolve(t.id);
+            await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
+            aborted = ctx.signal.reason;
+            return { late: true }; // ignored: the lease is gone
+          },
+        },
+        events,
+      );
+    });
+    const t = await producer.submit('w.takeover', {});
+    expect(await claimed).toBe(t.id);
+    // Another process (same worker identity) gives the task back and claims it again.
+    expect((await api(server.url, 'POST', `/tasks/${t.id}/abandon`, {})).status).toBe(200);
+    const other = await api(server.url, 'POST', '/tasks/claim', { commands: ['w.takeover'] });
+    expect(other.body.id).toBe(t.id);
+    await waitFor(() => aborted !== undefined);
+    expect(aborted).toBeInstanceOf(LeaseLostError);
+    expect(events.find((e) => e.type === 'lease-lost')).toMatchObject({ taskId: t.id, reason: 'lease-mismatch' });
+    await api(server.url, 'POST', `/tasks/${t.id}/result`, { status: 'COMPLETED', result: { by: 'other' }, leaseId: other.body.leaseId });
+    const r = await producer.waitForResult(t.id, { timeoutMs: 5000 });
+    expect(r.result.result).toEqual({ by: 'other' });
+    await new Promise((r2) => setTimeout(r2, 200));
+    expect(events.some((e) => e.type === 'completed')).toBe(false);
+  });
+
+  it('stop() stops claiming and lets in-flight handlers finish', async () => {
+    const events: WorkerEvent[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const w = worker({ commands: ['w.drain'], concurrency: 2, handler: async () => (started(), await gate, { drained: true }) }, events);
+    const t = await producer.submit('w.drain', {});
+    await running;
+    const stopping = w.stop({ deadlineMs: 10_000 });
+    expect(w.state).toBe('draining');
+    const later = await producer.submit('w.drain', { after: 'stop' });
+    setTimeout(release, 300);
+    await stopping;
+    await w.done;
+    expect(w.state).toBe('stopped');
+    expect((await producer.getResult(t.id)).result).toMatchObject({ status: 'COMPLETED', result: { drained: true } });
+    expect((await producer.get(later.id)).status).toBe('PENDING');
+    expect(events.at(-1)).toEqual({ type: 'stopped' });
+  });
+
+  it('at the drain deadline handlers are aborted and their tasks abandoned', async () => {
+    const events: WorkerEvent[] = [];
+    let reason: unknown;
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const w = worker(
+      {
+        commands: ['w.hard'],
+        handler: async (_t, ctx) => {
+          started();
+          await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
+          reason = ctx.signal.reason;
+          throw new Error('interrupted');
+        },
+      },
+      events,
+    );
+    const t = await producer.submit('w.hard', {});
+    await running;
+    const t0 = Date.now();
+    await w.stop({ deadlineMs: 300 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(reason).toBeInstanceOf(WorkerStoppedError);
+    expect(types(events, t.id)).toEqual(['claimed', 'abandoned']);
+    const after = await producer.get(t.id);
+    expect(after).toMatchObject({ status: 'PENDING', attempts: 1 });
+  });
+
+  it('a handler that ignores the abort is detached after the grace period', async () => {
+    const events: WorkerEvent[] = [];
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const w = worker({ commands: ['w.stubborn'], abortGraceMs: 100, handler: async () => (started(), await new Promise((r) => setTimeout(r, 1000)), {}) }, events);
+    const t = await producer.submit('w.stubborn', {});
+    await running;
+    const t0 = Date.now();
+    await w.stop({ deadlineMs: 100 });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(types(events, t.id)).toEqual(['claimed', 'abandoned']);
+    expect((await producer.get(t.id)).status).toBe('PENDING');
+  });
+
+  it('a bad token stops the worker: done rejects with UNAUTHENTICATED', async () => {
+    const events: WorkerEvent[] = [];
+    const w = createWorker({ baseUrl: server.url, token: 'nope', commands: ['x'], handler: () => ({}), onEvent: (e) => events.push(e) }).start();
+    await expect(w.done).rejects.toMatchObject({ code: 'UNAUTHENTICATED', message: 'invalid token' });
+    expect(events.find((e) => e.type === 'error')).toMatchObject({ phase: 'fatal' });
+  });
+
+  it('an aborted signal option stops the worker', async () => {
+    const ac = new AbortController();
+    const w = worker({ commands: ['w.signal'], signal: ac.signal, handler: () => ({}) });
+    ac.abort();
+    await w.done;
+    expect(w.state).toBe('stopped');
+  });
+});
