@@ -16,7 +16,7 @@
 export interface Commands {}
 
 /** Names of the commands declared in {@link Commands}. */
-export type KnownCommand = keyof Commands & string;
+export type KnownCommand = Extract<keyof Commands, string>;
 
 /** The payload type of command `C`: declared in {@link Commands}, else `unknown`. */
 export type PayloadOf<C extends string> = C extends KnownCommand ? Commands[C] : unknown;

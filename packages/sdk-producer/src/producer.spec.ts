@@ -58,7 +58,7 @@ describe('createProducer', () => {
   it('submits many in chunks of 100 with a key per item and keeps input order', async () => {
     const s = await scripted((r) => ({
       status: 200,
-      body: { results: r.body.tasks.map((t: any, i: number) => (t.command === 'bad' ? { error: 'invalid command' } : { task: task(`${t.payload.i}`, { command: t.command }) })) },
+      body: { results: r.body.tasks.map((t: any) => (t.command === 'bad' ? { error: 'invalid command' } : { task: task(`${t.payload.i}`, { command: t.command }) })) },
     }));
     const p = createProducer({ baseUrl: s.url, token: 't', retry });
     try {

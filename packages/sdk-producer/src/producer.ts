@@ -2,27 +2,37 @@ import { randomUUID } from 'node:crypto';
 import { CodeqError } from '@codeq/proto';
 import type { PayloadOf } from './commands.js';
 import { HttpTransport } from './transport/http-transport.js';
-import { isAbortError } from './transport/errors.js';
+import { abortReason, isAbortError } from './transport/errors.js';
 import type { Logger } from './transport/logger.js';
 import { resolveRetry, withRetry, type RetryPolicy } from './transport/retry.js';
 import type { CallOptions, CreateTaskInput, Transport } from './transport/transport.js';
 import type { Task, TaskResult } from './transport/types.js';
 
+/** Where to connect: a URL and token (HTTP), or a ready transport (e.g. gRPC). */
+export type ProducerTarget =
+  | {
+      /** Server base URL, e.g. `http://localhost:8080`. */
+      baseUrl: string;
+      /** Producer bearer token. */
+      token: string;
+      transport?: undefined;
+    }
+  | {
+      /** Use this transport (e.g. gRPC, or a shared HttpTransport); `close()` leaves it open. */
+      transport: Transport;
+      baseUrl?: string;
+      token?: string;
+    };
+
 /** Options of {@link createProducer}. */
-export interface ProducerOptions {
-  /** Server base URL, e.g. `http://localhost:8080`. */
-  baseUrl: string;
-  /** Producer bearer token. */
-  token: string;
+export type ProducerOptions = ProducerTarget & {
   /** Retry policy for transient failures, or `false` for a single attempt. @default DEFAULT_RETRY (10 attempts, 100 ms → 5 s) */
   retry?: Partial<RetryPolicy> | false;
   /** Per-request timeout. @default 30000 */
   timeoutMs?: number;
   /** Receives debug lines (requests, retries). Silent by default. */
   logger?: Logger;
-  /** Use another transport (e.g. gRPC, or a shared HttpTransport). `baseUrl`/`token` are then ignored. */
-  transport?: Transport;
-}
+};
 
 /** Options of one submission. */
 export interface SubmitOptions {
@@ -99,10 +109,11 @@ class HttpProducer implements Producer {
   private readonly ownsTransport: boolean;
 
   constructor(opts: ProducerOptions) {
-    this.ownsTransport = !opts.transport;
+    this.ownsTransport = opts.transport === undefined;
     this.transport =
-      opts.transport ??
-      new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
+      opts.transport !== undefined
+        ? opts.transport
+        : new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
     this.retry = resolveRetry(opts.retry);
     this.logger = opts.logger;
   }
@@ -128,7 +139,7 @@ class HttpProducer implements Producer {
       const chunk = inputs.slice(i, i + MAX_BATCH);
       const signal = opts.signal;
       const res = await this.call('submitMany', () => this.transport.createTasks(chunk, signal ? { signal } : {}), signal);
-      for (const r of res) out.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error as CodeqError });
+      for (const r of res) out.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error });
     }
     return out;
   }
@@ -145,7 +156,7 @@ class HttpProducer implements Producer {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (opts.signal?.aborted) throw abortReason(opts.signal);
       const left = deadline - Date.now();
       if (left <= 0) break;
       // The server caps a wait at 60 s; the local timer ends the last wait at the deadline.
@@ -155,7 +166,7 @@ class HttpProducer implements Producer {
       try {
         return await withRetry(() => this.transport.getResult(id, waitSeconds, { signal }), this.retry, { op: 'waitForResult', logger: this.logger, signal, deadline });
       } catch (e) {
-        if (opts.signal?.aborted) throw opts.signal.reason;
+        if (opts.signal?.aborted) throw abortReason(opts.signal);
         if (timer.aborted || isAbortError(e)) break;
         if (CodeqError.is(e) && e.code === 'RESULT_NOT_FOUND') continue; // the wait ended without a result
         if (CodeqError.is(e) && e.spec.retryable && Date.now() < deadline) continue;

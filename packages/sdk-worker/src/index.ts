@@ -3,7 +3,7 @@
  * record results, and drain on shutdown.
  */
 export { createWorker, toResultObject } from './worker.js';
-export type { Commands, PayloadOf, Handler, TaskContext, Worker, WorkerEvent, WorkerOptions } from './worker.js';
+export type { Commands, PayloadOf, Handler, TaskContext, Worker, WorkerEvent, WorkerOptions, WorkerTarget } from './worker.js';
 export { PermanentFailure, RetryTask, LeaseLostError, WorkerStoppedError } from './errors.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
 export type { Task, TaskStatus, Logger, Transport } from '@codeq/sdk-producer/transport';

@@ -97,7 +97,7 @@ describe('createWorker (fake transport)', () => {
     t.claimFailures = 4;
     t.queue.push(task('a'));
     const events: WorkerEvent[] = [];
-    const w = createWorker({ baseUrl: 'x', token: 'x', transport: t, commands: ['c'], reconnect: { initialMs: 5, maxMs: 10 }, handler: () => 'ok', onEvent: (e) => events.push(e) }).start();
+    const w = createWorker({ transport: t, commands: ['c'], reconnect: { initialMs: 5, maxMs: 10 }, handler: () => 'ok', onEvent: (e) => events.push(e) }).start();
     await until(() => t.results.length === 1);
     await w.stop();
     expect(events.filter((e) => e.type === 'error')).toHaveLength(1);
@@ -110,7 +110,7 @@ describe('createWorker (fake transport)', () => {
     t.resultFailures = 2;
     t.queue.push(task('a'));
     const events: WorkerEvent[] = [];
-    const w = createWorker({ baseUrl: 'x', token: 'x', transport: t, commands: ['c'], reconnect: { initialMs: 5, maxMs: 10 }, handler: () => ({ x: 1 }), onEvent: (e) => events.push(e) }).start();
+    const w = createWorker({ transport: t, commands: ['c'], reconnect: { initialMs: 5, maxMs: 10 }, handler: () => ({ x: 1 }), onEvent: (e) => events.push(e) }).start();
     await until(() => events.some((e) => e.type === 'completed'));
     await w.stop();
     expect(t.results).toEqual([{ id: 'a', input: { status: 'COMPLETED', result: { x: 1 }, leaseId: 'lease-a' } }]);
@@ -122,8 +122,6 @@ describe('createWorker (fake transport)', () => {
     t.queue.push(task('a'));
     const events: WorkerEvent[] = [];
     const w = createWorker({
-      baseUrl: 'x',
-      token: 'x',
       transport: t,
       commands: ['c'],
       reconnect: { initialMs: 5, maxMs: 10 },
@@ -145,8 +143,6 @@ describe('createWorker (fake transport)', () => {
     let active = 0;
     let peak = 0;
     const w = createWorker({
-      baseUrl: 'x',
-      token: 'x',
       transport: t,
       commands: ['c'],
       concurrency: 3,

@@ -23,7 +23,7 @@ import { LeaseLostError, PermanentFailure, RetryTask, WorkerStoppedError } from 
 export interface Commands extends ProducerCommands {}
 
 /** The payload type of command `C`: declared in {@link Commands}, else `unknown`. */
-export type PayloadOf<C extends string> = C extends keyof Commands & string ? Commands[C] : unknown;
+export type PayloadOf<C extends string> = C extends Extract<keyof Commands, string> ? Commands[C] : unknown;
 
 /** What a handler gets besides the task. */
 export interface TaskContext {
@@ -62,12 +62,24 @@ export type WorkerEvent =
   | { type: 'reconnected'; downtimeMs: number }
   | { type: 'stopped' };
 
+/** Where to connect: a URL and token (HTTP), or a ready transport (e.g. gRPC). */
+export type WorkerTarget =
+  | {
+      /** Server base URL, e.g. `http://localhost:8080`. */
+      baseUrl: string;
+      /** Worker bearer token (scopes `codeq:claim`, `codeq:heartbeat`, `codeq:nack`, `codeq:result`, `codeq:abandon`). */
+      token: string;
+      transport?: undefined;
+    }
+  | {
+      /** Use this transport (e.g. gRPC); the worker does not close it. */
+      transport: Transport;
+      baseUrl?: string;
+      token?: string;
+    };
+
 /** Options of {@link createWorker}. */
-export interface WorkerOptions<C extends string = string> {
-  /** Server base URL, e.g. `http://localhost:8080`. */
-  baseUrl: string;
-  /** Worker bearer token (scopes `codeq:claim`, `codeq:heartbeat`, `codeq:nack`, `codeq:result`, `codeq:abandon`). */
-  token: string;
+export type WorkerOptions<C extends string = string> = WorkerTarget & {
   /** Commands to claim, in priority order. */
   commands: readonly C[];
   handler: Handler<C>;
@@ -95,9 +107,7 @@ export interface WorkerOptions<C extends string = string> {
   timeoutMs?: number;
   logger?: Logger;
   onEvent?: (event: WorkerEvent) => void;
-  /** Use another transport (e.g. gRPC). `baseUrl`/`token` are then ignored. */
-  transport?: Transport;
-}
+};
 
 /** A running (or stopped) worker. */
 export interface Worker {
@@ -189,10 +199,11 @@ class HttpWorker<C extends string> implements Worker {
   constructor(private readonly opts: WorkerOptions<C>) {
     if (!opts.commands.length) throw new CodeqError('VALIDATION_FAILED', 'commands: at least one command is required');
     if (typeof opts.handler !== 'function') throw new CodeqError('VALIDATION_FAILED', 'handler is required');
-    this.ownsTransport = !opts.transport;
+    this.ownsTransport = opts.transport === undefined;
     this.transport =
-      opts.transport ??
-      new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
+      opts.transport !== undefined
+        ? opts.transport
+        : new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
     this.waitSeconds = Math.max(0, Math.min(30, Math.floor(opts.waitSeconds ?? 30)));
     this.drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;

@@ -28,6 +28,12 @@ const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+/** The abort reason of `signal` as an Error (an `AbortError` DOMException when none was given). */
+export function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r : new DOMException(typeof r === 'string' ? r : 'This operation was aborted', 'AbortError');
+}
+
 /** True when the caller's own signal aborted the call (never retried, never wrapped). */
 export function isAbortError(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'AbortError';

@@ -1,7 +1,7 @@
 import { CodeqError, decodeHttpError } from '@codeq/proto';
 import http from 'node:http';
 import https from 'node:https';
-import { networkError, toCodeqError } from './errors.js';
+import { abortReason, networkError, toCodeqError } from './errors.js';
 import { log, type Logger } from './logger.js';
 import type {
   BatchCreateOutcome,
@@ -105,14 +105,14 @@ export class HttpTransport implements Transport {
   /** Sends one request; resolves with status and parsed body, rejects with CodeqError / AbortError. */
   request(method: string, path: string, body: unknown, opts: CallOptions = {}): Promise<HttpAnswer> {
     if (this.closed) return Promise.reject(new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true }));
-    if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
+    if (opts.signal?.aborted) return Promise.reject(abortReason(opts.signal));
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const lib = this.url.protocol === 'https:' ? https : http;
     const started = Date.now();
     return new Promise<HttpAnswer>((resolve, reject) => {
       let settled = false;
-      const fail = (e: unknown): void => {
+      const fail = (e: Error): void => {
         if (settled) return;
         settled = true;
         cleanup();
@@ -120,7 +120,7 @@ export class HttpTransport implements Transport {
       };
       const onAbort = (): void => {
         req.destroy();
-        fail(opts.signal?.reason);
+        fail(opts.signal ? abortReason(opts.signal) : new Error('aborted'));
       };
       const cleanup = (): void => opts.signal?.removeEventListener('abort', onAbort);
       const headers: Record<string, string | number> = { ...this.headers };

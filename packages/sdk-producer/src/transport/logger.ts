@@ -16,11 +16,10 @@ type Level = 'debug' | 'info' | 'warn' | 'error';
 
 /** Calls `logger[level]` if it exists; a throwing logger never breaks the caller. */
 export function log(logger: Logger | undefined, level: Level, message: string, fields?: Record<string, unknown>): void {
-  const fn = logger?.[level];
-  if (typeof fn !== 'function') return;
+  if (!logger) return;
   try {
-    if (fields) fn.call(logger, message, fields);
-    else fn.call(logger, message);
+    if (fields) logger[level]?.(message, fields);
+    else logger[level]?.(message);
   } catch {
     /* a logger must not break the SDK */
   }

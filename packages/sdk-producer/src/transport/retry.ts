@@ -1,6 +1,6 @@
-import { isAbortError, isRetryable } from './errors.js';
+import { abortReason, isAbortError, isRetryable } from './errors.js';
 import { log, type Logger } from './logger.js';
-import { CodeqError } from '@codeq/proto';
+import type { CodeqError } from '@codeq/proto';
 
 /** When and how often a retryable failure (network error, 429, 502/503/504) is tried again. */
 export interface RetryPolicy {
@@ -38,14 +38,14 @@ export function backoffMs(p: Pick<RetryPolicy, 'initialMs' | 'maxMs' | 'factor' 
 /** setTimeout as a promise; rejects with the signal's reason when aborted. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(abortReason(signal));
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = (): void => {
       clearTimeout(t);
-      reject(signal?.reason);
+      reject(signal ? abortReason(signal) : new Error('aborted'));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });

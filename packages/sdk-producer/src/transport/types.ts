@@ -71,8 +71,14 @@ export interface CleanupOutcome {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (o: Record<string, unknown>, k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
-const num = (o: Record<string, unknown>, k: string): number => (typeof o[k] === 'number' ? (o[k] as number) : 0);
+const str = (o: Record<string, unknown>, k: string): string | undefined => {
+  const v = o[k];
+  return typeof v === 'string' ? v : undefined;
+};
+const num = (o: Record<string, unknown>, k: string): number => {
+  const v = o[k];
+  return typeof v === 'number' ? v : 0;
+};
 
 function bad(what: string): CodeqError {
   return new CodeqError('INTERNAL', `unexpected answer from the server: ${what}`);

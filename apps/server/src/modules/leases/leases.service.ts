@@ -81,6 +81,8 @@ export class LeasesService implements OnApplicationBootstrap {
       if (typeof signal === 'function') signal = signal(); // created only when the claim must wait
       if (this.clock.now() >= deadline || signal?.aborted || !this.store.healthy()) return [];
       await this.store.waitForWork(w.tenantId, keys, deadline, signal);
+      // A caller that went away while waiting must not get a task leased to a dead connection.
+      if (signal?.aborted) return [];
     }
   }
 

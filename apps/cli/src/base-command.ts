@@ -1,0 +1,141 @@
+import { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
+import { HttpTransport, isConnectionError, withRetry, type RetryPolicy, type Transport } from '@codeq/sdk-producer/transport';
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import { configPath, readConfig, activeProfile, resolveSettings, type Settings } from './settings.js';
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
+
+/** Process exit code for a catalogue code (2 validation, 3 auth, 4 not found, 5 conflict, 6 rate limited, 7 unavailable, 1 internal). */
+export function exitCodeFor(code: ErrorCode): number {
+  return ERRORS[code].exit;
+}
+
+/** The CLI's retries: short, so a down server is reported within about a second. */
+export const CLI_RETRY: RetryPolicy = { maxAttempts: 3, initialMs: 100, maxMs: 1000, factor: 2, jitter: 0.5 };
+
+/**
+ * Shared flags (`--url`, `--token`, `--profile`, `--json`), settings resolution, the transport,
+ * and error reporting: CodeqErrors become a message on stderr (or `{"error":…}` on stdout with
+ * `--json`) and the catalogue's exit code.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    url: Flags.string({ summary: 'Server base URL (env CODEQ_URL; default http://localhost:8080).', helpGroup: 'GLOBAL', aliases: ['base-url'] }),
+    token: Flags.string({ summary: 'Bearer token (env CODEQ_TOKEN).', helpGroup: 'GLOBAL' }),
+    profile: Flags.string({ summary: 'Config profile to use (env CODEQ_PROFILE).', helpGroup: 'GLOBAL' }),
+  };
+
+  protected flags!: BaseFlags<T>;
+  protected args!: BaseArgs<T>;
+  /** Extra arguments (commands with `strict = false`). */
+  protected rest: string[] = [];
+  protected settings!: Settings;
+  private transportInstance: Transport | undefined;
+
+  override async init(): Promise<void> {
+    await super.init();
+    const ctor = this.ctor as typeof BaseCommand;
+    const { args, flags, argv } = await this.parse({
+      flags: ctor.flags,
+      baseFlags: ctor.baseFlags,
+      enableJsonFlag: ctor.enableJsonFlag,
+      args: ctor.args,
+      strict: ctor.strict,
+    });
+    this.flags = flags as BaseFlags<T>;
+    this.args = args as BaseArgs<T>;
+    this.rest = argv.map(String);
+    this.settings = resolveSettings({ url: this.flags.url, token: this.flags.token, profile: this.flags.profile });
+  }
+
+  /** `--json`, or a profile with `output: json`. */
+  override jsonEnabled(): boolean {
+    if (super.jsonEnabled()) return true;
+    if (!(this.ctor as typeof BaseCommand).enableJsonFlag) return false;
+    const pass = this.argv.indexOf('--');
+    if (pass !== -1 && this.argv.slice(0, pass).includes('--json')) return true;
+    try {
+      if (this.settings) return this.settings.output === 'json';
+      const cfg = readConfig(configPath());
+      return cfg.profiles[activeProfile(cfg, {}, process.env)]?.output === 'json';
+    } catch {
+      return false;
+    }
+  }
+
+  /** The HTTP transport for the resolved URL and token (fails when no token is configured). */
+  protected get transport(): Transport {
+    if (!this.transportInstance) {
+      if (!this.settings.token) {
+        throw new CodeqError('UNAUTHENTICATED', 'token is required (use --token, CODEQ_TOKEN or `codeq config set token <token>`)');
+      }
+      this.transportInstance = new HttpTransport({ baseUrl: this.settings.url, token: this.settings.token, userAgent: this.config.userAgent });
+    }
+    return this.transportInstance;
+  }
+
+  /** Runs a call that is safe to repeat (reads, creates with an idempotency key) with short retries. */
+  protected retried<R>(op: () => Promise<R>): Promise<R> {
+    return withRetry(op, CLI_RETRY);
+  }
+
+  /** Parses a JSON flag value; bad JSON is a validation error (exit 2). */
+  protected parseJson(what: string, text: string): unknown {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new CodeqError('VALIDATION_FAILED', `invalid ${what} JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** stderr line, suppressed with --json. */
+  protected note(message: string): void {
+    this.logToStderr(message);
+  }
+
+  override async finally(err: Error | undefined): Promise<void> {
+    await this.transportInstance?.close();
+    await super.finally(err);
+  }
+
+  /** What to tell a person about an error, besides its message. */
+  protected hint(err: CodeqError): string | undefined {
+    if (isConnectionError(err)) return `Is the server running at ${this.settings?.url ?? 'the configured URL'}? Set --url, CODEQ_URL or \`codeq config set url <url>\`.`;
+    if (err.details['timeout'] === true) return `The server at ${this.settings?.url} did not answer in time.`;
+    if (err.code === 'UNAUTHENTICATED' && err.details['httpStatus'] !== undefined) return 'Check the token: --token, CODEQ_TOKEN or `codeq config set token <token>`.';
+    if (err.code === 'FORBIDDEN') return 'The token is valid but not allowed here (admin routes need the ADMIN role; worker routes need codeq:* scopes).';
+    return undefined;
+  }
+
+  override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    if (!CodeqError.is(err)) {
+      if (err instanceof Error && !(err instanceof Errors.CLIError) && !('oclif' in err)) {
+        // Unexpected failures (bugs, file errors): exit 1 with the message, no stack.
+        return this.catch(new CodeqError('INTERNAL', err.message, {}, { cause: err }));
+      }
+      if (this.jsonEnabled()) {
+        process.exitCode = err.oclif?.exit ?? err.exitCode ?? 1;
+        this.logJson({ error: { code: 'VALIDATION_FAILED', message: err.message } });
+        return;
+      }
+      return super.catch(err);
+    }
+    const exit = exitCodeFor(err.code);
+    const hint = this.hint(err);
+    const status = typeof err.details['httpStatus'] === 'number' ? err.details['httpStatus'] : undefined;
+    if (this.jsonEnabled()) {
+      process.exitCode = exit;
+      const body: Record<string, unknown> = { code: err.code, message: err.message };
+      if (status !== undefined) body['httpStatus'] = status;
+      if (typeof err.details['requestId'] === 'string') body['requestId'] = err.details['requestId'];
+      if (hint) body['hint'] = hint;
+      this.logJson({ error: body });
+      return;
+    }
+    const suffix = status !== undefined ? ` (HTTP ${status})` : "";
+    throw new Errors.CLIError(err.message + suffix + (hint ? `\n${hint}` : ''), { exit, code: err.code });
+  }
+}

@@ -1,0 +1,31 @@
+import { createProducer, type TaskResult } from '@codeq/sdk-producer';
+import { Args, Flags } from '@oclif/core';
+import { BaseCommand, CLI_RETRY } from '../../base-command.js';
+import { keyValues } from '../../output.js';
+
+export default class TasksWait extends BaseCommand<typeof TasksWait> {
+  static override summary = "Wait for a task's result.";
+  static override description =
+    'Long-polls until the task is COMPLETED or FAILED (including dead-lettered) and prints the result. ' +
+    'Exits 4 (not found) if there is no result before --timeout.';
+  static override examples = ['<%= config.bin %> tasks wait 3f0c… --timeout 120', '<%= config.bin %> tasks wait 3f0c… --json | jq .result.result'];
+  static override args = { id: Args.string({ description: 'task id', required: true }) };
+  static override flags = {
+    timeout: Flags.integer({ char: 't', summary: 'Seconds to wait.', min: 0, default: 60 }),
+  };
+
+  async run(): Promise<TaskResult> {
+    const producer = createProducer({ transport: this.transport, retry: CLI_RETRY });
+    const r = await producer.waitForResult(this.args.id, { timeoutMs: this.flags.timeout * 1000 });
+    this.log(
+      keyValues([
+        ['id', r.task.id],
+        ['status', r.result.status],
+        ['result', r.result.result],
+        ['error', r.result.error],
+        ['completedAt', r.result.completedAt],
+      ]),
+    );
+    return r;
+  }
+}

@@ -1,0 +1,48 @@
+/** Small formatting helpers for human-readable output (tables and key/value blocks). */
+import type { Task } from '@codeq/sdk-producer';
+
+const color = (code: number) => (s: string): string =>
+  process.stdout.isTTY && !process.env['NO_COLOR'] ? `\u001b[${code}m${s}\u001b[0m` : s;
+
+/** Upstream's tags: green `[OK]`, cyan `[INFO]`, yellow `[WARN]`, red `[ERROR]`. */
+export const tag = {
+  ok: (): string => color(32)('[OK]'),
+  info: (): string => color(36)('[INFO]'),
+  warn: (): string => color(33)('[WARN]'),
+  error: (): string => color(31)('[ERROR]'),
+};
+
+/** Aligned `key  value` lines; undefined values are skipped. */
+export function keyValues(rows: Array<[string, unknown]>): string {
+  const shown = rows.filter(([, v]) => v !== undefined && v !== '');
+  const width = Math.max(0, ...shown.map(([k]) => k.length));
+  return shown.map(([k, v]) => `${k.padEnd(width)}  ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n');
+}
+
+/** A plain text table with a header row. */
+export function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+/** The fields of a task worth reading in a terminal. */
+export function taskBlock(t: Task): string {
+  return keyValues([
+    ['id', t.id],
+    ['command', t.command],
+    ['status', t.status],
+    ['location', t.lastKnownLocation],
+    ['priority', t.priority],
+    ['attempts', `${t.attempts}/${t.maxAttempts}`],
+    ['payload', t.payload],
+    ['leaseId', t.leaseId],
+    ['leaseUntil', t.leaseUntil],
+    ['workerId', t.workerId],
+    ['error', t.error],
+    ['webhook', t.webhook],
+    ['tenantId', t.tenantId],
+    ['createdAt', t.createdAt],
+    ['updatedAt', t.updatedAt],
+  ]);
+}

@@ -1,0 +1,107 @@
+/**
+ * Where the CLI gets its server URL, token and output format. Precedence, highest first:
+ * flags (`--url`, `--token`, `--profile`) > env (`CODEQ_URL`, `CODEQ_TOKEN`, `CODEQ_PROFILE`)
+ * > the active profile in `$CODEQ_CONFIG_DIR/config.json` (default `~/.config/codeq/config.json`)
+ * > defaults (`http://localhost:8080`, table output).
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export const DEFAULT_URL = 'http://localhost:8080';
+export const PROFILE_KEYS = ['url', 'token', 'output'] as const;
+export type ProfileKey = (typeof PROFILE_KEYS)[number];
+export type OutputFormat = 'table' | 'json';
+
+export interface Profile {
+  url?: string;
+  token?: string;
+  output?: OutputFormat;
+}
+
+export interface ConfigFile {
+  currentProfile?: string;
+  profiles: Record<string, Profile>;
+}
+
+export type Source = 'flag' | 'env' | 'profile' | 'default';
+
+export interface Settings {
+  profile: string;
+  url: string;
+  urlSource: Source;
+  token: string | undefined;
+  tokenSource: Source | undefined;
+  output: OutputFormat;
+  configFile: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** `$CODEQ_CONFIG_DIR/config.json`, else `$XDG_CONFIG_HOME/codeq/config.json`, else `~/.config/codeq/config.json`. */
+export function configPath(env: Env = process.env): string {
+  const dir = env['CODEQ_CONFIG_DIR'] || join(env['XDG_CONFIG_HOME'] || join(homedir(), '.config'), 'codeq');
+  return join(dir, 'config.json');
+}
+
+export function readConfig(file: string): ConfigFile {
+  if (!existsSync(file)) return { profiles: {} };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<ConfigFile>;
+  const out: ConfigFile = { profiles: typeof o.profiles === 'object' && o.profiles !== null ? o.profiles : {} };
+  if (typeof o.currentProfile === 'string') out.currentProfile = o.currentProfile;
+  return out;
+}
+
+/** Writes atomically with mode 0600 in a 0700 directory (the file holds tokens). */
+export function writeConfig(file: string, cfg: ConfigFile): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, file);
+  chmodSync(file, 0o600);
+}
+
+export interface SettingFlags {
+  url?: string | undefined;
+  token?: string | undefined;
+  profile?: string | undefined;
+}
+
+export function activeProfile(cfg: ConfigFile, flags: SettingFlags, env: Env): string {
+  return flags.profile || env['CODEQ_PROFILE'] || cfg.currentProfile || 'default';
+}
+
+export function resolveSettings(flags: SettingFlags, env: Env = process.env): Settings {
+  const file = configPath(env);
+  const cfg = readConfig(file);
+  const profile = activeProfile(cfg, flags, env);
+  const p = cfg.profiles[profile] ?? {};
+  const pick = <T>(...c: Array<[T | undefined, Source]>): [T | undefined, Source | undefined] => {
+    for (const [v, s] of c) if (v !== undefined && v !== '') return [v, s];
+    return [undefined, undefined];
+  };
+  const [url, urlSource] = pick<string>([flags.url, 'flag'], [env['CODEQ_URL'] ?? env['CODEQ_BASE_URL'], 'env'], [p.url, 'profile'], [DEFAULT_URL, 'default']);
+  const [token, tokenSource] = pick<string>([flags.token, 'flag'], [env['CODEQ_TOKEN'], 'env'], [p.token, 'profile']);
+  return {
+    profile,
+    url: (url ?? DEFAULT_URL).replace(/\/+$/, ''),
+    urlSource: urlSource ?? 'default',
+    token,
+    tokenSource,
+    output: p.output === 'json' ? 'json' : 'table',
+    configFile: file,
+  };
+}
+
+/** `abcd...wxyz`; short secrets are fully masked. */
+export function mask(secret: string | undefined): string {
+  if (!secret) return '<unset>';
+  if (secret.length <= 8) return '****';
+  return `${secret.slice(0, 4)}...${secret.slice(-4)}`;
+}

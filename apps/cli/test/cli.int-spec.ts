@@ -1,0 +1,244 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './support/cli.js';
+import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+
+let server: TestServer;
+let configDir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  server = await startServer();
+  configDir = await mkdtemp(join(tmpdir(), 'codeq-cli-config-'));
+  env = { CODEQ_URL: server.url, CODEQ_TOKEN: TOKEN, CODEQ_CONFIG_DIR: configDir };
+});
+afterAll(async () => {
+  await server?.dispose();
+  if (configDir) await rm(configDir, { recursive: true, force: true });
+});
+
+const cli = (args: string[], extra: { env?: Record<string, string | undefined>; input?: string } = {}) => runCli(args, { env: { ...env, ...extra.env }, ...(extra.input !== undefined ? { input: extra.input } : {}) });
+const lastWord = (s: string) => s.trim().split(/\s+/).pop() ?? '';
+
+describe('codeq tasks', () => {
+  it('submit prints "[OK] Task created: <id>" and --json prints the task', async () => {
+    const r = await cli(['tasks', 'submit', 'cli.email', '--payload', '{"to":"a@example.com"}', '--priority', '5', '--max-attempts', '3']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^\[OK\] Task created: [0-9a-f-]{36}\n$/);
+    const id = lastWord(r.stdout);
+    expect((await api(server.url, 'GET', `/tasks/${id}`)).body).toMatchObject({ command: 'cli.email', priority: 5, maxAttempts: 3, payload: '{"to":"a@example.com"}' });
+
+    const j = await cli(['tasks', 'submit', 'cli.email', '--payload', '[1,2]', '--delay', '60', '--json']);
+    expect(j.code).toBe(0);
+    expect(JSON.parse(j.stdout)).toMatchObject({ command: 'cli.email', payload: '[1,2]', payloadJson: [1, 2], lastKnownLocation: 'DELAYED_ZSET' });
+  });
+
+  it('submit reads the payload from stdin and from a file, and dedupes on --idempotency-key', async () => {
+    const a = await cli(['tasks', 'submit', 'cli.stdin', '--idempotency-key', 'cli-k1', '--json'], { input: '{"from":"stdin"}\n' });
+    expect(JSON.parse(a.stdout)).toMatchObject({ payloadJson: { from: 'stdin' } });
+    const b = await cli(['tasks', 'submit', 'cli.stdin', '--idempotency-key', 'cli-k1', '--json'], { input: '{"from":"stdin"}' });
+    expect(JSON.parse(b.stdout).id).toBe(JSON.parse(a.stdout).id);
+    const c = await cli(['tasks', 'submit', 'cli.stdin', '--payload-file', '-', '--json'], { input: '"plain"' });
+    expect(JSON.parse(c.stdout).payload).toBe('"plain"');
+    const upstream = await cli(['task', 'create', '--event', 'cli.upstream', '--payload', '{}']);
+    expect(upstream.stdout).toMatch(/^\[OK\] Task created: /);
+  });
+
+  it('get prints a readable block', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.get', '--payload', '{"n":1}'])).stdout);
+    const r = await cli(['tasks', 'get', id]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`id         ${id}`);
+    expect(r.stdout).toContain('status     PENDING');
+    expect(r.stdout).toContain('attempts   0/5');
+    expect(r.stdout).toContain('payload    {"n":1}');
+  });
+
+  it('claim → heartbeat → result → wait, fenced by the lease id', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.flow', '--payload', '{}'])).stdout);
+    const claimed = JSON.parse((await cli(['tasks', 'claim', '--commands', 'other,cli.flow', '--lease', '60', '--json'])).stdout);
+    expect(claimed).toMatchObject({ id, status: 'IN_PROGRESS', attempts: 1 });
+    const leaseId: string = claimed.leaseId;
+
+    const hb = await cli(['tasks', 'heartbeat', id, '--extend', '120', '--lease-id', leaseId]);
+    expect(hb.stdout).toMatch(new RegExp(`^\\[OK\\] Lease extended: ${id} until \\d{4}-`));
+
+    const res = await cli(['tasks', 'result', id, '--status', 'COMPLETED', '--result', '{"ok":true}', '--lease-id', leaseId]);
+    expect(res).toMatchObject({ code: 0, stdout: `[OK] Result recorded: ${id} COMPLETED\n` });
+    const again = await cli(['tasks', 'result', id, '--status', 'COMPLETED', '--result', '{"ok":true}', '--lease-id', leaseId]);
+    expect(again.code).toBe(0); // same result, same lease: replayed
+
+    const w = await cli(['tasks', 'wait', id, '--timeout', '5']);
+    expect(w.code).toBe(0);
+    expect(w.stdout).toContain('status       COMPLETED');
+    expect(w.stdout).toContain('result       {"ok":true}');
+    const wj = JSON.parse((await cli(['tasks', 'wait', id, '--json'])).stdout);
+    expect(wj.result).toMatchObject({ status: 'COMPLETED', result: { ok: true } });
+  });
+
+  it('claim with nothing ready says so on stderr (null with --json) and exits 0', async () => {
+    const r = await cli(['tasks', 'claim', '--commands', 'cli.empty']);
+    expect(r).toMatchObject({ code: 0, stdout: '', stderr: 'No task available\n' });
+    const j = await cli(['tasks', 'claim', '--commands', 'cli.empty', '--json']);
+    expect(j).toMatchObject({ code: 0, stdout: 'null\n' });
+  });
+
+  it('nack and abandon give the task back', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.back', '--payload', '{}'])).stdout);
+    let c = JSON.parse((await cli(['tasks', 'claim', '--commands', 'cli.back', '--json'])).stdout);
+    const n = await cli(['tasks', 'nack', id, '--delay', '1', '--reason', 'later', '--lease-id', c.leaseId]);
+    expect(n).toMatchObject({ code: 0, stdout: `[OK] Task nacked: ${id} (requeued, retry in 1s)\n` });
+    c = JSON.parse((await cli(['tasks', 'claim', '--commands', 'cli.back', '--wait', '5', '--json'])).stdout);
+    expect(c).toMatchObject({ id, attempts: 2 });
+    const a = await cli(['tasks', 'abandon', id, '--lease-id', c.leaseId]);
+    expect(a).toMatchObject({ code: 0, stdout: `[OK] Task abandoned: ${id} (requeued)\n` });
+    expect((await api(server.url, 'GET', `/tasks/${id}`)).body).toMatchObject({ status: 'PENDING', attempts: 2 });
+    // The old lease no longer holds: conflict, exit 5.
+    const stale = await cli(['tasks', 'result', id, '--status', 'FAILED', '--error', 'x', '--lease-id', c.leaseId]);
+    expect(stale.code).toBe(5);
+    expect(stale.stderr).toContain('lease-mismatch (HTTP 409)');
+  });
+
+  it('wait gives up with exit 4 at the timeout', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.nowait', '--payload', '{}'])).stdout);
+    const r = await cli(['tasks', 'wait', id, '--timeout', '1']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain(`no result for task ${id}`);
+  });
+});
+
+describe('codeq errors and exit codes', () => {
+  it('not found → 4, with a JSON error body on stdout under --json', async () => {
+    const r = await cli(['tasks', 'get', 'nope']);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('Error: not found (HTTP 404)');
+    const j = await cli(['tasks', 'get', 'nope', '--json']);
+    expect(j.code).toBe(4);
+    expect(JSON.parse(j.stdout)).toMatchObject({ error: { code: 'NOT_FOUND', message: 'not found', httpStatus: 404 } });
+  });
+
+  it('bad token → 3 with a hint; no token → 3', async () => {
+    const r = await cli(['tasks', 'get', 'x', '--token', 'wrong']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('invalid token (HTTP 401)');
+    expect(r.stderr).toContain('CODEQ_TOKEN');
+    const none = await cli(['tasks', 'get', 'x'], { env: { CODEQ_TOKEN: undefined } });
+    expect(none.code).toBe(3);
+    expect(none.stderr).toContain('token is required');
+  });
+
+  it('server down → 7 with "is the server running"', async () => {
+    const r = await cli(['tasks', 'submit', 'x', '--payload', '{}'], { env: { CODEQ_URL: 'http://127.0.0.1:9' } });
+    expect(r.code).toBe(7);
+    expect(r.stderr).toContain('cannot reach the codeQ server at http://127.0.0.1:9: connection');
+    expect(r.stderr).toContain('Is the server running at http://127.0.0.1:9?');
+  });
+
+  it('bad input → 2', async () => {
+    expect((await cli(['tasks', 'submit', 'x', '--payload', '{bad'])).code).toBe(2);
+    expect((await cli(['tasks', 'submit', 'x', '--priority', '12'])).code).toBe(2);
+    expect((await cli(['tasks', 'result', 'x'])).code).toBe(2); // missing --status
+    const v = await cli(['tasks', 'submit', 'x', '--webhook', 'ftp://x', '--json']);
+    expect(v.code).toBe(2);
+    expect(JSON.parse(v.stdout).error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'invalid webhook url' });
+  });
+});
+
+describe('codeq queues and admin', () => {
+  it('queues stats, queues list and admin cleanup', async () => {
+    await cli(['tasks', 'submit', 'cli.stats', '--payload', '{}']);
+    await cli(['tasks', 'submit', 'cli.stats', '--payload', '{}', '--delay', '100']);
+    const s = await cli(['queues', 'stats', 'cli.stats']);
+    expect(s).toMatchObject({ code: 0, stdout: 'READY: 1 | DELAYED: 1 | IN_PROGRESS: 0 | DLQ: 0\n' });
+    expect(JSON.parse((await cli(['queues', 'stats', 'cli.stats', '--json'])).stdout)).toEqual({ command: 'cli.stats', ready: 1, delayed: 1, inProgress: 0, dlq: 0 });
+    const l = await cli(['queues', 'list']);
+    expect(l.stdout).toMatch(/^QUEUE\s+COUNT\n/);
+    expect(l.stdout).toMatch(/codeq:q:cli\.stats:acme:pending:0\s+1\n/);
+    const c = await cli(['admin', 'cleanup', '--limit', '10']);
+    expect(c.stdout).toMatch(/^\[OK\] Deleted \d+ finished tasks? \(before .+\)\n$/);
+  });
+});
+
+describe('codeq worker start', () => {
+  it('-- cat: each payload goes through the command; stdout becomes the result', async () => {
+    const a = lastWord((await cli(['tasks', 'submit', 'cli.cat', '--payload', '{"hello":"world"}'])).stdout);
+    const b = lastWord((await cli(['tasks', 'submit', 'cli.cat', '--payload', '"text"'])).stdout);
+    const r = await cli(['worker', 'start', '--commands', 'cli.cat', '--max-tasks', '2', '--', 'cat']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`[INFO] Task claimed: ${a} (cli.cat, attempt 1)`);
+    expect(r.stdout).toMatch(new RegExp(`\\[OK\\] Task completed: ${b} \\(cli\\.cat\\) in \\d+ ms`));
+    expect(r.stderr).toContain('[INFO] Worker started: commands cli.cat, concurrency 1');
+    expect(r.stderr).toContain('[INFO] Worker stopped: 2 completed, 0 failed, 0 nacked');
+    expect((await api(server.url, 'GET', `/tasks/${a}/result`)).body.result.result).toEqual({ hello: 'world' });
+    expect((await api(server.url, 'GET', `/tasks/${b}/result`)).body.result.result).toEqual({ stdout: '"text"' });
+  });
+
+  it('non-zero exit nacks, or fails with --fail-on-error; --json prints JSON lines', async () => {
+    const a = lastWord((await cli(['tasks', 'submit', 'cli.exit', '--payload', '{}'])).stdout);
+    const r = await cli(['worker', 'start', '--commands', 'cli.exit', '--max-tasks', '1', '--json', '--', 'sh', '-c', 'echo broken >&2; exit 3']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.type ?? 'summary')).toEqual(['claimed', 'nacked', 'summary']);
+    expect(lines[1]).toMatchObject({ taskId: a, reason: 'command exited with code 3: broken', status: 'requeued' });
+    expect(lines[2]).toEqual({ claimed: 1, completed: 0, failed: 0, nacked: 1, abandoned: 0, leaseLost: 0 });
+
+    const f = await cli(['worker', 'start', '--commands', 'cli.exit', '--max-tasks', '1', '--fail-on-error', '--wait', '5', '--', 'sh -c "exit 4"']);
+    expect(f.stdout).toContain(`[ERROR] Task failed: ${a} (cli.exit): command exited with code 4`);
+    expect((await api(server.url, 'GET', `/tasks/${a}/result`)).body.result).toMatchObject({ status: 'FAILED', error: 'command exited with code 4' });
+  });
+
+  it('task details are in the environment', async () => {
+    const a = lastWord((await cli(['tasks', 'submit', 'cli.env', '--payload', '{}'])).stdout);
+    await cli(['worker', 'start', '--commands', 'cli.env', '--max-tasks', '1', '--', 'sh -c \'printf "{\\"id\\":\\"%s\\",\\"cmd\\":\\"%s\\"}" "$CODEQ_TASK_ID" "$CODEQ_TASK_COMMAND"\'']);
+    expect((await api(server.url, 'GET', `/tasks/${a}/result`)).body.result.result).toEqual({ id: a, cmd: 'cli.env' });
+  });
+
+  it('refuses an unknown program (2) and a bad token (3)', async () => {
+    const r = await cli(['worker', 'start', '--commands', 'x', '--', 'no-such-program-here']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('command not found: no-such-program-here');
+    const t = await cli(['worker', 'start', '--commands', 'x', '--token', 'bad', '--', 'cat']);
+    expect(t.code).toBe(3);
+    expect(t.stderr).toContain('invalid token');
+  });
+});
+
+describe('codeq config', () => {
+  it('profiles, precedence flag > env > profile > default, file mode 0600', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'codeq-cli-profile-'));
+    const e = { CODEQ_CONFIG_DIR: dir, CODEQ_URL: undefined, CODEQ_TOKEN: undefined };
+    try {
+      const empty = JSON.parse((await cli(['config', 'show', '--json'], { env: e })).stdout);
+      expect(empty).toMatchObject({ profile: 'default', url: 'http://localhost:8080', urlSource: 'default', token: '<unset>' });
+
+      expect((await cli(['config', 'set', 'url', server.url + '/'], { env: e })).stdout).toBe(`[OK] Set url = ${server.url} in profile 'default' (${join(dir, 'config.json')})\n`);
+      expect((await cli(['config', 'set', 'token', 'a-long-secret-token'], { env: e })).stdout).toContain('Set token = a-lo...oken');
+      expect((await stat(join(dir, 'config.json'))).mode & 0o777).toBe(0o600);
+
+      const show = await cli(['config', 'show'], { env: e });
+      expect(show.stdout).toContain(`• url: ${server.url} (profile)`);
+      expect(show.stdout).toContain('• token: a-lo...oken (profile)');
+
+      // The profile's token is wrong; env beats it, and a flag beats env.
+      expect((await cli(['queues', 'stats', 'x'], { env: e })).code).toBe(3);
+      expect((await cli(['queues', 'stats', 'x'], { env: { ...e, CODEQ_TOKEN: TOKEN } })).code).toBe(0);
+      expect((await cli(['queues', 'stats', 'x', '--token', 'wrong-again'], { env: { ...e, CODEQ_TOKEN: TOKEN } })).code).toBe(3);
+      expect((await cli(['queues', 'stats', 'x', '--url', 'http://127.0.0.1:9'], { env: { ...e, CODEQ_TOKEN: TOKEN } })).code).toBe(7);
+
+      expect((await cli(['config', 'use', 'ci'], { env: e })).stdout).toBe("[OK] Using profile 'ci' (new)\n");
+      await cli(['config', 'set', 'output', 'json'], { env: e });
+      await cli(['config', 'set', 'url', server.url], { env: e });
+      await cli(['config', 'set', 'token', TOKEN], { env: e });
+      const j = await cli(['queues', 'stats', 'x'], { env: e });
+      expect(JSON.parse(j.stdout)).toMatchObject({ command: 'x', ready: 0 }); // output: json from the profile
+      expect((await cli(['config', 'show', '--profile', 'default', '--json'], { env: e })).stdout).toContain('"profile": "default"');
+      const file = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+      expect(file).toMatchObject({ currentProfile: 'ci', profiles: { default: { url: server.url }, ci: { output: 'json' } } });
+      expect((await cli(['config', 'set', 'url', 'not-a-url'], { env: e })).code).toBe(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
