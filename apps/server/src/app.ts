@@ -24,8 +24,7 @@ import { TasksModule } from './modules/tasks/tasks.module.js';
 import { TenantsModule } from './modules/tenants/tenants.module.js';
 import { WebhooksModule } from './modules/webhooks/webhooks.module.js';
 import { StreamsModule } from './modules/streams/streams.module.js';
-import { ProducerStreamServer } from './modules/streams/producer-stream.server.js';
-import { WorkerStreamServer } from './modules/streams/worker-stream.server.js';
+import { StreamsService } from './modules/streams/streams.service.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -121,25 +120,15 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   }
 
   // gRPC streams: their own listeners, started only when their address is set.
-  const workerStream = app.get(WorkerStreamServer);
-  const producerStream = app.get(ProducerStreamServer);
-  const streams = { workerPort: 0, producerPort: 0 };
+  const streamsService = app.get(StreamsService);
   try {
-    if (config.workerStreamAddr) {
-      if (!config.workerAuth) throw new Error('workerStreamAddr set but no worker validator configured (WORKER_AUTH_PROVIDER)');
-      streams.workerPort = await workerStream.start(config.workerStreamAddr);
-    }
-    if (config.producerStreamAddr) {
-      if (!config.producerAuth) throw new Error('producerStreamAddr set but no producer validator configured (PRODUCER_AUTH_PROVIDER)');
-      streams.producerPort = await producerStream.start(config.producerStreamAddr);
-    }
+    await streamsService.start();
   } catch (e) {
-    await workerStream.stop(0);
-    await producerStream.stop(0);
     await app.close();
     await store.close();
     throw e;
   }
+  const streams = streamsService.ports;
 
   let closing: Promise<void> | null = null;
   return {
@@ -160,7 +149,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       closing ??= (async () => {
         store.drain();
         const grace = Math.min(5000, config.shutdownGraceSeconds * 1000);
-        await Promise.all([workerStream.stop(grace), producerStream.stop(grace)]);
+        await streamsService.stop(grace);
         await app.close();
         await store.close();
       })();

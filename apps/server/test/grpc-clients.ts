@@ -6,8 +6,13 @@ export interface StreamClient<In, Out> {
   send(ev: In): void;
   /** Next event matching `pred` (default any), or reject after `ms`. */
   next(pred?: (ev: Out) => boolean, ms?: number): Promise<Out>;
+  /** Events received and not yet taken by next(). */
+  readonly queued: Out[];
   /** Final status of the RPC. */
   status: Promise<{ code: number; details: string }>;
+  /** Stop / resume reading from the server (HTTP/2 flow control pushes back). */
+  pause(): void;
+  resume(): void;
   end(): void;
   cancel(): void;
   close(): void;
@@ -25,7 +30,7 @@ function wrap<In, Out>(client: grpc.Client, call: grpc.ClientDuplexStream<In, Ou
     call.on('error', () => undefined);
   });
   return {
-    send: (ev) => call.write(ev),
+    send: (ev) => void call.write(ev),
     async next(pred = () => true, ms = 5000) {
       const deadline = Date.now() + ms;
       for (;;) {
@@ -43,8 +48,11 @@ function wrap<In, Out>(client: grpc.Client, call: grpc.ClientDuplexStream<In, Ou
         });
       }
     },
+    queued: queue,
     status,
-    end: () => call.end(),
+    pause: () => void call.pause(),
+    resume: () => void call.resume(),
+    end: () => void call.end(),
     cancel: () => call.cancel(),
     close: () => client.close(),
   };
@@ -60,4 +68,11 @@ export function producerStream(port: number): StreamClient<producerpb.ProducerEv
   return wrap(client, client.stream());
 }
 
+/** Predicate: the event is of this oneof case. */
 export const is = <C extends string>(c: C) => (ev: { event?: { $case: string } | undefined }) => ev.event?.$case === c;
+
+/** The payload of an event of a known case (throws otherwise), e.g. `as(ev, 'task').task`. */
+export function as<C extends string, E extends { event?: { $case: string } | undefined }>(ev: E, c: C): Extract<NonNullable<E['event']>, { $case: C }> {
+  if (ev.event?.$case !== c) throw new Error(`expected ${c}, got ${ev.event?.$case ?? 'nothing'}`);
+  return ev.event as Extract<NonNullable<E['event']>, { $case: C }>;
+}

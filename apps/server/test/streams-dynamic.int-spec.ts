@@ -63,5 +63,5 @@ describe('dynamic proto client', () => {
       wc.close();
       await s.stop();
     }
-  });
+  }, 10_000);
 });

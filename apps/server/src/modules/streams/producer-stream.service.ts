@@ -1,0 +1,155 @@
+/**
+ * The producer gRPC stream (`/producerpb.ProducerStream/Stream`, grpc-streams.md §5): Hello with
+ * the producer validator, then creates acknowledged by `seq` once committed. Same TasksService as
+ * HTTP (validation, idempotency per tenant, topic policies, metrics, notifications).
+ *
+ * A `CreateTaskBatch` is applied in order (entry i sees entries < i, e.g. a repeated idempotency
+ * key) and its entries share one group commit; its acks come back in one `CreateAckBatch`.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import * as grpc from '@grpc/grpc-js';
+import { CodeqError } from '@codeq/proto/errors';
+import { producerpb } from '@codeq/proto';
+import { LOGGER } from '../../common/tokens.js';
+import type { Logger } from '../../common/logger.js';
+import type { Principal } from '../../domain/claims.js';
+import { goJson } from '../../domain/go-json.js';
+import { MAX_COMMAND_LENGTH, MAX_KEY_LENGTH, validWebhook, type CreateInput } from '../../domain/requests.js';
+import { AuthService } from '../auth/auth.service.js';
+import { TasksService } from '../tasks/tasks.service.js';
+import { ackError, authFailure, StreamListener, StreamSession } from './stream-listener.js';
+
+type Call = grpc.ServerDuplexStream<producerpb.ProducerEvent, producerpb.ServerEvent>;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Validate one CreateTask in upstream's order (grpc-streams.md §5.3); the error text is the ack's message. */
+export function createInputFromProto(c: producerpb.CreateTask, now: number): CreateInput {
+  const bad = (m: string) => new CodeqError('VALIDATION_FAILED', m);
+  const command = c.command.trim();
+  if (!command) throw bad('command is required');
+  if (command.length > MAX_COMMAND_LENGTH || CONTROL.test(command)) throw bad('invalid command');
+  if (c.delaySeconds < 0) throw bad('delaySeconds must be >= 0');
+  if (c.webhook && !validWebhook(c.webhook)) throw bad('invalid webhook url');
+  if (c.idempotencyKey.length > MAX_KEY_LENGTH) throw bad(`invalid 'idempotencyKey' (at most ${MAX_KEY_LENGTH} printable characters)`);
+  // Payload bytes: JSON is normalised like HTTP payloads; other bytes are stored verbatim (upstream).
+  let payload = 'null';
+  if (c.payload.length) {
+    const text = c.payload.toString('utf8');
+    try {
+      payload = goJson(JSON.parse(text));
+    } catch {
+      payload = text;
+    }
+  }
+  let visibleAtMs: number | null = null;
+  if (c.runAt) visibleAtMs = c.runAt.getTime() > now ? c.runAt.getTime() : null;
+  else if (c.delaySeconds > 0) visibleAtMs = now + c.delaySeconds * 1000;
+  return {
+    command,
+    payload,
+    priority: Math.min(9, Math.max(0, c.priority)),
+    webhook: c.webhook || null,
+    maxAttempts: Math.min(c.maxAttempts, 1000),
+    idempotencyKey: c.idempotencyKey || null,
+    visibleAtMs,
+  };
+}
+
+@Injectable()
+export class ProducerStreamService extends StreamListener {
+  constructor(
+    @Inject(LOGGER) log: Logger,
+    @Inject(AuthService) readonly auth: AuthService,
+    @Inject(TasksService) readonly tasks: TasksService,
+  ) {
+    super('producer stream', log);
+  }
+
+  protected register(server: grpc.Server): void {
+    server.addService(producerpb.ProducerStreamService, { stream: (call: Call) => new ProducerSession(this, call).start() });
+  }
+
+  /**
+   * Create one task; never rejects (failures become `ok:false` acks). Validation and the store's
+   * in-memory apply run synchronously before the first await, so calls made in a loop are applied
+   * in call order and share one group commit.
+   */
+  create(p: Principal, c: producerpb.CreateTask): Promise<producerpb.CreateAck> {
+    let pending: Promise<{ id: string }>;
+    try {
+      pending = this.tasks.createTyped(p.tenantId, createInputFromProto(c, Date.now()));
+    } catch (e) {
+      return Promise.resolve({ seq: c.seq, ok: false, taskId: '', ...ackError(e) });
+    }
+    return pending.then(
+      (t) => ({ seq: c.seq, ok: true, taskId: t.id, errorMessage: '', errorCode: '' }),
+      (e: unknown) => ({ seq: c.seq, ok: false, taskId: '', ...ackError(e) }),
+    );
+  }
+}
+
+class ProducerSession extends StreamSession<producerpb.ProducerEvent, producerpb.ServerEvent> {
+  private principal: Principal | null = null;
+  private authing = false;
+
+  constructor(
+    private readonly svc: ProducerStreamService,
+    call: Call,
+  ) {
+    super(svc, call);
+  }
+
+  private emit(ev: producerpb.ServerEvent['event']): boolean {
+    return this.send({ event: ev });
+  }
+
+  protected onEvent(ev: producerpb.ProducerEvent): void {
+    const e = ev.event;
+    const p = this.principal;
+    if (!p) {
+      if (this.authing) return; // input is paused while authenticating
+      if (e?.$case !== 'hello') return this.end(grpc.status.FAILED_PRECONDITION, 'first event must be Hello');
+      return this.hello(e.hello);
+    }
+    switch (e?.$case) {
+      case 'hello':
+        this.emit({ $case: 'error', error: { code: 'FailedPrecondition', message: 'already-authenticated' } });
+        return;
+      case 'create':
+        this.run(this.svc.create(p, e.create), 1, (a) => this.emit({ $case: 'createAck', createAck: a }));
+        return;
+      case 'createBatch': {
+        const items = e.createBatch.tasks;
+        if (!items.length) return; // upstream: no reply
+        const acks = items.map((c) => this.svc.create(p, c)); // applied in order, one commit
+        this.run(Promise.all(acks), items.length, (a) => this.emit({ $case: 'createAckBatch', createAckBatch: { acks: a } }));
+        return;
+      }
+      case undefined:
+        this.emit({ $case: 'error', error: { code: 'InvalidArgument', message: 'unknown-event' } });
+        return;
+    }
+  }
+
+  private hello(h: producerpb.Hello): void {
+    this.authing = true;
+    this.helloDone();
+    const token = h.token.trim();
+    if (!token) return this.end(grpc.status.UNAUTHENTICATED, 'missing token');
+    this.pauseInput('auth', true);
+    this.svc.auth.authenticateProducer(token).then(
+      (p) => {
+        this.principal = p;
+        this.authing = false;
+        this.emit({ $case: 'helloAck', helloAck: { tenantId: p.tenantId, subject: p.subject } });
+        this.pauseInput('auth', false);
+      },
+      (err: unknown) => {
+        const f = authFailure(err);
+        this.end(f.code, f.details);
+      },
+    );
+  }
+}
