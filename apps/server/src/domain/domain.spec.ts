@@ -4,6 +4,23 @@ import { resolveTenant } from './tenant.js';
 import { formatTime, formatLeaseUntil, parseRfc3339 } from './time.js';
 import { parseCreate, parseClaim } from './requests.js';
 import { authorisedCommands } from './claims.js';
+import { newTaskId } from './ids.js';
+
+describe('newTaskId', () => {
+  const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  it('makes UUID-v4-shaped ids that sort by creation time and do not repeat', () => {
+    const ids = Array.from({ length: 5000 }, (_, i) => newTaskId(1_700_000_000_000 + Math.floor(i / 100)));
+    for (const id of ids) expect(id).toMatch(V4);
+    expect(new Set(ids).size).toBe(ids.length);
+    const firsts = ids.filter((_, i) => i % 100 === 0);
+    expect([...firsts].sort()).toEqual(firsts);
+    expect(newTaskId(1_700_000_000_001) > newTaskId(1_700_000_000_000)).toBe(true);
+    const before = Date.now();
+    const ms = parseInt(newTaskId().replace(/-/g, '').slice(0, 12), 16);
+    expect(ms).toBeGreaterThanOrEqual(before);
+    expect(ms).toBeLessThanOrEqual(Date.now());
+  });
+});
 
 describe('backoff', () => {
   const cfg = { baseSeconds: 5, maxSeconds: 900 };

@@ -1,5 +1,4 @@
 /** Create, read, results, stats and retention (use cases over the TaskStore port). */
-import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
@@ -7,6 +6,7 @@ import { CodeqError } from '@codeq/proto/errors';
 import type { Config } from '../../config/config.js';
 import { CLOCK, CONFIG, LOGGER, TASK_STORE, type Clock } from '../../common/tokens.js';
 import type { Logger } from '../../common/logger.js';
+import { newTaskId } from '../../domain/ids.js';
 import type { TaskStore, QueueCounts } from '../../domain/task-store.js';
 import { commandKeyOf, type ArtifactRef, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { bad, parseCreate, parseResult, type CreateInput, type ResultInput } from '../../domain/requests.js';
@@ -90,7 +90,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     const maxAttempts = input.maxAttempts > 0 ? input.maxAttempts : (policy?.maxAttempts ?? this.config.maxAttemptsDefault);
     const priority = policy ? tierPriority(policy, input.priority) : input.priority;
     return {
-      id: randomUUID(),
+      id: newTaskId(),
       tenantId,
       command: input.command,
       commandKey: commandKeyOf(input.command),
