@@ -80,7 +80,9 @@ function requestIdGenerator(): () => string {
 export async function createApp(config: Config, opts: CreateAppOptions = {}): Promise<CodeqApp> {
   const log = opts.logger ?? createLogger(config);
   const clock = opts.clock ?? systemClock;
-  const store = new SqliteTaskStore({ path: config.persistence.path, fsyncOnCommit: config.persistence.fsyncOnCommit, log });
+  const p = config.persistence;
+  if (p.provider !== 'sqlite') throw new Error('the postgres engine is not available in this build');
+  const store = new SqliteTaskStore({ path: p.path, fsyncOnCommit: p.fsyncOnCommit, log });
   await store.open();
   if (config.env === 'dev') log.info({}, 'env=dev (set ENV=production for production deployments)');
 

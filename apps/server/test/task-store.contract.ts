@@ -55,7 +55,7 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
       expect(got.map((t) => t.id)).toEqual([b.id, c.id, a.id]);
       expect(got.every((t) => t.status === 'IN_PROGRESS' && t.attempts === 1)).toBe(true);
       expect(await store.claim('acme', ['cmd'], 10, lease())).toEqual([]);
-      expect(store.counts('acme', 'cmd')).toMatchObject({ inProgress: 3, delayed: 0, dlq: 0 });
+      expect(await store.counts('acme', 'cmd')).toMatchObject({ inProgress: 3, delayed: 0, dlq: 0 });
     });
 
     it('makes idempotency keys atomic per tenant', async () => {

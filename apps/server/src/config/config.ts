@@ -16,6 +16,11 @@ export interface RateLimitBucket {
   burstSize: number;
 }
 
+/** The embedded engine (one process per data directory) or PostgreSQL (N replicas on one database). */
+export type PersistenceConfig =
+  | { provider: 'sqlite'; path: string; fsyncOnCommit: boolean }
+  | { provider: 'postgres'; url: string; poolSize: number };
+
 export interface Config {
   host: string;
   port: number;
@@ -23,7 +28,7 @@ export interface Config {
   timezone: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   logFormat: 'json' | 'text';
-  persistence: { provider: 'sqlite'; path: string; fsyncOnCommit: boolean };
+  persistence: PersistenceConfig;
   producerAuth: AuthProviderConfig;
   workerAuth: AuthProviderConfig;
   allowProducerAsWorker: boolean;
@@ -220,25 +225,38 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
 
   // Persistence
   const providerRaw = str('persistenceProvider').toLowerCase();
-  if (!['sqlite', 'pebble', ''].includes(providerRaw)) {
-    problems.push(`${name('persistenceProvider')}: unsupported persistence provider ${JSON.stringify(providerRaw)} (use sqlite; pebble is accepted as an alias)`);
+  const provider = ['postgres', 'postgresql'].includes(providerRaw) ? 'postgres' : 'sqlite';
+  if (!['sqlite', 'pebble', 'postgres', 'postgresql', ''].includes(providerRaw)) {
+    problems.push(`${name('persistenceProvider')}: unsupported persistence provider ${JSON.stringify(providerRaw)} (use sqlite or postgres; pebble is accepted as an alias of sqlite)`);
   }
   const pc = json('persistenceConfig');
   let path = './data';
   let fsyncOnCommit = false;
-  if (pc !== undefined) {
-    if (typeof pc !== 'object' || pc === null || Array.isArray(pc)) {
-      problems.push(`${name('persistenceConfig')}: must be a JSON object like {"path":"/var/lib/codeq","fsyncOnCommit":false}`);
-    } else {
-      const o = pc as Record<string, unknown>;
-      if (o['path'] !== undefined) {
-        if (typeof o['path'] !== 'string' || !o['path'].trim()) problems.push(`${name('persistenceConfig')}: "path" must be a non-empty string`);
-        else path = o['path'].trim();
-      }
-      if (o['fsyncOnCommit'] !== undefined) {
-        if (typeof o['fsyncOnCommit'] !== 'boolean') problems.push(`${name('persistenceConfig')}: "fsyncOnCommit" must be true or false`);
-        else fsyncOnCommit = o['fsyncOnCommit'];
-      }
+  let url = '';
+  let poolSize = 10;
+  const example = provider === 'postgres' ? '{"url":"postgres://user:password@host:5432/codeq","poolSize":10}' : '{"path":"/var/lib/codeq","fsyncOnCommit":false}';
+  if (pc !== undefined && (typeof pc !== 'object' || pc === null || Array.isArray(pc))) {
+    problems.push(`${name('persistenceConfig')}: must be a JSON object like ${example}`);
+  } else if (provider === 'sqlite' && pc !== undefined) {
+    const o = pc as Record<string, unknown>;
+    if (o['path'] !== undefined) {
+      if (typeof o['path'] !== 'string' || !o['path'].trim()) problems.push(`${name('persistenceConfig')}: "path" must be a non-empty string`);
+      else path = o['path'].trim();
+    }
+    if (o['fsyncOnCommit'] !== undefined) {
+      if (typeof o['fsyncOnCommit'] !== 'boolean') problems.push(`${name('persistenceConfig')}: "fsyncOnCommit" must be true or false`);
+      else fsyncOnCommit = o['fsyncOnCommit'];
+    }
+  } else if (provider === 'postgres') {
+    const o = (pc ?? {}) as Record<string, unknown>;
+    const u = o['url'];
+    if (typeof u !== 'string' || !u.trim()) problems.push(`${name('persistenceConfig')}: "url" is required with the postgres provider, like ${example}`);
+    else if (!/^postgres(ql)?:\/\/[^/]/.test(u.trim())) problems.push(`${name('persistenceConfig')}: "url" must be a postgres:// or postgresql:// URL`);
+    else url = u.trim();
+    if (o['poolSize'] !== undefined) {
+      const n = o['poolSize'];
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1000) problems.push(`${name('persistenceConfig')}: "poolSize" must be an integer from 1 to 1000`);
+      else poolSize = n;
     }
   }
 
@@ -295,7 +313,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     timezone: str('timezone') || 'UTC',
     logLevel,
     logFormat,
-    persistence: { provider: 'sqlite', path, fsyncOnCommit },
+    persistence: provider === 'postgres' ? { provider, url, poolSize } : { provider: 'sqlite', path, fsyncOnCommit },
     producerAuth: auth('producerAuthProvider', 'producerAuthConfig', () => autoJwks('identityJwksUrl', 'identityIssuer', 'identityAudience')),
     workerAuth: auth('workerAuthProvider', 'workerAuthConfig', () => autoJwks('workerJwksUrl', 'workerIssuer', 'workerAudience')),
     allowProducerAsWorker: bool('allowProducerAsWorker'),

@@ -1,8 +1,8 @@
 /**
  * The storage port. Services express every state change as a guarded transition computed by
  * domain rules; an engine applies it atomically and durably (acknowledged only once committed).
- * Engines: SqliteTaskStore (embedded, default). A PostgreSQL engine implements the same port and
- * passes the same contract suite (apps/server/test/task-store.contract.ts).
+ * Engines: SqliteTaskStore (embedded, default) and PostgresTaskStore (shared by N replicas); both
+ * pass the same contract suite (apps/server/test/task-store.contract.ts).
  */
 import type { ResultRecord, TaskRecord } from './task.js';
 
@@ -87,9 +87,9 @@ export interface TaskStore {
   onLeaseExpired(handler: (leases: ExpiredLease[]) => void): void;
 
   /** Counts for one (tenant, command). */
-  counts(tenantId: string, commandKey: string): QueueCounts;
+  counts(tenantId: string, commandKey: string): Promise<QueueCounts>;
   /** Counts of every queue (admin overview, metrics). */
-  depths(): QueueDepth[];
+  depths(): Promise<QueueDepth[]>;
 
   /**
    * Delete up to `limit` terminal tasks (with results and idempotency keys) that ended at or

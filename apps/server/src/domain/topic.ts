@@ -96,10 +96,10 @@ export function topicToJson(t: Topic, fmt: (ms: number) => string): Record<strin
   return { topicId: t.topicId, tenantId: t.tenantId, topicName: t.topicName, policy, version: t.version, createdAt: fmt(t.createdAtMs), updatedAt: fmt(t.updatedAtMs) };
 }
 
-/** Storage port of the catalog. */
+/** Storage port of the catalog: reads come from the engine's memory copy; writes are durable when they resolve. */
 export interface TopicStore {
   get(tenantId: string, name: string): Topic | null;
-  put(t: Topic): void;
-  delete(tenantId: string, name: string): void;
+  put(t: Topic): Promise<void>;
+  delete(tenantId: string, name: string): Promise<void>;
   all(): Topic[];
 }

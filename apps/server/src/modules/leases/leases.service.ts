@@ -34,7 +34,7 @@ export class LeasesService implements OnApplicationBootstrap {
   ) {}
 
   /** Queues the worker may take from now, and how many tasks (topic maxConsumers caps in-progress). */
-  private capacity(tenantId: string, keys: string[], count: number): { keys: string[]; count: number } {
+  private async capacity(tenantId: string, keys: string[], count: number): Promise<{ keys: string[]; count: number }> {
     let n = count;
     const open: string[] = [];
     for (const k of keys) {
@@ -43,7 +43,7 @@ export class LeasesService implements OnApplicationBootstrap {
         open.push(k);
         continue;
       }
-      const free = max - this.store.counts(tenantId, k).inProgress;
+      const free = max - (await this.store.counts(tenantId, k)).inProgress;
       if (free <= 0) continue;
       open.push(k);
       n = Math.min(n, free);
@@ -72,7 +72,7 @@ export class LeasesService implements OnApplicationBootstrap {
     const deadline = this.clock.now() + input.waitSeconds * 1000;
     for (;;) {
       const now = this.clock.now();
-      const cap = this.capacity(w.tenantId, keys, input.count);
+      const cap = await this.capacity(w.tenantId, keys, input.count);
       const tasks = cap.keys.length ? await this.store.claim(w.tenantId, cap.keys, cap.count, (t) => leaseTask(t, w.workerId, randomUUID(), input.leaseSeconds, now)) : [];
       if (tasks.length) {
         for (const t of tasks) this.metrics.claimed.inc({ command: t.command });

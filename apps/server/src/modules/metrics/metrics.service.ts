@@ -38,9 +38,10 @@ export class MetricsService {
       help: 'Tasks per command and queue (ready, delayed, in_progress, dlq), all tenants.',
       labelNames: ['command', 'queue'],
       registers,
-      collect() {
+      async collect() {
+        const depths = await byCommand(store);
         this.reset();
-        for (const [command, d] of byCommand(store)) {
+        for (const [command, d] of depths) {
           this.set({ command, queue: 'ready' }, d.ready);
           this.set({ command, queue: 'delayed' }, d.delayed);
           this.set({ command, queue: 'in_progress' }, d.inProgress);
@@ -53,9 +54,10 @@ export class MetricsService {
       help: 'Dead-lettered tasks per command, all tenants.',
       labelNames: ['command'],
       registers,
-      collect() {
+      async collect() {
+        const depths = await byCommand(store);
         this.reset();
-        for (const [command, d] of byCommand(store)) this.set({ command }, d.dlq);
+        for (const [command, d] of depths) this.set({ command }, d.dlq);
       },
     });
   }
@@ -67,9 +69,9 @@ export class MetricsService {
   }
 }
 
-function byCommand(store: TaskStore): Map<string, { ready: number; delayed: number; inProgress: number; dlq: number }> {
+async function byCommand(store: TaskStore): Promise<Map<string, { ready: number; delayed: number; inProgress: number; dlq: number }>> {
   const out = new Map<string, { ready: number; delayed: number; inProgress: number; dlq: number }>();
-  for (const d of store.depths()) {
+  for (const d of await store.depths()) {
     const cur = out.get(d.command) ?? { ready: 0, delayed: 0, inProgress: 0, dlq: 0 };
     cur.ready += d.readyByPriority.reduce((a, b) => a + b, 0);
     cur.delayed += d.delayed;

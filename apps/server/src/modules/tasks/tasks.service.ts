@@ -257,8 +257,8 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     );
   }
 
-  stats(tenantId: string, command: string): { command: string; ready: number; delayed: number; inProgress: number; dlq: number } {
-    const c: QueueCounts = this.store.counts(tenantId, commandKeyOf(command));
+  async stats(tenantId: string, command: string): Promise<{ command: string; ready: number; delayed: number; inProgress: number; dlq: number }> {
+    const c: QueueCounts = await this.store.counts(tenantId, commandKeyOf(command));
     return { command, ready: c.readyByPriority.reduce((a, b) => a + b, 0), delayed: c.delayed, inProgress: c.inProgress, dlq: c.dlq };
   }
 
@@ -266,9 +266,9 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
    * Index counts in upstream's label format (http-api §6.14), restricted to the caller's tenant
    * (upstream shows all tenants; architecture §2).
    */
-  queueBuckets(tenantId: string): Record<string, number> {
+  async queueBuckets(tenantId: string): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const d of this.store.depths()) {
+    for (const d of await this.store.depths()) {
       if (d.tenantId !== tenantId) continue;
       const prefix = `codeq:q:${d.commandKey}:${d.tenantId}`;
       d.readyByPriority.forEach((n, p) => {

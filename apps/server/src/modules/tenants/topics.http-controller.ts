@@ -17,8 +17,8 @@ export class TopicsHttpController {
 
   @Put(':topicName')
   @Auth('admin')
-  put(@Caller() p: Principal, @Param('topicName') name: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const { topic, created } = this.topics.put(p.tenantId, name, body);
+  async put(@Caller() p: Principal, @Param('topicName') name: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const { topic, created } = await this.topics.put(p.tenantId, name, body);
     void reply.status(created ? 201 : 200);
     return topicToJson(topic, utc);
   }
@@ -32,8 +32,8 @@ export class TopicsHttpController {
   @Delete(':topicName')
   @HttpCode(204)
   @Auth('admin')
-  delete(@Caller() p: Principal, @Param('topicName') name: string, @Query('deletionPolicy') policy: string | undefined) {
+  async delete(@Caller() p: Principal, @Param('topicName') name: string, @Query('deletionPolicy') policy: string | undefined) {
     if (policy !== 'Delete') throw new CodeqError('VALIDATION_FAILED', 'deletionPolicy=Delete is required');
-    this.topics.delete(p.tenantId, name);
+    await this.topics.delete(p.tenantId, name);
   }
 }

@@ -9,19 +9,19 @@ export class TopicsService {
   constructor(@Inject(TOPIC_STORE) private readonly store: TopicStore, @Inject(CLOCK) private readonly clock: Clock) {}
 
   /** Create (201) or reconcile (200; version +1 only when the policy changed). */
-  put(tenantId: string, topicName: string, body: unknown): { topic: Topic; created: boolean } {
+  async put(tenantId: string, topicName: string, body: unknown): Promise<{ topic: Topic; created: boolean }> {
     const raw = decodePolicy(body);
     const policy = validatePolicy(tenantId, topicName, raw);
     const now = this.clock.now();
     const existing = this.store.get(tenantId, topicName);
     if (!existing) {
       const topic: Topic = { topicId: `${tenantId}.${topicName}`, tenantId, topicName, policy, version: 1, createdAtMs: now, updatedAtMs: now };
-      this.store.put(topic);
+      await this.store.put(topic);
       return { topic, created: true };
     }
     if (samePolicy(existing.policy, policy)) return { topic: existing, created: false };
     const topic: Topic = { ...existing, policy, version: existing.version + 1, updatedAtMs: now };
-    this.store.put(topic);
+    await this.store.put(topic);
     return { topic, created: false };
   }
 
@@ -33,10 +33,10 @@ export class TopicsService {
     return t;
   }
 
-  delete(tenantId: string, topicName: string): void {
+  async delete(tenantId: string, topicName: string): Promise<void> {
     validateTenant(tenantId);
     validateTopicName(topicName);
-    this.store.delete(tenantId, topicName);
+    await this.store.delete(tenantId, topicName);
   }
 
   /** The policy governing a command's queue in a tenant (topic name = lower-cased command). */

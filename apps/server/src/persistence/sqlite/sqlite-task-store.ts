@@ -752,13 +752,21 @@ export class SqliteTaskStore implements TaskStore {
     this.leaseAlarm.armAt(this.leases.peek()?.at ?? Infinity);
   }
 
-  counts(tenantId: string, commandKey: string): QueueCounts {
+  counts(tenantId: string, commandKey: string): Promise<QueueCounts> {
+    return Promise.resolve(this.countsNow(tenantId, commandKey));
+  }
+
+  private countsNow(tenantId: string, commandKey: string): QueueCounts {
     const q = this.queues.get(this.queueKey(tenantId, commandKey));
     if (!q) return { readyByPriority: new Array<number>(MAX_PRIORITY + 1).fill(0), delayed: 0, inProgress: 0, dlq: 0 };
     return { readyByPriority: [...q.readyByPriority], delayed: q.delayed, inProgress: q.inProgress, dlq: q.dlq };
   }
 
-  depths(): QueueDepth[] {
+  depths(): Promise<QueueDepth[]> {
+    return Promise.resolve(this.depthsNow());
+  }
+
+  private depthsNow(): QueueDepth[] {
     return [...this.queues.values()].map((q) => ({
       tenantId: q.tenantId,
       commandKey: q.commandKey,
@@ -820,7 +828,7 @@ export class SqliteTaskStore implements TaskStore {
     return {
       get: (tenantId, name) => cache().get(`${tenantId}.${name}`) ?? null,
       all: () => [...cache().values()],
-      put: (t) => {
+      put: async (t) => {
         this.db
           .prepare(
             `INSERT INTO topics (topic_id, tenant_id, topic_name, policy, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -829,7 +837,7 @@ export class SqliteTaskStore implements TaskStore {
           .run(t.topicId, t.tenantId, t.topicName, JSON.stringify(t.policy), t.version, t.createdAtMs, t.updatedAtMs);
         cache().set(t.topicId, t);
       },
-      delete: (tenantId, name) => {
+      delete: async (tenantId, name) => {
         this.db.prepare(`DELETE FROM topics WHERE topic_id = ?`).run(`${tenantId}.${name}`);
         cache().delete(`${tenantId}.${name}`);
       },
