@@ -16,7 +16,9 @@ import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { INVALID_JSON } from './common/http.js';
 import { CLOCK, CONFIG, LOGGER, TASK_STORE, TOPIC_STORE, systemClock, type Clock } from './common/tokens.js';
 import type { TaskStore } from './domain/task-store.js';
+import type { TopicStore } from './domain/topic.js';
 import { SqliteTaskStore } from './persistence/sqlite/sqlite-task-store.js';
+import { PostgresTaskStore } from './persistence/postgres/postgres-task-store.js';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { LeasesModule } from './modules/leases/leases.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
@@ -43,10 +45,13 @@ export interface CodeqApp {
   close(): Promise<void>;
 }
 
+/** An engine: the task store port plus its topic catalog. */
+type EngineStore = TaskStore & { topics(): TopicStore };
+
 @Global()
 @Module({})
 class CoreModule {
-  static forRoot(config: Config, store: SqliteTaskStore, log: Logger, clock: Clock): DynamicModule {
+  static forRoot(config: Config, store: EngineStore, log: Logger, clock: Clock): DynamicModule {
     return {
       module: CoreModule,
       providers: [
@@ -61,7 +66,7 @@ class CoreModule {
   }
 }
 
-function rootModule(config: Config, store: SqliteTaskStore, log: Logger, clock: Clock): DynamicModule {
+function rootModule(config: Config, store: EngineStore, log: Logger, clock: Clock): DynamicModule {
   @Module({})
   class AppModule {}
   return {
@@ -81,8 +86,10 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const log = opts.logger ?? createLogger(config);
   const clock = opts.clock ?? systemClock;
   const p = config.persistence;
-  if (p.provider !== 'sqlite') throw new Error('the postgres engine is not available in this build');
-  const store = new SqliteTaskStore({ path: p.path, fsyncOnCommit: p.fsyncOnCommit, log });
+  const store =
+    p.provider === 'postgres'
+      ? new PostgresTaskStore({ url: p.url, poolSize: p.poolSize, log })
+      : new SqliteTaskStore({ path: p.path, fsyncOnCommit: p.fsyncOnCommit, log });
   await store.open();
   if (config.env === 'dev') log.info({}, 'env=dev (set ENV=production for production deployments)');
 

@@ -1,6 +1,7 @@
 /**
  * Integration harness: the real server (same createApp as main.ts) on an ephemeral port with a
- * real SQLite database in a temp dir, and a small HTTP client. Servers left running fail the test.
+ * real SQLite database in a temp dir (or, with CODEQ_TEST_PG_URL, a fresh PostgreSQL database), and
+ * a small HTTP client. Servers left running fail the test.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { createApp, type CodeqApp } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import type { YamlKey } from '../src/config/keys.js';
 import { createLogger } from '../src/common/logger.js';
+import { PG_URL, databaseFor, dropDatabase, ensureDatabase } from './pg.js';
 
 export const ALL_SCOPES = ['codeq:claim', 'codeq:heartbeat', 'codeq:abandon', 'codeq:nack', 'codeq:result', 'codeq:subscribe'];
 
@@ -56,6 +58,10 @@ const running = new Set<CodeqApp>();
 
 export async function startServer(overrides: Partial<Record<YamlKey, unknown>> = {}, opts: { dir?: string } = {}): Promise<RunningServer> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'codeq-test-')));
+  // With CODEQ_TEST_PG_URL every server runs on PostgreSQL: one database per data dir.
+  const engine: Partial<Record<YamlKey, unknown>> = PG_URL
+    ? { persistenceProvider: 'postgres', persistenceConfig: { url: await ensureDatabase(databaseFor(dir)), poolSize: 8 } }
+    : {};
   const config = loadConfig({
     env: {},
     overrides: {
@@ -66,6 +72,7 @@ export async function startServer(overrides: Partial<Record<YamlKey, unknown>> =
       localArtifactsDir: join(dir, 'artifacts'),
       ...DEFAULT_AUTH,
       ...overrides,
+      ...engine,
     },
   });
   const app = await createApp(config, { logger: createLogger({ logLevel: 'silent', logFormat: 'json' }) });
@@ -78,7 +85,10 @@ export async function startServer(overrides: Partial<Record<YamlKey, unknown>> =
     async stop({ keepDir = false } = {}) {
       running.delete(app);
       await app.close();
-      if (!keepDir) await rm(dir, { recursive: true, force: true });
+      if (!keepDir) {
+        await rm(dir, { recursive: true, force: true });
+        if (PG_URL) await dropDatabase(databaseFor(dir));
+      }
     },
   };
 }

@@ -1,0 +1,839 @@
+/**
+ * The shared engine (architecture §3.2): N stateless replicas on one PostgreSQL database.
+ *
+ *  - No authoritative memory state: every read and write goes to the database. TypeORM owns the
+ *    connection pool and runs the migrations (under an advisory lock, so replicas starting together
+ *    do not race); hot paths are single SQL statements on that pool (no entity hydration).
+ *  - Live tasks sit in `codeq_tasks`, the table claims scan, behind partial indexes; a task that
+ *    finishes moves to `codeq_finished` in the statement that finishes it, so the hot table stays
+ *    small whatever the retention.
+ *  - Claim = one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`.
+ *  - Every other change is an optimistic, guarded statement (`WHERE id = $1 AND version = $v`):
+ *    a reaper or worker acting on a stale read changes nothing and re-reads.
+ *  - Creates that arrive in the same event-loop turn are inserted by one multi-row statement.
+ *  - Wake-ups: statements that make work ready send `NOTIFY codeq_work` (tenant, count, command);
+ *    results send `NOTIFY codeq_result`; one LISTEN connection per replica wakes its long-polls,
+ *    with a bounded fallback re-check (FALLBACK_MS) for notifications lost on reconnects.
+ *  - Maintenance (delayed promotion, lease expiry, retention) runs on the one replica that holds
+ *    a session advisory lock on a dedicated connection; when that replica dies its connection drops,
+ *    PostgreSQL releases the lock and another replica takes over within LEADER_RETRY_MS.
+ * Connections per replica: `poolSize` + 2 (LISTEN, maintenance lock).
+ */
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import type { CreateOutcome, ExpiredLease, QueueCounts, QueueDepth, TaskStore, TransitionFn } from '../../domain/task-store.js';
+import { isTerminal, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
+import type { Topic, TopicStore } from '../../domain/topic.js';
+import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres-schema.js';
+
+export interface PostgresStoreOptions {
+  url: string;
+  poolSize: number;
+  log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/** Upper bound on how long a parked long-poll waits without re-checking (lost notifications). */
+const FALLBACK_MS = 1500;
+/** How often a follower tries to take the maintenance lock. */
+const LEADER_RETRY_MS = 1000;
+/** Longest sleep of the maintenance loop. */
+const MAINTENANCE_MAX_MS = 1000;
+/** Advisory lock keys ("codeq" + purpose). */
+const MIGRATION_LOCK = 0x636f6465_71_01;
+const LEADER_LOCK = 0x636f6465_71_02;
+const CREATE_BATCH = 500;
+
+const COLS = [
+  'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
+  'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
+  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at',
+] as const;
+const SQL_TYPES: Record<(typeof COLS)[number], string> = {
+  id: 'text', tenant_id: 'text', command: 'text', command_key: 'text', payload: 'text', priority: 'smallint', webhook: 'text',
+  status: 'text', location: 'text', worker_id: 'text', lease_id: 'text', lease_until: 'bigint', attempts: 'integer',
+  max_attempts: 'integer', error: 'text', result_key: 'text', idempotency_key: 'text', visible_at: 'bigint', seq: 'bigint',
+  created_at: 'bigint', updated_at: 'bigint', terminal_at: 'bigint',
+};
+const COL_LIST = COLS.map((c) => `"${c}"`).join(', ');
+/** Columns a transition can change (identity, command, payload and creation never change). */
+const MUTABLE = ['status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key', 'visible_at', 'updated_at', 'terminal_at'] as const;
+
+type Row = Record<string, unknown>;
+
+function rowToTask(r: Row): TaskRecord {
+  return {
+    id: r['id'] as string,
+    tenantId: r['tenant_id'] as string,
+    command: r['command'] as string,
+    commandKey: r['command_key'] as string,
+    payload: r['payload'] as string,
+    priority: r['priority'] as number,
+    webhook: (r['webhook'] as string | null) ?? null,
+    status: r['status'] as TaskRecord['status'],
+    location: r['location'] as Location,
+    workerId: (r['worker_id'] as string | null) ?? null,
+    leaseId: (r['lease_id'] as string | null) ?? null,
+    leaseUntilMs: (r['lease_until'] as number | null) ?? null,
+    attempts: r['attempts'] as number,
+    maxAttempts: r['max_attempts'] as number,
+    error: (r['error'] as string | null) ?? null,
+    resultKey: (r['result_key'] as string | null) ?? null,
+    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
+    visibleAtMs: (r['visible_at'] as number | null) ?? null,
+    seq: r['seq'] as number,
+    createdAtMs: r['created_at'] as number,
+    updatedAtMs: r['updated_at'] as number,
+    terminalAtMs: (r['terminal_at'] as number | null) ?? null,
+  };
+}
+
+function taskValues(t: TaskRecord): unknown[] {
+  return [
+    t.id, t.tenantId, t.command, t.commandKey, t.payload, t.priority, t.webhook, t.status, t.location,
+    t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.maxAttempts, t.error, t.resultKey,
+    t.idempotencyKey, t.visibleAtMs, t.seq, t.createdAtMs, t.updatedAtMs, t.terminalAtMs,
+  ];
+}
+
+function mutableValues(t: TaskRecord): unknown[] {
+  return [t.status, t.location, t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.error, t.resultKey, t.visibleAtMs, t.updatedAtMs, t.terminalAtMs];
+}
+
+function rowToResult(r: Row): ResultRecord {
+  return {
+    taskId: r['task_id'] as string,
+    tenantId: r['tenant_id'] as string,
+    status: r['status'] as ResultRecord['status'],
+    result: (r['result'] as string | null) ?? null,
+    error: (r['error'] as string | null) ?? null,
+    artifacts: r['artifacts'] ? (JSON.parse(r['artifacts'] as string) as ResultRecord['artifacts']) : null,
+    completedAtMs: r['completed_at'] as number,
+    leaseId: (r['lease_id'] as string | null) ?? null,
+    workerId: (r['worker_id'] as string | null) ?? null,
+  };
+}
+
+function resultValues(r: ResultRecord): unknown[] {
+  return [r.taskId, r.tenantId, r.status, r.result, r.error, r.artifacts ? JSON.stringify(r.artifacts) : null, r.completedAtMs, r.leaseId, r.workerId];
+}
+
+/** bigint columns come back as numbers (epoch ms and sequence values stay far below 2^53). */
+const parseInt8 = (v: string): number => Number(v);
+const TYPES = {
+  getTypeParser: ((oid: number, format?: string): unknown => (oid === 20 ? parseInt8 : (pg.types.getTypeParser(oid, format as 'text') as unknown))) as typeof pg.types.getTypeParser,
+};
+
+/** `pg_notify` payloads for work that became ready, one per (tenant, command) of the rows in CTE `src`. */
+const NOTIFY_WORK = `SELECT pg_notify('codeq_work', tenant_id || ':' || count(*) || ':' || command_key) FROM src WHERE location = 'PENDING_LIST' GROUP BY tenant_id, command_key`;
+const NOTIFY_TIMER = `SELECT pg_notify('codeq_timer', min(visible_at)::text) FROM src WHERE location = 'DELAYED_ZSET' HAVING count(*) > 0`;
+
+/** Delayed tasks are due at the start of their second (as in the embedded engine). */
+const dueCutoff = (now: number) => (Math.floor(now / 1000) + 1) * 1000;
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured URL';
+  }
+}
+
+interface PendingCreate {
+  task: TaskRecord;
+  resolve: (o: CreateOutcome) => void;
+  reject: (e: unknown) => void;
+}
+
+export class PostgresTaskStore implements TaskStore {
+  private ds: DataSource | null = null;
+  private pool!: pg.Pool;
+  private listener: pg.Client | null = null;
+  private leaderClient: pg.Client | null = null;
+  private leader = false;
+  private ok = false;
+  private closed = false;
+  private draining = false;
+  private readonly workWaiters = new Map<string, Set<() => void>>();
+  private readonly resultWaiters = new Map<string, Set<() => void>>();
+  private leaseHandler: ((leases: ExpiredLease[]) => void) | null = null;
+  /** Leases handed to the handler recently (not handed again while it works on them). */
+  private readonly expiring = new Map<string, number>();
+  private pendingCreates: PendingCreate[] = [];
+  private createFlush: Promise<void> | null = null;
+  private readonly inflightCreates = new Set<Promise<void>>();
+  private maintenanceTimer: NodeJS.Timeout | null = null;
+  private maintenanceAt = Infinity;
+  private maintenanceRunning = false;
+  private leaderRetry: NodeJS.Timeout | null = null;
+  private listenRetry: NodeJS.Timeout | null = null;
+  private topicCache = new Map<string, Topic>();
+
+  constructor(private readonly opts: PostgresStoreOptions) {}
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  async open(): Promise<void> {
+    const ds = new DataSource({
+      type: 'postgres',
+      url: this.opts.url,
+      poolSize: this.opts.poolSize,
+      extra: { max: this.opts.poolSize, types: TYPES, application_name: 'codeq' },
+      migrations: [PostgresSchema1764400000000],
+      migrationsTableName: 'codeq_migrations',
+      synchronize: false,
+      logging: false,
+    });
+    try {
+      await ds.initialize();
+    } catch (e) {
+      throw new Error(`cannot connect to PostgreSQL at ${redact(this.opts.url)}: ${(e as Error).message}`);
+    }
+    this.ds = ds;
+    this.pool = (ds.driver as unknown as { master: pg.Pool }).master;
+    try {
+      await this.migrate();
+      await this.loadTopics();
+      await this.listen();
+      await this.tryLead();
+    } catch (e) {
+      await this.shutdownConnections();
+      throw e;
+    }
+    this.ok = true;
+  }
+
+  /** Migrations under a session advisory lock: one replica migrates, the others wait and find nothing to do. */
+  private async migrate(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        await this.ds!.runMigrations({ transaction: 'all' });
+      } finally {
+        await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      }
+    } finally {
+      c.release();
+    }
+  }
+
+  private newClient(): pg.Client {
+    return new pg.Client({ connectionString: this.opts.url, types: TYPES, application_name: 'codeq' });
+  }
+
+  /** The LISTEN connection; reconnects with a delay and then wakes everybody (notifications may be lost). */
+  private async listen(): Promise<void> {
+    const c = this.newClient();
+    c.on('notification', (n) => this.onNotification(n.channel, n.payload ?? ''));
+    const lost = (e?: Error) => {
+      if (this.listener !== c) return;
+      this.listener = null;
+      c.removeAllListeners('end');
+      c.end().catch(() => undefined);
+      if (this.closed) return;
+      this.opts.log?.warn({ err: e?.message }, 'postgres LISTEN connection lost; reconnecting');
+      this.listenRetry = setTimeout(() => {
+        this.listen()
+          .then(() => this.wakeEverybody())
+          .catch(() => lost());
+      }, 500);
+    };
+    c.on('error', lost);
+    c.on('end', () => lost());
+    await c.connect();
+    await c.query('LISTEN codeq_work; LISTEN codeq_result; LISTEN codeq_timer; LISTEN codeq_topics');
+    this.listener = c;
+  }
+
+  private onNotification(channel: string, payload: string): void {
+    switch (channel) {
+      case 'codeq_work': {
+        const a = payload.indexOf(':');
+        const b = payload.indexOf(':', a + 1);
+        if (a < 0 || b < 0) return;
+        this.wakeWork(`${payload.slice(0, a)}\u0000${payload.slice(b + 1)}`, Number(payload.slice(a + 1, b)) || 1);
+        break;
+      }
+      case 'codeq_result':
+        this.wakeResult(payload);
+        break;
+      case 'codeq_timer':
+        if (this.leader) this.armMaintenance(Number(payload));
+        break;
+      case 'codeq_topics':
+        this.loadTopics().catch((e: unknown) => this.opts.log?.warn({ err: (e as Error).message }, 'topic catalog reload failed'));
+        break;
+    }
+  }
+
+  /** Try to become the maintenance replica; followers retry every LEADER_RETRY_MS. */
+  private async tryLead(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (!this.leaderClient) {
+        const c = this.newClient();
+        const lost = () => {
+          if (this.leaderClient !== c) return;
+          this.leaderClient = null;
+          if (this.leader) this.opts.log?.warn({}, 'lost the maintenance lock (connection closed)');
+          this.leader = false;
+          this.clearMaintenance();
+          c.end().catch(() => undefined);
+          this.scheduleLeaderRetry();
+        };
+        c.on('error', lost);
+        c.on('end', lost);
+        await c.connect();
+        this.leaderClient = c;
+      }
+      const r = await this.leaderClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LEADER_LOCK]);
+      if (r.rows[0]?.ok) {
+        this.leader = true;
+        this.opts.log?.info({}, 'this replica runs maintenance (lease expiry, delayed promotion, retention)');
+        this.armMaintenance(Date.now());
+        return;
+      }
+    } catch (e) {
+      this.opts.log?.warn({ err: (e as Error).message }, 'maintenance lock attempt failed');
+    }
+    this.scheduleLeaderRetry();
+  }
+
+  private scheduleLeaderRetry(): void {
+    if (this.closed || this.leaderRetry) return;
+    this.leaderRetry = setTimeout(() => {
+      this.leaderRetry = null;
+      void this.tryLead();
+    }, LEADER_RETRY_MS);
+  }
+
+  /** True when this replica holds the maintenance lock. */
+  isLeader(): boolean {
+    return this.leader;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.ok = false;
+    this.clearMaintenance();
+    if (this.leaderRetry) clearTimeout(this.leaderRetry);
+    if (this.listenRetry) clearTimeout(this.listenRetry);
+    if (this.pendingCreates.length) this.flushCreates();
+    await Promise.allSettled([...this.inflightCreates]);
+    this.wakeEverybody();
+    await this.shutdownConnections();
+  }
+
+  private async shutdownConnections(): Promise<void> {
+    const l = this.listener;
+    this.listener = null;
+    const c = this.leaderClient;
+    this.leaderClient = null;
+    this.leader = false;
+    await Promise.allSettled([l?.end(), c?.end()]);
+    if (this.ds?.isInitialized) await this.ds.destroy().catch(() => undefined);
+  }
+
+  healthy(): boolean {
+    return this.ok && !this.closed && !this.draining;
+  }
+
+  drain(): void {
+    this.draining = true;
+    this.wakeEverybody();
+  }
+
+  private wakeEverybody(): void {
+    for (const set of [...this.workWaiters.values(), ...this.resultWaiters.values()]) for (const w of [...set]) w();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('store is closed');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  private async fetch(id: string): Promise<{ task: TaskRecord; version: number; live: boolean } | null> {
+    const r = await this.pool.query<Row>({
+      name: 'codeq_fetch',
+      text: `SELECT ${COL_LIST}, "version", true AS live FROM codeq_tasks WHERE id = $1
+             UNION ALL SELECT ${COL_LIST}, 0 AS version, false AS live FROM codeq_finished WHERE id = $1 LIMIT 1`,
+      values: [id],
+    });
+    const row = r.rows[0];
+    return row ? { task: rowToTask(row), version: row['version'] as number, live: row['live'] as boolean } : null;
+  }
+
+  async get(tenantId: string, id: string): Promise<TaskRecord | null> {
+    const f = await this.fetch(id);
+    return f && f.task.tenantId === tenantId ? f.task : null;
+  }
+
+  private async fetchResult(id: string): Promise<ResultRecord | null> {
+    const r = await this.pool.query<Row>({ name: 'codeq_result', text: 'SELECT * FROM codeq_results WHERE task_id = $1', values: [id] });
+    return r.rows[0] ? rowToResult(r.rows[0]) : null;
+  }
+
+  async getResult(tenantId: string, id: string): Promise<ResultRecord | null> {
+    const r = await this.fetchResult(id);
+    return r && r.tenantId === tenantId ? r : null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Create
+
+  async create(task: TaskRecord): Promise<CreateOutcome> {
+    this.assertOpen();
+    if (task.idempotencyKey) return this.createKeyed(task);
+    return new Promise<CreateOutcome>((resolve, reject) => {
+      this.pendingCreates.push({ task, resolve, reject });
+      if (this.pendingCreates.length >= CREATE_BATCH) this.flushCreates();
+      else if (!this.createFlush) this.createFlush = new Promise<void>((r) => setImmediate(() => r())).then(() => this.flushCreates());
+    });
+  }
+
+  /** One multi-row INSERT for the creates of this turn (they are independent: one failing row fails the batch). */
+  private flushCreates(): void {
+    this.createFlush = null;
+    const batch = this.pendingCreates;
+    this.pendingCreates = [];
+    if (!batch.length) return;
+    const arrays = COLS.map(() => [] as unknown[]);
+    for (const { task } of batch) taskValues(task).forEach((v, i) => arrays[i]!.push(v));
+    const seqIndex = COLS.indexOf('seq');
+    const cols = COLS.filter((c) => c !== 'seq');
+    const params = cols.map((c, i) => `$${i + 1}::${SQL_TYPES[c]}[]`).join(', ');
+    const p = this.pool
+      .query<{ id: string; seq: number }>({
+        name: 'codeq_create_many',
+        text: `WITH src AS (
+                 INSERT INTO codeq_tasks (${cols.map((c) => `"${c}"`).join(', ')}, "seq")
+                 SELECT u.*, nextval('codeq_seq') FROM unnest(${params}) AS u
+                 RETURNING id, seq, tenant_id, command_key, location, visible_at),
+               n AS (${NOTIFY_WORK}), d AS (${NOTIFY_TIMER})
+               SELECT id, seq, (SELECT count(*) FROM n) + (SELECT count(*) FROM d) AS notified FROM src`,
+        values: arrays.filter((_, i) => i !== seqIndex),
+      })
+      .then(
+        (r) => {
+          const seqs = new Map(r.rows.map((x) => [x.id, x.seq]));
+          for (const c of batch) c.resolve({ task: { ...c.task, seq: seqs.get(c.task.id) ?? c.task.seq }, created: true });
+        },
+        (e: unknown) => {
+          for (const c of batch) c.reject(e);
+        },
+      );
+    this.inflightCreates.add(p);
+    void p.finally(() => this.inflightCreates.delete(p));
+  }
+
+  /** Insert-or-replay, atomic per (tenant, key): the key row and the task go in one statement. */
+  private async createKeyed(task: TaskRecord): Promise<CreateOutcome> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const v = taskValues(task);
+      const seqIndex = COLS.indexOf('seq');
+      const cols = COLS.filter((c) => c !== 'seq');
+      const values = v.filter((_, i) => i !== seqIndex);
+      const r = await this.pool.query<{ id: string; seq: number }>({
+        name: 'codeq_create_keyed',
+        text: `WITH k AS (INSERT INTO codeq_idempotency (tenant_id, key, task_id) VALUES ($2, $17, $1) ON CONFLICT DO NOTHING RETURNING task_id),
+               src AS (
+                 INSERT INTO codeq_tasks (${cols.map((c) => `"${c}"`).join(', ')}, "seq")
+                 SELECT ${cols.map((c, i) => `$${i + 1}::${SQL_TYPES[c]}`).join(', ')}, nextval('codeq_seq') WHERE EXISTS (SELECT 1 FROM k)
+                 RETURNING id, seq, tenant_id, command_key, location, visible_at),
+               n AS (${NOTIFY_WORK}), d AS (${NOTIFY_TIMER})
+               SELECT id, seq, (SELECT count(*) FROM n) + (SELECT count(*) FROM d) AS notified FROM src`,
+        values,
+      });
+      if (r.rows[0]) return { task: { ...task, seq: r.rows[0].seq }, created: true };
+      const k = await this.pool.query<{ task_id: string }>('SELECT task_id FROM codeq_idempotency WHERE tenant_id = $1 AND key = $2', [task.tenantId, task.idempotencyKey]);
+      const existingId = k.rows[0]?.task_id;
+      if (existingId) {
+        const existing = await this.fetch(existingId);
+        if (existing) return { task: existing.task, created: false };
+      }
+      // The key was purged between the two statements: try again.
+    }
+    throw new Error('idempotent create did not settle');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Claim
+
+  async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]> {
+    this.assertOpen();
+    if (!commandKeys.length || count <= 0) return [];
+    // The domain decides the lease (worker, expiry, attempts + 1); the lease id is drawn per row by
+    // the database so that one statement can lease many rows.
+    const probe = lease(PROBE);
+    if (probe.status !== 'IN_PROGRESS' || probe.location !== 'INPROG_SET' || probe.attempts !== PROBE.attempts + 1 || probe.visibleAtMs !== null) {
+      throw new Error('unsupported lease transition for the postgres engine');
+    }
+    const single = commandKeys.length === 1;
+    const r = await this.pool.query<Row>({
+      name: single ? 'codeq_claim_one' : 'codeq_claim_many',
+      text: `UPDATE codeq_tasks t SET status = 'IN_PROGRESS', location = 'INPROG_SET', worker_id = $3, lease_id = gen_random_uuid()::text,
+               lease_until = $4, attempts = t.attempts + 1, visible_at = NULL, updated_at = $5, version = t.version + 1
+             WHERE t.id IN (
+               SELECT id FROM codeq_tasks
+               WHERE tenant_id = $1 AND ${single ? 'command_key = $2' : 'command_key = ANY($2::text[])'} AND location = 'PENDING_LIST'
+               ORDER BY ${single ? '' : 'array_position($2::text[], command_key), '}priority DESC, seq
+               LIMIT $6 FOR UPDATE SKIP LOCKED)
+             RETURNING ${COLS.map((c) => `t."${c}"`).join(', ')}`,
+      values: [tenantId, single ? commandKeys[0] : commandKeys, probe.workerId, probe.leaseUntilMs, probe.updatedAtMs, count],
+    });
+    const order = new Map(commandKeys.map((k, i) => [k, i]));
+    return r.rows
+      .map(rowToTask)
+      .sort((a, b) => (order.get(a.commandKey) ?? 0) - (order.get(b.commandKey) ?? 0) || b.priority - a.priority || a.seq - b.seq);
+  }
+
+  waitForWork(tenantId: string, commandKeys: readonly string[], deadlineMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.closed || this.draining || signal?.aborted) return resolve();
+      const keys = commandKeys.map((k) => `${tenantId}\u0000${k}`);
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        for (const k of keys) {
+          const s = this.workWaiters.get(k);
+          if (s) {
+            s.delete(done);
+            if (!s.size) this.workWaiters.delete(k);
+          }
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, Math.min(deadlineMs - Date.now(), FALLBACK_MS)));
+      signal?.addEventListener('abort', done, { once: true });
+      for (const k of keys) {
+        let s = this.workWaiters.get(k);
+        if (!s) this.workWaiters.set(k, (s = new Set()));
+        s.add(done);
+      }
+    });
+  }
+
+  private wakeWork(key: string, n: number): void {
+    const s = this.workWaiters.get(key);
+    if (!s) return;
+    for (const w of [...s].slice(0, n)) w();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Transitions
+
+  async transition<R>(tenantId: string | null, id: string, fn: TransitionFn<R>): Promise<R> {
+    this.assertOpen();
+    for (let attempt = 0; ; attempt++) {
+      const f = await this.fetch(id);
+      const current = f && (tenantId === null || f.task.tenantId === tenantId) ? f : null;
+      // Only finished tasks have results (a result is stored by the transition that finishes a task).
+      const stored = current && isTerminal(current.task.status) ? await this.fetchResult(id) : null;
+      const out = fn(current ? { ...current.task } : null, { result: () => stored });
+      if (!out.next) return out.value;
+      if (!current) throw new Error('a transition cannot create a task');
+      if (await this.apply(current, out.next, out.result ?? null)) return out.value;
+      if (attempt >= 20) throw new Error(`task ${id} is changing too fast to update`);
+    }
+  }
+
+  /** Write `next` if the row is still the version that was read; false = lost a race (re-read). */
+  private async apply(prev: { task: TaskRecord; version: number; live: boolean }, next: TaskRecord, result: ResultRecord | null): Promise<boolean> {
+    const newSeq = next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET';
+    if (prev.live && !isTerminal(next.status)) {
+      const r = await this.pool.query({
+        name: 'codeq_update',
+        text: `WITH src AS (
+                 UPDATE codeq_tasks SET ${MUTABLE.map((c, i) => `"${c}" = $${i + 3}`).join(', ')},
+                   seq = CASE WHEN $${MUTABLE.length + 3}::boolean THEN nextval('codeq_seq') ELSE seq END, version = version + 1
+                 WHERE id = $1 AND version = $2 RETURNING tenant_id, command_key, location, visible_at),
+               n AS (${NOTIFY_WORK}), d AS (${NOTIFY_TIMER})
+               SELECT (SELECT count(*) FROM src) AS changed, (SELECT count(*) FROM n) + (SELECT count(*) FROM d) AS notified`,
+        values: [next.id, prev.version, ...mutableValues(next), newSeq],
+      });
+      return Number((r.rows[0] as Row)['changed']) === 1;
+    }
+    if (prev.live) {
+      // Finishing: the row leaves the hot table, and the result (if any) is stored, in one statement.
+      const base = COLS.length;
+      const r = await this.pool.query({
+        name: result ? 'codeq_finish_result' : 'codeq_finish',
+        text: `WITH gone AS (DELETE FROM codeq_tasks WHERE id = $1 AND version = $${base + 1} RETURNING id),
+               f AS (INSERT INTO codeq_finished (${COL_LIST}) SELECT ${COLS.map((c, i) => `$${i + 1}::${SQL_TYPES[c]}`).join(', ')} WHERE EXISTS (SELECT 1 FROM gone) RETURNING id)
+               ${result
+                 ? `, r AS (INSERT INTO codeq_results (task_id, tenant_id, status, result, error, artifacts, completed_at, lease_id, worker_id)
+                     SELECT ${['text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'text'].map((t, i) => `$${base + 2 + i}::${t}`).join(', ')} WHERE EXISTS (SELECT 1 FROM gone)
+                     ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error, artifacts = excluded.artifacts,
+                       completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id RETURNING task_id),
+                   n AS (SELECT pg_notify('codeq_result', task_id) FROM r)`
+                 : ', n AS (SELECT 1 WHERE false)'}
+               SELECT (SELECT count(*) FROM f) AS changed, (SELECT count(*) FROM n) AS notified`,
+        values: [...taskValues(next), prev.version, ...(result ? resultValues(result) : [])],
+      });
+      return Number((r.rows[0] as Row)['changed']) === 1;
+    }
+    // A finished task changing again (not produced by the current rules, kept for completeness):
+    // rewrite it in place, or move it back to the hot table.
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const gone = await client.query('DELETE FROM codeq_finished WHERE id = $1 AND updated_at = $2', [next.id, prev.task.updatedAtMs]);
+      if (gone.rowCount !== 1) {
+        await client.query('ROLLBACK');
+        return false;
+      }
+      const table = isTerminal(next.status) ? 'codeq_finished' : 'codeq_tasks';
+      const vals = taskValues(next);
+      if (newSeq) vals[COLS.indexOf('seq')] = ((await client.query<{ s: number }>(`SELECT nextval('codeq_seq') AS s`)).rows[0]!).s;
+      await client.query(`INSERT INTO ${table} (${COL_LIST}) VALUES (${COLS.map((_, i) => `$${i + 1}`).join(', ')})`, vals);
+      if (result) {
+        await client.query(
+          `INSERT INTO codeq_results (task_id, tenant_id, status, result, error, artifacts, completed_at, lease_id, worker_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error, artifacts = excluded.artifacts,
+             completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id`,
+          resultValues(result),
+        );
+        await client.query(`SELECT pg_notify('codeq_result', $1)`, [next.id]);
+      }
+      if (next.location === 'PENDING_LIST') await client.query(`SELECT pg_notify('codeq_work', $1)`, [`${next.tenantId}:1:${next.commandKey}`]);
+      await client.query('COMMIT');
+      return true;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  waitForResult(_tenantId: string, id: string, deadlineMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.closed || this.draining || signal?.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        const s = this.resultWaiters.get(id);
+        if (s) {
+          s.delete(done);
+          if (!s.size) this.resultWaiters.delete(id);
+        }
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, Math.min(deadlineMs - Date.now(), FALLBACK_MS)));
+      signal?.addEventListener('abort', done, { once: true });
+      let s = this.resultWaiters.get(id);
+      if (!s) this.resultWaiters.set(id, (s = new Set()));
+      s.add(done);
+    });
+  }
+
+  private wakeResult(id: string): void {
+    const s = this.resultWaiters.get(id);
+    if (s) for (const w of [...s]) w();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Maintenance (the replica holding LEADER_LOCK)
+
+  onLeaseExpired(handler: (leases: ExpiredLease[]) => void): void {
+    this.leaseHandler = handler;
+    if (this.leader) this.armMaintenance(Date.now());
+  }
+
+  private armMaintenance(at: number): void {
+    if (this.closed || !this.leader || !Number.isFinite(at)) return;
+    const when = Math.min(at, Date.now() + MAINTENANCE_MAX_MS);
+    if (this.maintenanceTimer && when >= this.maintenanceAt) return;
+    if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
+    this.maintenanceAt = when;
+    this.maintenanceTimer = setTimeout(() => {
+      this.maintenanceTimer = null;
+      this.maintenanceAt = Infinity;
+      void this.maintain();
+    }, Math.max(0, when - Date.now()));
+  }
+
+  private clearMaintenance(): void {
+    if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
+    this.maintenanceTimer = null;
+    this.maintenanceAt = Infinity;
+  }
+
+  private async maintain(): Promise<void> {
+    if (this.maintenanceRunning || this.closed || !this.leader) return;
+    this.maintenanceRunning = true;
+    let next = Date.now() + MAINTENANCE_MAX_MS;
+    try {
+      await this.promoteDue();
+      await this.expireLeases();
+      const r = await this.pool.query<{ d: number | null; l: number | null }>({
+        name: 'codeq_next_due',
+        text: `SELECT (SELECT min(visible_at) FROM codeq_tasks WHERE location = 'DELAYED_ZSET') AS d,
+                      (SELECT min(lease_until) FROM codeq_tasks WHERE location = 'INPROG_SET') AS l`,
+      });
+      const d = r.rows[0]?.d;
+      const l = r.rows[0]?.l;
+      if (d !== null && d !== undefined) next = Math.min(next, Math.floor(d / 1000) * 1000);
+      if (l !== null && l !== undefined) next = Math.min(next, l + 1);
+    } catch (e) {
+      if (!this.closed) this.opts.log?.error({ err: (e as Error).message }, 'maintenance pass failed');
+    } finally {
+      this.maintenanceRunning = false;
+    }
+    this.armMaintenance(Math.max(next, Date.now() + 5));
+  }
+
+  private async promoteDue(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const now = Date.now();
+      const r = await this.pool.query<{ moved: number }>({
+        name: 'codeq_promote',
+        text: `WITH src AS (
+                 UPDATE codeq_tasks SET status = 'PENDING', location = 'PENDING_LIST', worker_id = NULL, lease_id = NULL, lease_until = NULL,
+                   visible_at = NULL, updated_at = $2, seq = nextval('codeq_seq'), version = version + 1
+                 WHERE id IN (SELECT id FROM codeq_tasks WHERE location = 'DELAYED_ZSET' AND visible_at < $1 ORDER BY visible_at, seq LIMIT 1000 FOR UPDATE SKIP LOCKED)
+                 RETURNING tenant_id, command_key, location),
+               n AS (${NOTIFY_WORK})
+               SELECT (SELECT count(*) FROM src)::int AS moved, (SELECT count(*) FROM n) AS notified`,
+        values: [dueCutoff(now), now],
+      });
+      if ((r.rows[0]?.moved ?? 0) < 1000) return;
+    }
+  }
+
+  private async expireLeases(): Promise<void> {
+    if (!this.leaseHandler) return;
+    const now = Date.now();
+    for (const [id, at] of this.expiring) if (at < now - 10_000) this.expiring.delete(id);
+    const r = await this.pool.query<{ tenant_id: string; id: string; lease_id: string }>({
+      name: 'codeq_expired',
+      text: `SELECT tenant_id, id, lease_id FROM codeq_tasks WHERE location = 'INPROG_SET' AND lease_until <= $1 ORDER BY lease_until LIMIT 1000`,
+      values: [now],
+    });
+    const leases: ExpiredLease[] = [];
+    for (const row of r.rows) {
+      const k = `${row.id}\u0000${row.lease_id}`;
+      if (this.expiring.has(k)) continue;
+      this.expiring.set(k, now);
+      leases.push({ tenantId: row.tenant_id, taskId: row.id, leaseId: row.lease_id });
+    }
+    if (leases.length) this.leaseHandler(leases);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Counts and retention
+
+  async counts(tenantId: string, commandKey: string): Promise<QueueCounts> {
+    const r = await this.pool.query<{ location: string; priority: number; n: number }>({
+      name: 'codeq_counts',
+      text: `SELECT location, priority, count(*)::int AS n FROM codeq_tasks WHERE tenant_id = $1 AND command_key = $2 GROUP BY location, priority
+             UNION ALL SELECT 'DLQ_SET', 0, count(*)::int FROM codeq_finished WHERE tenant_id = $1 AND command_key = $2 AND location = 'DLQ_SET'`,
+      values: [tenantId, commandKey],
+    });
+    const c = emptyCounts();
+    for (const row of r.rows) addCount(c, row.location, row.priority, row.n);
+    return c;
+  }
+
+  async depths(): Promise<QueueDepth[]> {
+    const r = await this.pool.query<{ tenant_id: string; command_key: string; command: string; location: string; priority: number; n: number }>({
+      name: 'codeq_depths',
+      text: `SELECT tenant_id, command_key, min(command) AS command, location, priority, count(*)::int AS n FROM codeq_tasks GROUP BY tenant_id, command_key, location, priority
+             UNION ALL SELECT tenant_id, command_key, min(command), 'DLQ_SET', 0, count(*)::int FROM codeq_finished WHERE location = 'DLQ_SET' GROUP BY tenant_id, command_key`,
+    });
+    const out = new Map<string, QueueDepth>();
+    for (const row of r.rows) {
+      const k = `${row.tenant_id}\u0000${row.command_key}`;
+      let d = out.get(k);
+      if (!d) out.set(k, (d = { tenantId: row.tenant_id, commandKey: row.command_key, command: row.command, ...emptyCounts() }));
+      if (row.command < d.command) d.command = row.command;
+      addCount(d, row.location, row.priority, row.n);
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * Deletes finished tasks, their results and idempotency keys. The server-wide sweep (no tenant)
+   * runs on the maintenance replica only; a tenant's admin cleanup runs wherever it arrives.
+   */
+  async purgeTerminal(terminalBeforeMs: number, limit: number, tenantId?: string): Promise<number> {
+    this.assertOpen();
+    if (tenantId === undefined && !this.leader) return 0;
+    const r = await this.pool.query<{ n: number }>({
+      name: tenantId === undefined ? 'codeq_purge' : 'codeq_purge_tenant',
+      text: `WITH gone AS (
+               DELETE FROM codeq_finished WHERE id IN (
+                 SELECT id FROM codeq_finished WHERE terminal_at <= $1 ${tenantId === undefined ? '' : 'AND tenant_id = $3'}
+                 ORDER BY terminal_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+               RETURNING id, tenant_id, idempotency_key),
+             r AS (DELETE FROM codeq_results WHERE task_id IN (SELECT id FROM gone)),
+             k AS (DELETE FROM codeq_idempotency i USING gone WHERE i.tenant_id = gone.tenant_id AND i.key = gone.idempotency_key AND i.task_id = gone.id)
+             SELECT count(*)::int AS n FROM gone`,
+      values: tenantId === undefined ? [terminalBeforeMs, limit] : [terminalBeforeMs, limit, tenantId],
+    });
+    return r.rows[0]?.n ?? 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Topic catalog: a memory copy on every replica, reloaded on NOTIFY codeq_topics.
+
+  private async loadTopics(): Promise<void> {
+    const r = await this.pool.query<Row>('SELECT * FROM codeq_topics');
+    const m = new Map<string, Topic>();
+    for (const row of r.rows) {
+      m.set(row['topic_id'] as string, {
+        topicId: row['topic_id'] as string,
+        tenantId: row['tenant_id'] as string,
+        topicName: row['topic_name'] as string,
+        policy: JSON.parse(row['policy'] as string) as Topic['policy'],
+        version: row['version'] as number,
+        createdAtMs: row['created_at'] as number,
+        updatedAtMs: row['updated_at'] as number,
+      });
+    }
+    this.topicCache = m;
+  }
+
+  topics(): TopicStore {
+    return {
+      get: (tenantId, name) => this.topicCache.get(`${tenantId}.${name}`) ?? null,
+      all: () => [...this.topicCache.values()],
+      put: async (t) => {
+        await this.pool.query(
+          `WITH w AS (INSERT INTO codeq_topics (topic_id, tenant_id, topic_name, policy, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (topic_id) DO UPDATE SET policy = excluded.policy, version = excluded.version, updated_at = excluded.updated_at RETURNING topic_id)
+           SELECT pg_notify('codeq_topics', topic_id) FROM w`,
+          [t.topicId, t.tenantId, t.topicName, JSON.stringify(t.policy), t.version, t.createdAtMs, t.updatedAtMs],
+        );
+        this.topicCache.set(t.topicId, t);
+      },
+      delete: async (tenantId, name) => {
+        await this.pool.query(`WITH w AS (DELETE FROM codeq_topics WHERE topic_id = $1 RETURNING topic_id) SELECT pg_notify('codeq_topics', topic_id) FROM w`, [`${tenantId}.${name}`]);
+        this.topicCache.delete(`${tenantId}.${name}`);
+      },
+    };
+  }
+}
+
+const PROBE: TaskRecord = {
+  id: '', tenantId: '', command: '', commandKey: '', payload: '', priority: 0, webhook: null, status: 'PENDING', location: 'PENDING_LIST',
+  workerId: null, leaseId: null, leaseUntilMs: null, attempts: 0, maxAttempts: 1, error: null, resultKey: null, idempotencyKey: null,
+  visibleAtMs: null, seq: 0, createdAtMs: 0, updatedAtMs: 0, terminalAtMs: null,
+};
+
+function emptyCounts(): QueueCounts {
+  return { readyByPriority: new Array<number>(MAX_PRIORITY + 1).fill(0), delayed: 0, inProgress: 0, dlq: 0 };
+}
+
+function addCount(c: QueueCounts, location: string, priority: number, n: number): void {
+  if (location === 'PENDING_LIST') c.readyByPriority[priority] = (c.readyByPriority[priority] ?? 0) + n;
+  else if (location === 'DELAYED_ZSET') c.delayed += n;
+  else if (location === 'INPROG_SET') c.inProgress += n;
+  else if (location === 'DLQ_SET') c.dlq += n;
+}
