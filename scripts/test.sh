@@ -7,3 +7,13 @@ bash scripts/pnpm.sh install --frozen-lockfile
 bash scripts/pnpm.sh exec turbo run build --output-logs=errors-only
 bash scripts/pnpm.sh run lint
 bash scripts/pnpm.sh exec turbo run test --concurrency=1 --output-logs=full
+
+# The server's HTTP and gRPC integration suites again, on PostgreSQL (a throwaway server from the
+# machine's PostgreSQL binaries; the replica and PostgreSQL contract tests only run in this pass).
+if [ -n "${CODEQ_TEST_PG_URL:-}" ]; then
+  echo "PostgreSQL pass on the given CODEQ_TEST_PG_URL"
+else
+  eval "$(bash scripts/pg-throwaway.sh start)"
+  trap 'bash scripts/pg-throwaway.sh stop "$PG_THROWAWAY_DIR"' EXIT
+fi
+(cd apps/server && CODEQ_TEST_PG_URL="$CODEQ_TEST_PG_URL" NODE_OPTIONS=--experimental-vm-modules ../../node_modules/.bin/jest --selectProjects integration)

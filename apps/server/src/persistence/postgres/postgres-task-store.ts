@@ -161,6 +161,8 @@ export class PostgresTaskStore implements TaskStore {
   /** Leases handed to the handler recently (not handed again while it works on them). */
   private readonly expiring = new Map<string, number>();
   private pendingCreates: PendingCreate[] = [];
+  /** (tenant, command key) → first spelling, for queues seen by this replica (bounded). */
+  private readonly knownQueues = new Map<string, { tenantId: string; commandKey: string; command: string }>();
   private createFlush: Promise<void> | null = null;
   private readonly inflightCreates = new Set<Promise<void>>();
   private maintenanceTimer: NodeJS.Timeout | null = null;
@@ -387,8 +389,15 @@ export class PostgresTaskStore implements TaskStore {
   // ---------------------------------------------------------------------------------------------
   // Create
 
+  private rememberQueue(tenantId: string, commandKey: string, command: string): void {
+    const k = `${tenantId}\u0000${commandKey}`;
+    if (this.knownQueues.has(k) || this.knownQueues.size >= 10_000) return;
+    this.knownQueues.set(k, { tenantId, commandKey, command });
+  }
+
   async create(task: TaskRecord): Promise<CreateOutcome> {
     this.assertOpen();
+    this.rememberQueue(task.tenantId, task.commandKey, task.command);
     if (task.idempotencyKey) return this.createKeyed(task);
     return new Promise<CreateOutcome>((resolve, reject) => {
       this.pendingCreates.push({ task, resolve, reject });
@@ -748,12 +757,15 @@ export class PostgresTaskStore implements TaskStore {
              UNION ALL SELECT tenant_id, command_key, min(command), 'DLQ_SET', 0, count(*)::int FROM codeq_finished WHERE location = 'DLQ_SET' GROUP BY tenant_id, command_key`,
     });
     const out = new Map<string, QueueDepth>();
+    // Queues this replica has seen stay listed (with zeros) once they drain, as on the embedded engine.
+    for (const [k, q] of this.knownQueues) out.set(k, { tenantId: q.tenantId, commandKey: q.commandKey, command: q.command, ...emptyCounts() });
     for (const row of r.rows) {
       const k = `${row.tenant_id}\u0000${row.command_key}`;
       let d = out.get(k);
       if (!d) out.set(k, (d = { tenantId: row.tenant_id, commandKey: row.command_key, command: row.command, ...emptyCounts() }));
       if (row.command < d.command) d.command = row.command;
       addCount(d, row.location, row.priority, row.n);
+      this.rememberQueue(row.tenant_id, row.command_key, d.command);
     }
     return [...out.values()];
   }
