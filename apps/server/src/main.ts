@@ -1,4 +1,7 @@
-/** Bootstrap only: loadConfig() → createApp(config) → listen; graceful SIGTERM/SIGINT. */
+/**
+ * Bootstrap only: loadConfig() → createApp(config) → listen; graceful SIGTERM/SIGINT.
+ * `main.js migrate-to-postgres --from <dir> --to <url>` moves the embedded engine's data to PostgreSQL.
+ */
 import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './config/config.js';
 import { createLogger } from './common/logger.js';
@@ -12,6 +15,11 @@ if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size')) && !(pr
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'migrate-to-postgres') {
+    const { migrateCommand } = await import('./persistence/migrate-to-postgres.js');
+    const code = await migrateCommand(process.argv.slice(3), (s) => process.stdout.write(`${s}\n`), (s) => process.stderr.write(`${s}\n`));
+    process.exit(code);
+  }
   let config;
   try {
     config = loadConfig({ env: process.env });

@@ -56,12 +56,22 @@ export interface RunningServer {
 
 const running = new Set<CodeqApp>();
 
-export async function startServer(overrides: Partial<Record<YamlKey, unknown>> = {}, opts: { dir?: string } = {}): Promise<RunningServer> {
+export async function startServer(
+  overrides: Partial<Record<YamlKey, unknown>> = {},
+  opts: { dir?: string; /** Force an engine (default: PostgreSQL when CODEQ_TEST_PG_URL is set, else SQLite). */ engine?: 'sqlite' | { postgresUrl: string } } = {},
+): Promise<RunningServer> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'codeq-test-')));
   // With CODEQ_TEST_PG_URL every server runs on PostgreSQL: one database per data dir.
-  const engine: Partial<Record<YamlKey, unknown>> = PG_URL
-    ? { persistenceProvider: 'postgres', persistenceConfig: { url: await ensureDatabase(databaseFor(dir)), poolSize: 8 } }
-    : {};
+  const forced = opts.engine;
+  const usePg = forced === undefined ? !!PG_URL : forced !== 'sqlite';
+  const engine: Partial<Record<YamlKey, unknown>> =
+    forced !== undefined && forced !== 'sqlite'
+      ? { persistenceProvider: 'postgres', persistenceConfig: { url: forced.postgresUrl, poolSize: 8 } }
+      : usePg
+        ? { persistenceProvider: 'postgres', persistenceConfig: { url: await ensureDatabase(databaseFor(dir)), poolSize: 8 } }
+        : forced === 'sqlite'
+          ? { persistenceProvider: 'sqlite', persistenceConfig: { path: join(dir, 'data'), fsyncOnCommit: false } }
+          : {};
   const config = loadConfig({
     env: {},
     overrides: {
@@ -87,7 +97,7 @@ export async function startServer(overrides: Partial<Record<YamlKey, unknown>> =
       await app.close();
       if (!keepDir) {
         await rm(dir, { recursive: true, force: true });
-        if (PG_URL) await dropDatabase(databaseFor(dir));
+        if (usePg && forced === undefined) await dropDatabase(databaseFor(dir));
       }
     },
   };

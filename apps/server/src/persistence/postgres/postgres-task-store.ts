@@ -152,6 +152,8 @@ export class PostgresTaskStore implements TaskStore {
   private listener: pg.Client | null = null;
   private leaderClient: pg.Client | null = null;
   private leader = false;
+  /** Gives up the lock connection (and leadership); idempotent. */
+  private dropLeadership: (() => void) | null = null;
   private ok = false;
   private closed = false;
   private draining = false;
@@ -195,6 +197,9 @@ export class PostgresTaskStore implements TaskStore {
     }
     this.ds = ds;
     this.pool = (ds.driver as unknown as { master: pg.Pool }).master;
+    // An idle pooled connection that dies (server restart, failover) is dropped by the pool; the
+    // next query opens a new one. Without a listener the error would end the process.
+    this.pool.on('error', (e) => this.opts.log?.warn({ err: e.message }, 'idle postgres connection closed'));
     try {
       await this.migrate();
       await this.loadTopics();
@@ -209,24 +214,26 @@ export class PostgresTaskStore implements TaskStore {
 
   /** Migrations under a session advisory lock: one replica migrates, the others wait and find nothing to do. */
   private async migrate(): Promise<void> {
-    const c = await this.pool.connect();
+    // The lock is held on a connection of its own: TypeORM runs the migrations on a pool
+    // connection, and with poolSize 1 a pooled lock holder would leave it none (start-up hangs).
+    const c = this.newClient();
+    c.on('error', () => undefined); // reported by the failing query
+    await c.connect();
     try {
       await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-      try {
-        await this.ds!.runMigrations({ transaction: 'all' });
-      } finally {
-        await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
-      }
+      await this.ds!.runMigrations({ transaction: 'all' });
     } finally {
-      c.release();
+      // Ending the session releases the advisory lock.
+      await c.end().catch(() => undefined);
     }
   }
 
+  /** A connection outside the pool (LISTEN, locks); TCP keepalive notices a vanished peer. */
   private newClient(): pg.Client {
-    return new pg.Client({ connectionString: this.opts.url, types: TYPES, application_name: 'codeq' });
+    return new pg.Client({ connectionString: this.opts.url, types: TYPES, application_name: 'codeq', keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
   }
 
-  /** The LISTEN connection; reconnects with a delay and then wakes everybody (notifications may be lost). */
+  /** The LISTEN connection. When it drops, relisten() reconnects until it succeeds. */
   private async listen(): Promise<void> {
     const c = this.newClient();
     c.on('notification', (n) => this.onNotification(n.channel, n.payload ?? ''));
@@ -237,17 +244,45 @@ export class PostgresTaskStore implements TaskStore {
       c.end().catch(() => undefined);
       if (this.closed) return;
       this.opts.log?.warn({ err: e?.message }, 'postgres LISTEN connection lost; reconnecting');
-      this.listenRetry = setTimeout(() => {
-        this.listen()
-          .then(() => this.wakeEverybody())
-          .catch(() => lost());
-      }, 500);
+      this.relisten();
     };
     c.on('error', lost);
     c.on('end', () => lost());
-    await c.connect();
-    await c.query('LISTEN codeq_work; LISTEN codeq_result; LISTEN codeq_timer; LISTEN codeq_topics');
+    try {
+      await c.connect();
+      await c.query('LISTEN codeq_work; LISTEN codeq_result; LISTEN codeq_timer; LISTEN codeq_topics');
+    } catch (e) {
+      c.end().catch(() => undefined);
+      throw e;
+    }
+    if (this.closed) {
+      await c.end().catch(() => undefined);
+      return;
+    }
     this.listener = c;
+  }
+
+  /**
+   * Reconnect the LISTEN connection every 500 ms until it succeeds (the database may be down for a
+   * while). Notifications sent meanwhile are lost: wake every waiter and reload the topic catalog.
+   */
+  private relisten(): void {
+    if (this.closed || this.listenRetry) return;
+    this.listenRetry = setTimeout(() => {
+      this.listenRetry = null;
+      this.listen()
+        .then(async () => {
+          this.wakeEverybody();
+          await this.loadTopics();
+        })
+        .catch((e: unknown) => {
+          if (this.closed) return;
+          if (!this.listener) {
+            this.opts.log?.warn({ err: (e as Error).message }, 'postgres LISTEN reconnect failed; retrying');
+            this.relisten();
+          }
+        });
+    }, 500);
   }
 
   private onNotification(channel: string, payload: string): void {
@@ -288,8 +323,21 @@ export class PostgresTaskStore implements TaskStore {
         };
         c.on('error', lost);
         c.on('end', lost);
-        await c.connect();
+        this.dropLeadership = lost;
+        try {
+          await c.connect();
+        } catch (e) {
+          c.end().catch(() => undefined);
+          throw e;
+        }
+        if (this.closed) {
+          await c.end().catch(() => undefined);
+          return;
+        }
         this.leaderClient = c;
+        // If this machine vanishes without closing the socket, the server drops the session (and
+        // the lock) after ~25 s instead of its 2 h default, so another replica takes over.
+        await c.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3').catch(() => undefined);
       }
       const r = await this.leaderClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LEADER_LOCK]);
       if (r.rows[0]?.ok) {
@@ -679,6 +727,18 @@ export class PostgresTaskStore implements TaskStore {
     this.maintenanceRunning = true;
     let next = Date.now() + MAINTENANCE_MAX_MS;
     try {
+      // Still holding the lock? A lock connection that stopped answering (half-open TCP) is closed,
+      // which ends the leadership here (the server releases the lock when it drops the session).
+      const lc = this.leaderClient;
+      if (lc) {
+        try {
+          const ping: pg.QueryConfig & { query_timeout: number } = { text: 'SELECT 1', query_timeout: 5000 }; // pg reads it; @types/pg omits it
+          await lc.query(ping);
+        } catch {
+          this.dropLeadership?.();
+          return;
+        }
+      }
       await this.promoteDue();
       await this.expireLeases();
       const r = await this.pool.query<{ d: number | null; l: number | null }>({
