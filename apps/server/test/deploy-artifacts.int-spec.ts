@@ -4,6 +4,8 @@
  * or docker binary in CI, so this reads the files: every env variable and config-file key they set
  * must be one the server accepts (keys.ts), every `.Values.x` a template uses must exist in
  * values.yaml, and every metric an alert or panel queries must be one the server exports.
+ * Multi-replica stacks (PostgreSQL) are checked for what makes them work: the database service the
+ * url names, a shared artifacts volume, a balancer that knows every replica.
  * No network, no docker, no server process.
  */
 import 'reflect-metadata';
@@ -13,7 +15,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../src/config/config.js';
-import { ENV_VARS, YAML_KEYS } from '../src/config/keys.js';
+import { CONFIG_KEYS, ENV_VARS, YAML_KEYS } from '../src/config/keys.js';
 import { staticValidator } from '../src/modules/auth/validators.js';
 import { MetricsService } from '../src/modules/metrics/metrics.service.js';
 
@@ -73,9 +75,8 @@ function referencedMetrics(promql: string): string[] {
   return names.map((n) => n.replace(/_(bucket|sum|count)$/, ''));
 }
 
-describe('Dockerfile', () => {
-  const text = read(ROOT, 'Dockerfile');
-  // Join continuation lines; drop comments.
+/** The Dockerfile's instructions per stage (continuation lines joined, comments dropped). */
+function dockerStages(text: string): string[][] {
   const instructions = text
     .split('\n')
     .filter((l) => !/^\s*#/.test(l))
@@ -89,16 +90,24 @@ describe('Dockerfile', () => {
     if (/^FROM\s/i.test(ins)) stages.push([]);
     stages.at(-1)?.push(ins);
   }
-  const runtime = stages.at(-1) ?? [];
-  const envOf = (stage: string[]) => {
-    const env: Record<string, string> = {};
-    for (const ins of stage.filter((i) => /^ENV\s/i.test(i))) {
-      for (const m of ins.slice(4).matchAll(/([A-Za-z_][A-Za-z0-9_]*)=('([^']*)'|"((?:[^"\\]|\\.)*)"|(\S*))/g)) {
-        env[m[1]!] = m[3] ?? m[4]?.replace(/\\(.)/g, '$1') ?? m[5] ?? '';
-      }
+  return stages;
+}
+
+/** The `ENV` variables of a stage. */
+function envOf(stage: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const ins of stage.filter((i) => /^ENV\s/i.test(i))) {
+    for (const m of ins.slice(4).matchAll(/([A-Za-z_][A-Za-z0-9_]*)=('([^']*)'|"((?:[^"\\]|\\.)*)"|(\S*))/g)) {
+      env[m[1]!] = m[3] ?? m[4]?.replace(/\\(.)/g, '$1') ?? m[5] ?? '';
     }
-    return env;
-  };
+  }
+  return env;
+}
+
+describe('Dockerfile', () => {
+  const text = read(ROOT, 'Dockerfile');
+  const stages = dockerStages(text);
+  const runtime = stages.at(-1) ?? [];
 
   it('is multi-stage, both stages on the same Node image', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
@@ -140,50 +149,109 @@ describe('Dockerfile', () => {
   });
 });
 
+/** A compose service's `NAME:target[:mode]` volume entries as [source, target]. */
+const mountsOf = (svc: Obj) => ((svc['volumes'] ?? []) as unknown[]).map((v) => String(v).split(':') as [string, string, ...string[]]);
+/** Container ports a compose service publishes. */
+const publishedOf = (svc: Obj) => ((svc['ports'] ?? []) as unknown[]).map((p) => String(p).split(':').at(-1)!.split('/')[0]!);
+/** The image's default environment (Dockerfile runtime stage), e.g. LOCAL_ARTIFACTS_DIR. */
+const imageEnv = () => envOf(dockerStages(read(ROOT, 'Dockerfile')).at(-1) ?? []);
+
 describe('docker compose files', () => {
   const files = readdirSync(COMPOSE, { recursive: true, encoding: 'utf8' })
     .filter((f) => /(^|\/)compose\.ya?ml$/.test(f))
     .map((f) => join(COMPOSE, f));
 
-  it('include the single-node and the observability stacks', () => {
-    expect(files.map(rel).sort()).toEqual(['deploy/docker-compose/observability/compose.yaml', 'deploy/docker-compose/single-node/compose.yaml']);
+  it('include the single-node, observability and postgres-replicas stacks', () => {
+    expect(files.map(rel).sort()).toEqual([
+      'deploy/docker-compose/observability/compose.yaml',
+      'deploy/docker-compose/postgres-replicas/compose.yaml',
+      'deploy/docker-compose/single-node/compose.yaml',
+    ]);
   });
 
   describe.each(files.map((f) => [rel(f), f] as const))('%s', (_name, file) => {
-    const doc = parseYaml(read(file)) as { services: Record<string, Obj>; volumes?: Obj };
+    // Compose resolves YAML merge keys (`<<: *codeq`), so the test does too.
+    const doc = parseYaml(read(file), { merge: true }) as { services: Record<string, Obj>; volumes?: Obj };
+    const namedVolumes = Object.keys(doc.volumes ?? {});
     const codeq = Object.entries(doc.services).filter(([, s]) => typeof s['image'] === 'string' && s['image'].includes('codeq-server'));
+    const envOfService = (name: string, svc: Obj) => {
+      const envFiles = ([] as unknown[]).concat(svc['env_file'] ?? []).map((e) => (isObj(e) ? String(e['path']) : String(e)));
+      const env: Record<string, string> = {};
+      for (const f of envFiles) {
+        const path = join(dirname(file), f);
+        if (!existsSync(path)) {
+          // .gitignore ignores `codeq.env`: the deploy copies must be re-included explicitly.
+          throw new Error(`${rel(path)} (env_file of service ${name}) is missing; is it ignored by .gitignore?`);
+        }
+        Object.assign(env, parseEnvFile(readFileSync(path, 'utf8')));
+      }
+      const environment = svc['environment'];
+      if (Array.isArray(environment)) for (const e of environment as string[]) env[e.split('=')[0]!] = e.slice(e.indexOf('=') + 1);
+      else if (isObj(environment)) for (const [k, v] of Object.entries(environment)) env[k] = typeof v === 'string' ? v : JSON.stringify(v ?? '');
+      return env;
+    };
+    const isPostgres = (env: Record<string, string>) => ['postgres', 'postgresql'].includes((env['PERSISTENCE_PROVIDER'] ?? '').toLowerCase());
 
     it('runs codeQ with env variables the server reads and a config it accepts', () => {
       expect(codeq.length).toBeGreaterThan(0);
+      // The stack publishes the HTTP and both gRPC ports: on codeQ itself, or on a balancer.
+      expect(Object.values(doc.services).flatMap(publishedOf)).toEqual(expect.arrayContaining(['8080', '9091', '9092']));
       for (const [name, svc] of codeq) {
-        const envFiles = ([] as unknown[]).concat(svc['env_file'] ?? []).map((e) => (isObj(e) ? String(e['path']) : String(e)));
-        const env: Record<string, string> = {};
-        for (const f of envFiles) {
-          const path = join(dirname(file), f);
-          if (!existsSync(path)) {
-            // .gitignore ignores `codeq.env`: the deploy copies must be re-included explicitly.
-            throw new Error(`${rel(path)} (env_file of service ${name}) is missing; is it ignored by .gitignore?`);
-          }
-          Object.assign(env, parseEnvFile(readFileSync(path, 'utf8')));
-        }
-        const environment = svc['environment'];
-        if (Array.isArray(environment)) for (const e of environment as string[]) env[e.split('=')[0]!] = e.slice(e.indexOf('=') + 1);
-        else if (isObj(environment)) for (const [k, v] of Object.entries(environment)) env[k] = typeof v === 'string' ? v : JSON.stringify(v ?? '');
+        const env = envOfService(name, svc);
         expect(unknownEnv(Object.keys(env))).toEqual([]);
         expect(configProblems(env)).toEqual([]);
 
-        // Durability: the data directory is a named volume.
-        const dataPath = (JSON.parse(env['PERSISTENCE_CONFIG'] ?? '{}') as { path?: string }).path;
-        expect(dataPath).toBeDefined();
-        const mounts = ((svc['volumes'] ?? []) as string[]).map((v) => v.split(':'));
-        const dataMount = mounts.find(([, target]) => target === dataPath);
-        expect(dataMount).toBeDefined();
-        expect(Object.keys(doc.volumes ?? {})).toContain(dataMount![0]);
+        if (isPostgres(env)) {
+          // The url names a database service of this file, whose data is on a named volume, and
+          // the replica waits for it to be healthy.
+          const url = new URL((JSON.parse(env['PERSISTENCE_CONFIG'] ?? '{}') as { url?: string }).url ?? '');
+          const db = doc.services[url.hostname];
+          expect(db).toBeDefined();
+          const pgdata = (isObj(db!['environment']) && typeof db!['environment']['PGDATA'] === 'string' ? db!['environment']['PGDATA'] : '/var/lib/postgresql/data').replace(/\/+$/, '');
+          const dbMount = mountsOf(db!).find(([, target]) => pgdata === target.replace(/\/+$/, '') || pgdata.startsWith(`${target.replace(/\/+$/, '')}/`));
+          expect(dbMount).toBeDefined();
+          expect(namedVolumes).toContain(dbMount![0]);
+          expect(db!['healthcheck']).toBeDefined();
+          expect(svc['depends_on']).toMatchObject({ [url.hostname]: { condition: 'service_healthy' } });
+        } else {
+          // Durability: the data directory is a named volume.
+          const dataPath = (JSON.parse(env['PERSISTENCE_CONFIG'] ?? '{}') as { path?: string }).path;
+          expect(dataPath).toBeDefined();
+          const dataMount = mountsOf(svc).find(([, target]) => target === dataPath);
+          expect(dataMount).toBeDefined();
+          expect(namedVolumes).toContain(dataMount![0]);
 
-        const published = ((svc['ports'] ?? []) as string[]).map((p) => String(p).split(':').at(-1));
-        expect(published).toEqual(expect.arrayContaining(['8080', '9091', '9092']));
+          expect(publishedOf(svc)).toEqual(expect.arrayContaining(['8080', '9091', '9092']));
+        }
       }
     });
+
+    const replicas = codeq.filter(([name, svc]) => isPostgres(envOfService(name, svc)));
+    if (replicas.length > 1) {
+      it('shares one artifacts volume between the replicas and balances over all of them', () => {
+        // Artifacts are written on the replica that took the result and served by any replica.
+        const sources = replicas.map(([name, svc]) => {
+          const dir = envOfService(name, svc)['LOCAL_ARTIFACTS_DIR'] ?? imageEnv()['LOCAL_ARTIFACTS_DIR'];
+          return mountsOf(svc).find(([, target]) => target === dir)?.[0];
+        });
+        expect(sources[0]).toBeDefined();
+        expect(namedVolumes).toContain(sources[0]);
+        expect(new Set(sources)).toEqual(new Set([sources[0]]));
+
+        // No replica publishes ports of its own; one balancer publishes 8080/9091/9092 and its
+        // config (a file mounted from this directory) names every replica on every port.
+        for (const [, svc] of replicas) expect(publishedOf(svc)).toEqual([]);
+        const lbs = Object.entries(doc.services).filter(([, s]) => ['8080', '9091', '9092'].every((p) => publishedOf(s).includes(p)));
+        expect(lbs).toHaveLength(1);
+        const [lbName, lb] = lbs[0]!;
+        const confs = mountsOf(lb).filter(([src]) => src.startsWith('./'));
+        expect(confs.length).toBeGreaterThan(0);
+        const conf = confs.map(([src]) => read(dirname(file), src)).join('\n');
+        for (const [name] of replicas) for (const port of ['8080', '9091', '9092']) expect(conf).toContain(`${name}:${port}`);
+        expect(Object.keys((lb['depends_on'] ?? {}) as Obj).sort()).toEqual(replicas.map(([n]) => n).sort());
+        expect(lbName).not.toMatch(/^codeq-\d+$/);
+      });
+    }
   });
 
   it('uses the seed page values in single-node/codeq.env', () => {
@@ -192,6 +260,73 @@ describe('docker compose files', () => {
     expect(JSON.parse(env['PERSISTENCE_CONFIG']!)).toEqual({ path: '/var/lib/codeq/pebble' });
     expect(JSON.parse(env['PRODUCER_AUTH_CONFIG']!)).toMatchObject({ token: 'dev-token', raw: { role: 'ADMIN', tenantId: 'dev-tenant' } });
     expect(JSON.parse(env['WORKER_AUTH_CONFIG']!)).toMatchObject({ token: 'dev-token', raw: { tenantId: 'dev-tenant' } });
+  });
+});
+
+/** The body of each `name {` block at the top level of an nginx config (comments removed). */
+function nginxBlocks(text: string, name: string): string[] {
+  const src = text.replace(/#[^\n]*/g, '');
+  const out: string[] = [];
+  for (const m of src.matchAll(new RegExp(`(^|[;{}\\s])${name}(\\s+[^{;]*)?\\{`, 'g'))) {
+    let depth = 1;
+    let i = m.index + m[0].length;
+    const start = i;
+    for (; i < src.length && depth > 0; i++) depth += src[i] === '{' ? 1 : src[i] === '}' ? -1 : 0;
+    out.push(src.slice(start, i - 1));
+  }
+  return out;
+}
+
+describe('postgres-replicas stack', () => {
+  const dir = join(COMPOSE, 'postgres-replicas');
+  const doc = parseYaml(read(dir, 'compose.yaml'), { merge: true }) as { services: Record<string, Obj>; volumes?: Obj };
+  const env = parseEnvFile(read(dir, 'codeq.env'));
+  const replicas = Object.keys(doc.services).filter((n) => /^codeq-\d+$/.test(n));
+  const pc = JSON.parse(env['PERSISTENCE_CONFIG']!) as { url: string; poolSize: number };
+
+  it('runs three codeQ replicas on one postgres:15 with a named volume and a healthcheck', () => {
+    expect(replicas.sort()).toEqual(['codeq-1', 'codeq-2', 'codeq-3']);
+    expect(env['PERSISTENCE_PROVIDER']).toBe('postgres');
+    const db = doc.services[new URL(pc.url).hostname]!;
+    expect(db['image']).toMatch(/^postgres:15(\.|-|$)/);
+    expect(JSON.stringify(db['healthcheck'])).toContain('pg_isready');
+    const same = (k: string) => new Set(replicas.map((r) => JSON.stringify(doc.services[r]![k]))).size;
+    for (const k of ['image', 'build', 'env_file', 'volumes']) expect(same(k)).toBe(1); // one image, one config
+    expect(doc.services[replicas[0]!]!['build']).toEqual((parseYaml(read(COMPOSE, 'single-node', 'compose.yaml')) as { services: Record<string, Obj> }).services['codeq']!['build']);
+  });
+
+  it('keeps synchronous_commit at its default and sizes max_connections for the replicas', () => {
+    const db = doc.services[new URL(pc.url).hostname]!;
+    const settings = JSON.stringify([db['command'], db['environment']]);
+    expect(settings).not.toMatch(/synchronous_commit/);
+    const maxConnections = Number(/max_connections=(\d+)/.exec(settings)?.[1] ?? 100); // PostgreSQL's default is 100
+    expect(maxConnections).toBeGreaterThanOrEqual(replicas.length * (pc.poolSize + 2) + 10);
+    expect(read(dir, 'compose.yaml')).toMatch(/synchronous_commit[^\n]*default \(on\)/); // and says so
+  });
+
+  it('balances HTTP with least_conn and the gRPC ports as TCP streams over every replica', () => {
+    const lb = Object.values(doc.services).find((s) => mountsOf(s).some(([src]) => src === './nginx.conf'))!;
+    expect(mountsOf(lb).find(([src]) => src === './nginx.conf')?.[1]).toBe('/etc/nginx/nginx.conf');
+    const conf = read(dir, 'nginx.conf');
+    const [http] = nginxBlocks(conf, 'http');
+    const [stream] = nginxBlocks(conf, 'stream');
+    expect(http).toBeDefined();
+    expect(stream).toBeDefined();
+    /** upstream name → its body, in a block. */
+    const upstreams = (block: string) => Object.fromEntries([...block.matchAll(/upstream\s+(\S+)\s*\{([^}]*)\}/g)].map((m) => [m[1]!, m[2]!]));
+    const serversOf = (body: string) => [...body.matchAll(/^\s*server\s+(\S+)/gm)].map((m) => m[1]!).sort();
+    /** The upstream a `server { listen <port>; ... proxy_pass ... }` of a block sends to. */
+    const target = (block: string, port: string) => {
+      const server = nginxBlocks(block, 'server').find((b) => new RegExp(`listen\\s+${port}\\s*;`).test(b));
+      return /proxy_pass\s+(?:http:\/\/)?([^;\s]+)\s*;/.exec(server ?? '')?.[1];
+    };
+    const httpUp = upstreams(http!)[target(http!, '8080')!];
+    expect(httpUp).toMatch(/least_conn;/);
+    expect(serversOf(httpUp!)).toEqual(replicas.map((r) => `${r}:8080`).sort());
+    for (const port of ['9091', '9092']) {
+      const up = upstreams(stream!)[target(stream!, port)!];
+      expect(serversOf(up ?? '')).toEqual(replicas.map((r) => `${r}:${port}`).sort());
+    }
   });
 });
 
@@ -234,9 +369,10 @@ describe('observability stack', () => {
 });
 
 describe('Helm chart helm/codeq', () => {
-  const values = parseYaml(read(CHART, 'values.yaml')) as Obj & {
+  const valuesText = read(CHART, 'values.yaml');
+  const values = parseYaml(valuesText) as Obj & {
     config: Obj;
-    persistence: Obj;
+    persistence: Obj & { postgres: { url: string; poolSize: number; existingSecret: string } };
     auth: { producer: { provider: string; config: Obj }; worker: { provider: string; config: Obj } };
     extraEnvVars: Array<{ name: string }>;
   };
@@ -250,7 +386,7 @@ describe('Helm chart helm/codeq', () => {
     expect(chart).toMatchObject({ apiVersion: 'v2', name: 'codeq', type: 'application' });
     expect(chart['version']).toMatch(/^\d+\.\d+\.\d+/);
     expect(typeof chart['appVersion']).toBe('string');
-    for (const f of ['statefulset.yaml', 'service.yaml', 'configmap.yaml', 'secret.yaml', 'servicemonitor.yaml', 'NOTES.txt', '_helpers.tpl']) expect(templateFiles).toContain(f);
+    for (const f of ['statefulset.yaml', 'service.yaml', 'configmap.yaml', 'secret.yaml', 'servicemonitor.yaml', 'pdb.yaml', 'NOTES.txt', '_helpers.tpl']) expect(templateFiles).toContain(f);
   });
 
   it('references only .Values paths that values.yaml defines', () => {
@@ -268,6 +404,21 @@ describe('Helm chart helm/codeq', () => {
       }
     }
     expect([...missing]).toEqual([]);
+  });
+
+  it('documents every value with an @param line that names an existing path', () => {
+    const params = [...valuesText.matchAll(/^\s*## @param (\S+)/gm)].map((m) => m[1]!);
+    const missing = params.filter((p) => {
+      let node: unknown = values;
+      for (const part of p.split('.')) {
+        if (!isObj(node) || !(part in node)) return true;
+        node = node[part];
+      }
+      return false;
+    });
+    expect(missing).toEqual([]);
+    for (const p of ['replicaCount', 'persistence.provider', 'persistence.postgres.url', 'persistence.postgres.poolSize', 'persistence.postgres.existingSecret', 'persistence.existingClaim', 'podDisruptionBudget.enabled', 'podDisruptionBudget.maxUnavailable']) expect(params).toContain(p);
+    expect(valuesText).not.toMatch(/planned/i); // postgres is implemented
   });
 
   it('sets only environment variables the server reads', () => {
@@ -314,6 +465,40 @@ describe('Helm chart helm/codeq', () => {
     for (const side of [values.auth.producer, values.auth.worker]) {
       if (side.provider === 'static') expect(() => staticValidator({ ...side.config, token: 'generated' })).not.toThrow();
     }
+
+    // With postgres the file has no persistenceConfig (it renders it only for sqlite) and the
+    // Secret's PERSISTENCE_CONFIG ({url, poolSize}, see codeq.postgresConfigJson) completes it.
+    expect(templates['configmap.yaml']).toMatch(/\{\{- if eq \(include "codeq\.provider" \.\) "sqlite" \}\}\s*\n\s+persistenceConfig:/);
+    const { persistenceConfig: _sqliteOnly, ...pgFile } = { ...file, persistenceProvider: 'postgres' };
+    const pgEnv = { ...secretEnv, PERSISTENCE_CONFIG: JSON.stringify({ url: 'postgres://codeq:secret@pg:5432/codeq', poolSize: values.persistence.postgres.poolSize }) };
+    expect(configProblems(pgEnv, pgFile)).toEqual([]);
+  });
+
+  it('clears the image defaults for keys it manages, so its config file decides', () => {
+    // Environment variables win over the file: the image's PORT, PERSISTENCE_PROVIDER, ... would
+    // silently override the chart's values (e.g. keep sqlite when the chart says postgres).
+    const sts = templates['statefulset.yaml']!;
+    const managedEnv: string[] = CONFIG_KEYS.filter((k) => managedKeys.includes(k.yaml)).map((k) => k.env);
+    const fromImage = Object.keys(imageEnv()).filter((n) => managedEnv.includes(n));
+    expect(fromImage).toEqual(expect.arrayContaining(['PERSISTENCE_PROVIDER', 'PERSISTENCE_CONFIG']));
+    for (const n of fromImage) expect(sts).toMatch(new RegExp(`- name: ${n}\\s+(value: ""|valueFrom:)`));
+    expect(sts).toMatch(/- name: PERSISTENCE_CONFIG\s+valueFrom:\s+secretKeyRef:\s+name: \{\{ include "codeq\.postgresSecretName" \. \}\}\s+key: PERSISTENCE_CONFIG/);
+
+    // The server reads an empty variable as unset: the image's env with the chart's overrides and
+    // a postgres config file ends up on postgres.
+    const cleared = Object.fromEntries(fromImage.map((n) => [n, '']));
+    const dir = mkdtempSync(join(tmpdir(), 'codeq-deploy-'));
+    try {
+      const path = join(dir, 'codeq.yaml');
+      writeFileSync(path, JSON.stringify({ port: 8081, persistenceProvider: 'postgres', localArtifactsDir: '/data/artifacts' }));
+      const env = { ...imageEnv(), ...cleared, PERSISTENCE_CONFIG: JSON.stringify({ url: 'postgres://u:p@pg:5432/codeq', poolSize: 7 }) };
+      const cfg = loadConfig({ env, file: path });
+      expect(cfg.persistence).toEqual({ provider: 'postgres', url: 'postgres://u:p@pg:5432/codeq', poolSize: 7 });
+      expect(cfg.port).toBe(8081);
+      expect(cfg.localArtifactsDir).toBe('/data/artifacts');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('points CODEQ_CONFIG_PATH at the mounted ConfigMap', () => {
@@ -329,6 +514,59 @@ describe('Helm chart helm/codeq', () => {
     expect(values.persistence['provider']).toBe('sqlite');
     expect(helpers).toMatch(/if and \(gt \(int \.Values\.replicaCount\) 1\) \(ne \$provider "postgres"\)[^\n]*\n\{\{- fail /);
     expect(templates['statefulset.yaml']).toMatch(/^\{\{- include "codeq\.validateValues" \. \}\}/);
+    // $provider is normalised: pebble → sqlite, postgresql → postgres.
+    expect(helpers).toMatch(/\$provider := include "codeq\.provider" \./);
+    expect(helpers).toMatch(/has \$p \(list "sqlite" "pebble"\) -\}\}sqlite/);
+    expect(helpers).toMatch(/has \$p \(list "postgres" "postgresql"\) -\}\}postgres/);
+  });
+
+  it('runs N stateless replicas on postgres: PERSISTENCE_CONFIG from a Secret, no claim template, Parallel', () => {
+    expect(values.persistence.postgres).toEqual({ url: '', poolSize: 10, existingSecret: '' });
+    // The chart's Secret holds PERSISTENCE_CONFIG unless an existing Secret is named.
+    const secret = templates['secret.yaml']!;
+    expect(secret).toMatch(/\{\{- if and \(eq \(include "codeq\.provider" \.\) "postgres"\) \(not \.Values\.persistence\.postgres\.existingSecret\) \}\}\s*\n\s+PERSISTENCE_CONFIG: \{\{ include "codeq\.postgresConfigJson" \. \| b64enc \| quote \}\}/);
+    expect(secret).toMatch(/^\{\{- if include "codeq\.ownSecret" \. \}\}/m);
+    expect(helpers).toMatch(/define "codeq\.postgresConfigJson" -\}\}\s*\n\{\{- dict "url" \.Values\.persistence\.postgres\.url "poolSize" \(int \.Values\.persistence\.postgres\.poolSize\) \| toJson -\}\}/);
+    expect(helpers).toMatch(/define "codeq\.postgresSecretName" -\}\}\s*\n\{\{- default \(include "codeq\.fullname" \.\) \.Values\.persistence\.postgres\.existingSecret -\}\}/);
+    // What that JSON looks like is what the server accepts.
+    expect(configProblems({ PERSISTENCE_PROVIDER: 'postgres', PERSISTENCE_CONFIG: JSON.stringify({ poolSize: values.persistence.postgres.poolSize, url: 'postgres://codeq:pw@db:5432/codeq' }) })).toEqual([]);
+
+    const sts = templates['statefulset.yaml']!;
+    expect(sts).toMatch(/\$postgres := eq \(include "codeq\.provider" \.\) "postgres"/);
+    expect(sts).toMatch(/podManagementPolicy: \{\{ ternary "Parallel" "OrderedReady" \$postgres \}\}/);
+    expect(sts).toMatch(/\$dataClaim := ternary "data" "" \(and \(not \$postgres\) /); // no volumeClaimTemplates
+    expect(sts).toMatch(/\{\{- if \$dataClaim \}\}\s*\n\s+volumeClaimTemplates:/);
+    // The data volume of a postgres pod: existingClaim (shared artifacts) or an emptyDir.
+    expect(sts).toMatch(/else if or \$postgres \(not \.Values\.persistence\.enabled\) \}\}\s*\n\s+- name: data\s+emptyDir: \{\}/);
+  });
+
+  it('refuses postgres values that cannot work, with messages that say what to set', () => {
+    const fails = [...helpers.matchAll(/\{\{- fail (.*) -\}\}/g)].map((m) => m[1]!);
+    const failAfter = (condition: RegExp) => new RegExp(`${condition.source}[^\\n]*\\n\\{\\{- fail `).test(helpers);
+    expect(failAfter(/if and \(not \$pg\.url\) \(not \$pg\.existingSecret\)/)).toBe(true);
+    expect(fails.find((f) => f.includes('needs persistence.postgres.url'))).toMatch(/persistence\.postgres\.existingSecret.*PERSISTENCE_CONFIG/);
+    expect(fails.some((f) => /persistence\.postgres\.url must be a postgres:\/\/ or postgresql:\/\/ URL/.test(f))).toBe(true);
+    expect(fails.some((f) => /persistence\.postgres\.poolSize must be an integer from 1 to 1000/.test(f))).toBe(true);
+    // One claim for several pods: refused with sqlite, allowed (ReadWriteMany, for shared artifacts) with postgres.
+    expect(failAfter(/if and \.Values\.persistence\.existingClaim \(gt \(int \.Values\.replicaCount\) 1\) \(ne \$provider "postgres"\)/)).toBe(true);
+    expect(fails.some((f) => /must be ReadWriteMany/.test(f))).toBe(true);
+  });
+
+  it('has a PodDisruptionBudget for several replicas', () => {
+    expect(values['podDisruptionBudget']).toEqual({ enabled: true, maxUnavailable: 1 });
+    const pdb = templates['pdb.yaml']!;
+    expect(pdb).toMatch(/^\{\{- if and \.Values\.podDisruptionBudget\.enabled \(gt \(int \.Values\.replicaCount\) 1\) \}\}/m);
+    expect(pdb).toMatch(/apiVersion: policy\/v1\s+kind: PodDisruptionBudget/);
+    expect(pdb).toMatch(/maxUnavailable: \{\{ \.Values\.podDisruptionBudget\.maxUnavailable \}\}/);
+    expect(pdb).toMatch(/selector:\s+matchLabels:\s+\{\{- include "codeq\.selectorLabels" \. \| nindent 6 \}\}/);
+  });
+
+  it('tells in NOTES which engine runs, how many replicas and the connection budget', () => {
+    const notes = templates['NOTES.txt']!;
+    expect(notes).toMatch(/poolSize \+ 2 connections/);
+    expect(notes).toMatch(/mul \(int \.Values\.replicaCount\) \(add \(int \.Values\.persistence\.postgres\.poolSize\) 2\)/);
+    expect(notes).toMatch(/PER POD in an emptyDir/);
+    expect(notes).toMatch(/rate limits/);
   });
 
   it('probes /healthz for liveness and /readyz for readiness, as a non-root user', () => {

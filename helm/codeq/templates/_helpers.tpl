@@ -101,6 +101,37 @@ Data directory of the embedded engine and artifacts directory, both on the data 
 {{- end -}}
 
 {{/*
+The storage engine, normalised: "sqlite" (also for the "pebble" alias) or "postgres" (also for
+"postgresql"); anything else is returned as given and refused by codeq.validateValues.
+*/}}
+{{- define "codeq.provider" -}}
+{{- $p := lower (toString .Values.persistence.provider) -}}
+{{- if has $p (list "sqlite" "pebble") -}}sqlite
+{{- else if has $p (list "postgres" "postgresql") -}}postgres
+{{- else -}}{{ $p }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+With postgres: the Secret and key that hold PERSISTENCE_CONFIG ({"url","poolSize"} as JSON), either
+persistence.postgres.existingSecret or the chart's own Secret (rendered from persistence.postgres).
+*/}}
+{{- define "codeq.postgresSecretName" -}}
+{{- default (include "codeq.fullname" .) .Values.persistence.postgres.existingSecret -}}
+{{- end -}}
+{{- define "codeq.postgresConfigJson" -}}
+{{- dict "url" .Values.persistence.postgres.url "poolSize" (int .Values.persistence.postgres.poolSize) | toJson -}}
+{{- end -}}
+
+{{/*
+Does the chart render its own Secret? For the auth configs (unless auth.existingSecret) and, with
+postgres, for PERSISTENCE_CONFIG (unless persistence.postgres.existingSecret). "true" or "".
+*/}}
+{{- define "codeq.ownSecret" -}}
+{{- if or (not .Values.auth.existingSecret) (and (eq (include "codeq.provider" .) "postgres") (not .Values.persistence.postgres.existingSecret)) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
 Keys of the config file that the chart renders itself; `config` must not repeat them.
 */}}
 {{- define "codeq.managedConfigKeys" -}}
@@ -152,9 +183,9 @@ The webhook HMAC secret: the configured one, else the one stored in this release
 Refuse values that cannot work. Called from the StatefulSet template.
 */}}
 {{- define "codeq.validateValues" -}}
-{{- $provider := lower (toString .Values.persistence.provider) -}}
-{{- if not (has $provider (list "sqlite" "pebble" "postgres")) -}}
-{{- fail (printf "persistence.provider must be sqlite (pebble is an alias) or postgres, got %q" .Values.persistence.provider) -}}
+{{- $provider := include "codeq.provider" . -}}
+{{- if not (has $provider (list "sqlite" "postgres")) -}}
+{{- fail (printf "persistence.provider must be sqlite (pebble is an alias) or postgres (postgresql is an alias), got %q" .Values.persistence.provider) -}}
 {{- end -}}
 {{- if and (gt (int .Values.replicaCount) 1) (ne $provider "postgres") -}}
 {{- fail (printf "replicaCount=%d needs persistence.provider=postgres: the embedded %s engine keeps its data in one directory locked by one process, so it runs exactly one replica" (int .Values.replicaCount) $provider) -}}
@@ -167,7 +198,27 @@ Refuse values that cannot work. Called from the StatefulSet template.
 {{- fail (printf "config.%s is set by the chart; use the dedicated values instead (containerPorts, persistence, streams, auth)" $key) -}}
 {{- end -}}
 {{- end -}}
-{{- if and .Values.persistence.existingClaim (gt (int .Values.replicaCount) 1) -}}
+{{- if eq $provider "postgres" -}}
+{{- $pg := .Values.persistence.postgres -}}
+{{- if and (not $pg.url) (not $pg.existingSecret) -}}
+{{- fail "persistence.provider=postgres needs persistence.postgres.url (postgres://user:password@host:5432/db) or persistence.postgres.existingSecret (a Secret with key PERSISTENCE_CONFIG holding {\"url\":\"postgres://...\",\"poolSize\":10})" -}}
+{{- end -}}
+{{- if and $pg.url (not $pg.existingSecret) (not (regexMatch "^postgres(ql)?://[^/]" (toString $pg.url))) -}}
+{{- fail "persistence.postgres.url must be a postgres:// or postgresql:// URL" -}}
+{{- end -}}
+{{- if or (lt (int $pg.poolSize) 1) (gt (int $pg.poolSize) 1000) -}}
+{{- fail (printf "persistence.postgres.poolSize must be an integer from 1 to 1000, got %v" $pg.poolSize) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.persistence.existingClaim (gt (int .Values.replicaCount) 1) (ne $provider "postgres") -}}
 {{- fail "persistence.existingClaim cannot be shared by more than one replica" -}}
+{{- end -}}
+{{- if and (eq $provider "postgres") .Values.persistence.existingClaim (gt (int .Values.replicaCount) 1) -}}
+{{- /* Every pod mounts the claim (shared artifacts): it must be ReadWriteMany. Checked when the claim can be looked up (not by helm template). */ -}}
+{{- $claim := lookup "v1" "PersistentVolumeClaim" .Release.Namespace (tpl .Values.persistence.existingClaim .) | default dict -}}
+{{- $modes := (get (get $claim "spec" | default dict) "accessModes") | default list -}}
+{{- if and $claim $modes (not (has "ReadWriteMany" $modes)) -}}
+{{- fail (printf "persistence.existingClaim %s has access modes %v: with replicaCount=%d every pod mounts it (shared artifacts), so it must be ReadWriteMany" (tpl .Values.persistence.existingClaim .) $modes (int .Values.replicaCount)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
