@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL server for tests and benchmarks, from the machine's PostgreSQL binaries.
 #
 #   eval "$(bash scripts/pg-throwaway.sh start)"   # sets PG_THROWAWAY_DIR and CODEQ_TEST_PG_URL
+#   bash scripts/pg-throwaway.sh url "$PG_THROWAWAY_DIR"    # prints the URL again
 #   bash scripts/pg-throwaway.sh stop "$PG_THROWAWAY_DIR"
 #
 # start: initdb in a new temp directory, pg_ctl start on a free loopback port (as the `postgres`
@@ -52,6 +53,11 @@ case "$cmd" in
     echo "export CODEQ_TEST_PG_URL=postgres://$user@127.0.0.1:$port/postgres"
     echo "pg-throwaway: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data $dir)" >&2
     ;;
+  url)
+    dir="${2:-}"
+    if [ -z "$dir" ] || [ ! -f "$dir/port" ]; then echo "pg-throwaway: url needs the directory printed by start" >&2; exit 64; fi
+    echo "postgres://$(stat -c %U "$dir/data")@127.0.0.1:$(cat "$dir/port")/postgres"
+    ;;
   stop)
     dir="${2:-}"
     if [ -z "$dir" ] || [ ! -d "$dir/data" ]; then echo "pg-throwaway: stop needs the directory printed by start" >&2; exit 64; fi
@@ -62,7 +68,7 @@ case "$cmd" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: pg-throwaway.sh start | stop <dir>" >&2
+    echo "usage: pg-throwaway.sh start | url <dir> | stop <dir>" >&2
     exit 64
     ;;
 esac

@@ -58,6 +58,17 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
       expect(await store.counts('acme', 'cmd')).toMatchObject({ inProgress: 3, delayed: 0, dlq: 0 });
     });
 
+    it('claims commands in the given order, each by priority then FIFO', async () => {
+      const a1 = newTask({ command: 'A', commandKey: 'a', priority: 1 });
+      const b9 = newTask({ command: 'B', commandKey: 'b', priority: 9 });
+      const a5 = newTask({ command: 'A', commandKey: 'a', priority: 5 });
+      const b0 = newTask({ command: 'B', commandKey: 'b', priority: 0 });
+      for (const t of [a1, b9, a5, b0]) await store.create(t);
+      const got = await store.claim('acme', ['a', 'b'], 3, lease());
+      expect(got.map((t) => t.id)).toEqual([a5.id, a1.id, b9.id]);
+      expect((await store.claim('acme', ['missing', 'b'], 5, lease())).map((t) => t.id)).toEqual([b0.id]);
+    });
+
     it('makes idempotency keys atomic per tenant', async () => {
       const outs = await Promise.all(Array.from({ length: 10 }, () => store.create(newTask({ idempotencyKey: 'k' }))));
       expect(new Set(outs.map((o) => o.task.id)).size).toBe(1);

@@ -78,6 +78,8 @@ export interface TaskStore {
   /**
    * Apply a guarded transition atomically. `tenantId` null = system access (reapers).
    * `fn` receives null for unknown or foreign tasks; it throws to refuse (nothing changes).
+   * An engine with optimistic concurrency (PostgreSQL) may call `fn` more than once, each time on
+   * a newer state; only the last call's outcome counts, so `fn` must not leave effects behind.
    */
   transition<R>(tenantId: string | null, id: string, fn: TransitionFn<R>): Promise<R>;
   /** Resolve when the task's result is stored, at `deadlineMs`, or on abort. */

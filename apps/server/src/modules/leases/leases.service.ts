@@ -104,6 +104,7 @@ export class LeasesService implements OnApplicationBootstrap {
     const now = this.clock.now();
     let dead: { task: TaskRecord; error: string } | null = null;
     const out = await this.store.transition<{ status: 'requeued' | 'dlq'; delaySeconds: number }>(tenantId, id, (t) => {
+      dead = null; // the engine may run this more than once (after a lost race)
       const cur = assertCanNack(t, actor);
       const delay = nackDelaySeconds(this.config.backoff, delaySeconds, cur.attempts);
       const { next, outcome } = retryOrDeadLetter(cur, delay, reason || 'MAX_ATTEMPTS', now);
@@ -130,6 +131,7 @@ export class LeasesService implements OnApplicationBootstrap {
       let dead: { task: TaskRecord; error: string } | null = null;
       try {
         const expired = await this.store.transition<string | null>(null, l.taskId, (t) => {
+          dead = null; // the engine may run this more than once (after a lost race)
           // Guard with the current state and lease: a task finished meanwhile is left alone.
           if (!t || t.status !== 'IN_PROGRESS' || t.leaseId !== l.leaseId || (t.leaseUntilMs ?? 0) > now) return { value: null };
           const delay = backoffSeconds(this.config.backoff, t.attempts);

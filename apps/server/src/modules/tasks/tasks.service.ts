@@ -195,6 +195,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     const now = this.clock.now();
     let finished: { task: TaskRecord; result: ResultRecord } | null = null;
     const record = await this.store.transition(tenantId, id, (t, ctx) => {
+      finished = null; // the engine may run this more than once (after a lost race)
       const { replay } = assertCanComplete(t, actor, () => ctx.result());
       if (replay) return { value: replay };
       const { next, result } = complete(t!, actor, { status: input.status, result: input.result, error: input.error, artifacts }, now);

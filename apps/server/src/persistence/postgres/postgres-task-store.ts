@@ -7,13 +7,18 @@
  *  - Live tasks sit in `codeq_tasks`, the table claims scan, behind partial indexes; a task that
  *    finishes moves to `codeq_finished` in the statement that finishes it, so the hot table stays
  *    small whatever the retention.
- *  - Claim = one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …`.
+ *  - Claim = one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING …` per
+ *    requested command, in the caller's order, on the partial index of ready rows.
  *  - Every other change is an optimistic, guarded statement (`WHERE id = $1 AND version = $v`):
- *    a reaper or worker acting on a stale read changes nothing and re-reads.
+ *    a reaper or worker acting on a stale read changes nothing and re-reads. The read is skipped
+ *    when this replica holds a copy of the row from its own claim or last write (a hint only: the
+ *    guard decides, and refusals are confirmed on a fresh read).
  *  - Creates that arrive in the same event-loop turn are inserted by one multi-row statement.
  *  - Wake-ups: statements that make work ready send `NOTIFY codeq_work` (tenant, count, command);
  *    results send `NOTIFY codeq_result`; one LISTEN connection per replica wakes its long-polls,
- *    with a bounded fallback re-check (FALLBACK_MS) for notifications lost on reconnects.
+ *    with a bounded fallback re-check (FALLBACK_MS) for notifications lost on reconnects. A
+ *    notification that lands while a claim or result read is running is remembered, so the
+ *    waiter parked right after that read does not sleep through it (MissedWakeups).
  *  - Maintenance (delayed promotion, lease expiry, retention) runs on the one replica that holds
  *    a session advisory lock on a dedicated connection; when that replica dies its connection drops,
  *    PostgreSQL releases the lock and another replica takes over within LEADER_RETRY_MS.
@@ -21,7 +26,7 @@
  */
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import type { CreateOutcome, ExpiredLease, QueueCounts, QueueDepth, TaskStore, TransitionFn } from '../../domain/task-store.js';
+import type { CreateOutcome, ExpiredLease, QueueCounts, QueueDepth, TaskStore, Transition, TransitionFn } from '../../domain/task-store.js';
 import { isTerminal, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres-schema.js';
@@ -42,6 +47,9 @@ const MAINTENANCE_MAX_MS = 1000;
 const MIGRATION_LOCK = 0x636f6465_71_01;
 const LEADER_LOCK = 0x636f6465_71_02;
 const CREATE_BATCH = 500;
+/** Bounds of the copy of recently leased rows (entries; payload characters of one entry). */
+const RECENT_MAX = 4096;
+const RECENT_MAX_PAYLOAD = 16 * 1024;
 
 const COLS = [
   'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
@@ -59,6 +67,13 @@ const COL_LIST = COLS.map((c) => `"${c}"`).join(', ');
 const MUTABLE = ['status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key', 'visible_at', 'updated_at', 'terminal_at'] as const;
 
 type Row = Record<string, unknown>;
+
+/** A task row as read: live rows (codeq_tasks) carry the version their writes are guarded by. */
+interface Fetched {
+  task: TaskRecord;
+  version: number;
+  live: boolean;
+}
 
 function rowToTask(r: Row): TaskRecord {
   return {
@@ -140,6 +155,50 @@ function redact(url: string): string {
   }
 }
 
+/**
+ * Closes the gap between a read that found nothing (a claim, a result read) and the waiter its
+ * caller parks right after: a notification that arrives while such a read runs, and finds nobody
+ * parked, may be about a row committed after that read's snapshot. It is remembered for a short
+ * while, and the next waiter on that key returns at once (its caller reads again) instead of
+ * sleeping until the fallback re-check.
+ */
+class MissedWakeups {
+  private readonly reading = new Map<string, number>();
+  private readonly missed = new Map<string, { n: number; at: number }>();
+
+  async around<T>(key: string, read: () => Promise<T>): Promise<T> {
+    this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
+    try {
+      return await read();
+    } finally {
+      const n = (this.reading.get(key) ?? 1) - 1;
+      if (n > 0) this.reading.set(key, n);
+      else this.reading.delete(key);
+    }
+  }
+
+  /** A notification for `key` that `unserved` parked waiters were missing for. */
+  notified(key: string, unserved: number): void {
+    const reading = this.reading.get(key) ?? 0;
+    if (unserved <= 0 || reading === 0) return;
+    const now = Date.now();
+    if (this.missed.size >= 1000) for (const [k, m] of this.missed) if (now - m.at >= FALLBACK_MS) this.missed.delete(k);
+    const cur = this.missed.get(key);
+    const before = cur && now - cur.at < FALLBACK_MS ? cur.n : 0;
+    this.missed.set(key, { n: Math.min(reading, before + unserved), at: now });
+  }
+
+  /** True, once per remembered wake-up, when a waiter on `key` should not park. */
+  take(key: string): boolean {
+    const m = this.missed.get(key);
+    if (!m) return false;
+    const fresh = Date.now() - m.at < FALLBACK_MS;
+    if (!fresh || m.n <= 1) this.missed.delete(key);
+    else m.n--;
+    return fresh;
+  }
+}
+
 interface PendingCreate {
   task: TaskRecord;
   resolve: (o: CreateOutcome) => void;
@@ -158,10 +217,14 @@ export class PostgresTaskStore implements TaskStore {
   private closed = false;
   private draining = false;
   private readonly workWaiters = new Map<string, Set<() => void>>();
+  private readonly missedWork = new MissedWakeups();
+  private readonly missedResults = new MissedWakeups();
   private readonly resultWaiters = new Map<string, Set<() => void>>();
   private leaseHandler: ((leases: ExpiredLease[]) => void) | null = null;
   /** Leases handed to the handler recently (not handed again while it works on them). */
   private readonly expiring = new Map<string, number>();
+  /** Live rows this replica leased or wrote last (id → row and version), a hint for transition(). */
+  private readonly recent = new Map<string, Fetched>();
   private pendingCreates: PendingCreate[] = [];
   /** (tenant, command key) → first spelling, for queues seen by this replica (bounded). */
   private readonly knownQueues = new Map<string, { tenantId: string; commandKey: string; command: string }>();
@@ -408,7 +471,7 @@ export class PostgresTaskStore implements TaskStore {
   // ---------------------------------------------------------------------------------------------
   // Reads
 
-  private async fetch(id: string): Promise<{ task: TaskRecord; version: number; live: boolean } | null> {
+  private async fetch(id: string): Promise<Fetched | null> {
     const r = await this.pool.query<Row>({
       name: 'codeq_fetch',
       text: `SELECT ${COL_LIST}, "version", true AS live FROM codeq_tasks WHERE id = $1
@@ -430,7 +493,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async getResult(tenantId: string, id: string): Promise<ResultRecord | null> {
-    const r = await this.fetchResult(id);
+    const r = await this.missedResults.around(id, () => this.fetchResult(id));
     return r && r.tenantId === tenantId ? r : null;
   }
 
@@ -531,29 +594,42 @@ export class PostgresTaskStore implements TaskStore {
     if (probe.status !== 'IN_PROGRESS' || probe.location !== 'INPROG_SET' || probe.attempts !== PROBE.attempts + 1 || probe.visibleAtMs !== null) {
       throw new Error('unsupported lease transition for the postgres engine');
     }
-    const single = commandKeys.length === 1;
-    const r = await this.pool.query<Row>({
-      name: single ? 'codeq_claim_one' : 'codeq_claim_many',
-      text: `UPDATE codeq_tasks t SET status = 'IN_PROGRESS', location = 'INPROG_SET', worker_id = $3, lease_id = gen_random_uuid()::text,
-               lease_until = $4, attempts = t.attempts + 1, visible_at = NULL, updated_at = $5, version = t.version + 1
-             WHERE t.id IN (
-               SELECT id FROM codeq_tasks
-               WHERE tenant_id = $1 AND ${single ? 'command_key = $2' : 'command_key = ANY($2::text[])'} AND location = 'PENDING_LIST'
-               ORDER BY ${single ? '' : 'array_position($2::text[], command_key), '}priority DESC, seq
-               LIMIT $6 FOR UPDATE SKIP LOCKED)
-             RETURNING ${COLS.map((c) => `t."${c}"`).join(', ')}`,
-      values: [tenantId, single ? commandKeys[0] : commandKeys, probe.workerId, probe.leaseUntilMs, probe.updatedAtMs, count],
-    });
-    const order = new Map(commandKeys.map((k, i) => [k, i]));
-    return r.rows
-      .map(rowToTask)
-      .sort((a, b) => (order.get(a.commandKey) ?? 0) - (order.get(b.commandKey) ?? 0) || b.priority - a.priority || a.seq - b.seq);
+    // One statement per command, in the caller's order, until `count` tasks are leased: each one
+    // walks the ready index (tenant, command, priority DESC, seq) and stops after LIMIT rows. A
+    // single statement over `command_key = ANY($2)` ordered by the command's position cannot use
+    // that index: it scans and sorts the whole backlog (measured with 100k ready tasks: ~290 ms
+    // per claim instead of ~1 ms).
+    const out: TaskRecord[] = [];
+    for (const key of commandKeys) {
+      const r = await this.missedWork.around(`${tenantId}\u0000${key}`, () => this.pool.query<Row>({
+        name: 'codeq_claim',
+        text: `UPDATE codeq_tasks t SET status = 'IN_PROGRESS', location = 'INPROG_SET', worker_id = $3, lease_id = gen_random_uuid()::text,
+                 lease_until = $4, attempts = t.attempts + 1, visible_at = NULL, updated_at = $5, version = t.version + 1
+               WHERE t.id IN (
+                 SELECT id FROM codeq_tasks
+                 WHERE tenant_id = $1 AND command_key = $2 AND location = 'PENDING_LIST'
+                 ORDER BY priority DESC, seq
+                 LIMIT $6 FOR UPDATE SKIP LOCKED)
+               RETURNING ${COLS.map((c) => `t."${c}"`).join(', ')}, t."version"`,
+        values: [tenantId, key, probe.workerId, probe.leaseUntilMs, probe.updatedAtMs, count - out.length],
+      }));
+      const leased = r.rows.map((row) => {
+        const task = rowToTask(row);
+        this.remember({ task: { ...task }, version: row['version'] as number, live: true });
+        return task;
+      });
+      // RETURNING follows no ORDER BY: put this command's tasks back in claim order.
+      out.push(...leased.sort((a, b) => b.priority - a.priority || a.seq - b.seq));
+      if (out.length >= count) break;
+    }
+    return out;
   }
 
   waitForWork(tenantId: string, commandKeys: readonly string[], deadlineMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
       if (this.closed || this.draining || signal?.aborted) return resolve();
       const keys = commandKeys.map((k) => `${tenantId}\u0000${k}`);
+      if (keys.some((k) => this.missedWork.take(k))) return resolve();
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
@@ -577,31 +653,63 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   private wakeWork(key: string, n: number): void {
-    const s = this.workWaiters.get(key);
-    if (!s) return;
-    for (const w of [...s].slice(0, n)) w();
+    const parked = [...(this.workWaiters.get(key) ?? [])].slice(0, n);
+    for (const w of parked) w();
+    this.missedWork.notified(key, n - parked.length);
   }
 
   // ---------------------------------------------------------------------------------------------
   // Transitions
 
+  /**
+   * Read, apply `fn`, write guarded by the version read; a lost race re-reads and re-runs `fn`.
+   * The first attempt may start from the copy of a row this replica leased or wrote itself (see
+   * `recent`), which saves the read on the hot path (claim → heartbeat → result on one replica).
+   * A stale copy is harmless: the version guard refuses the write, and an answer that is not a
+   * successful write (a refusal, or no change) is only ever given from a fresh read.
+   */
   async transition<R>(tenantId: string | null, id: string, fn: TransitionFn<R>): Promise<R> {
     this.assertOpen();
+    let f: Fetched | null = this.recent.get(id) ?? null;
+    let cached = f !== null;
     for (let attempt = 0; ; attempt++) {
-      const f = await this.fetch(id);
+      if (!cached) f = await this.fetch(id);
       const current = f && (tenantId === null || f.task.tenantId === tenantId) ? f : null;
       // Only finished tasks have results (a result is stored by the transition that finishes a task).
       const stored = current && isTerminal(current.task.status) ? await this.fetchResult(id) : null;
-      const out = fn(current ? { ...current.task } : null, { result: () => stored });
-      if (!out.next) return out.value;
-      if (!current) throw new Error('a transition cannot create a task');
+      let out: Transition<R>;
+      try {
+        out = fn(current ? { ...current.task } : null, { result: () => stored });
+      } catch (e) {
+        if (!cached) throw e;
+        out = { value: undefined as R }; // refused on the copy: confirm on a fresh read
+      }
+      if (!out.next || !current) {
+        if (cached) {
+          this.recent.delete(id);
+          cached = false;
+          continue;
+        }
+        if (!out.next) return out.value;
+        throw new Error('a transition cannot create a task');
+      }
       if (await this.apply(current, out.next, out.result ?? null)) return out.value;
+      this.recent.delete(id);
+      cached = false;
       if (attempt >= 20) throw new Error(`task ${id} is changing too fast to update`);
     }
   }
 
+  /** Keep a copy of a live row this replica wrote (bounded; oldest first out; large payloads skipped). */
+  private remember(f: Fetched): void {
+    this.recent.delete(f.task.id);
+    if (!f.live || f.task.payload.length > RECENT_MAX_PAYLOAD) return;
+    this.recent.set(f.task.id, f);
+    if (this.recent.size > RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
+  }
+
   /** Write `next` if the row is still the version that was read; false = lost a race (re-read). */
-  private async apply(prev: { task: TaskRecord; version: number; live: boolean }, next: TaskRecord, result: ResultRecord | null): Promise<boolean> {
+  private async apply(prev: Fetched, next: TaskRecord, result: ResultRecord | null): Promise<boolean> {
     const newSeq = next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET';
     if (prev.live && !isTerminal(next.status)) {
       const r = await this.pool.query({
@@ -614,8 +722,13 @@ export class PostgresTaskStore implements TaskStore {
                SELECT (SELECT count(*) FROM src) AS changed, (SELECT count(*) FROM n) + (SELECT count(*) FROM d) AS notified`,
         values: [next.id, prev.version, ...mutableValues(next), newSeq],
       });
-      return Number((r.rows[0] as Row)['changed']) === 1;
+      const changed = Number((r.rows[0] as Row)['changed']) === 1;
+      // A row that got a new seq (back in a queue) is not kept: the copy would miss its seq.
+      if (changed && !newSeq) this.remember({ task: { ...next }, version: prev.version + 1, live: true }); // a copy: callers get `next`
+      else this.recent.delete(next.id);
+      return changed;
     }
+    this.recent.delete(next.id);
     if (prev.live) {
       // Finishing: the row leaves the hot table, and the result (if any) is stored, in one statement.
       const base = COLS.length;
@@ -671,7 +784,7 @@ export class PostgresTaskStore implements TaskStore {
 
   waitForResult(_tenantId: string, id: string, deadlineMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
-      if (this.closed || this.draining || signal?.aborted) return resolve();
+      if (this.closed || this.draining || signal?.aborted || this.missedResults.take(id)) return resolve();
       const done = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
@@ -693,6 +806,7 @@ export class PostgresTaskStore implements TaskStore {
   private wakeResult(id: string): void {
     const s = this.resultWaiters.get(id);
     if (s) for (const w of [...s]) w();
+    else this.missedResults.notified(id, 1);
   }
 
   // ---------------------------------------------------------------------------------------------
