@@ -1,5 +1,6 @@
 import { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
-import { HttpTransport, isConnectionError, withRetry, type RetryPolicy, type Transport } from '@codeq/sdk-producer/transport';
+import { GrpcProducerTransport, HttpTransport, isConnectionError, withRetry, type RetryPolicy, type Transport } from '@codeq/sdk-producer/transport';
+import { GrpcWorkerTransport } from '@codeq/sdk-worker';
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { configPath, readConfig, activeProfile, resolveSettings, type Settings } from './settings.js';
 
@@ -9,6 +10,25 @@ export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args
 /** Process exit code for a catalogue code (2 validation, 3 auth, 4 not found, 5 conflict, 6 rate limited, 7 unavailable, 1 internal). */
 export function exitCodeFor(code: ErrorCode): number {
   return ERRORS[code].exit;
+}
+
+/** Exit code of `tasks wait` when the task ended FAILED (incl. dead-lettered); not an error code of the catalogue. */
+export const EXIT_TASK_FAILED = 8;
+
+/** `--transport` and `--grpc-address` of the commands that can use a gRPC stream. */
+export function transportFlags(role: 'worker' | 'producer') {
+  const port = role === 'worker' ? 9091 : 9092;
+  return {
+    transport: Flags.string({
+      summary: `Wire: http, or grpc (the ${role} stream). Env CODEQ_TRANSPORT, profile key transport; default http.`,
+      options: ['http', 'grpc'],
+      helpGroup: 'TRANSPORT',
+    }),
+    'grpc-address': Flags.string({
+      summary: `${role === 'worker' ? 'Worker' : 'Producer'} stream host:port; implies --transport grpc. Env ${role === 'worker' ? 'CODEQ_WORKER_ADDRESS' : 'CODEQ_PRODUCER_ADDRESS'}, profile key ${role}Address; default <url host>:${port}.`,
+      helpGroup: 'TRANSPORT',
+    }),
+  };
 }
 
 /** The CLI's retries: short, so a down server is reported within about a second. */
@@ -34,6 +54,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected rest: string[] = [];
   protected settings!: Settings;
   private transportInstance: Transport | undefined;
+  private streamInstance: Transport | undefined;
+
+  /** The stream `--grpc-address` names for this command (commands with `--transport` set it). */
+  static streamRole: 'worker' | 'producer' | undefined;
 
   override async init(): Promise<void> {
     await super.init();
@@ -48,7 +72,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>;
     this.args = args as BaseArgs<T>;
     this.rest = argv.map(String);
-    this.settings = resolveSettings({ url: this.flags.url, token: this.flags.token, profile: this.flags.profile });
+    const f = this.flags as { transport?: string; 'grpc-address'?: string };
+    const role = ctor.streamRole;
+    this.settings = resolveSettings({
+      url: this.flags.url,
+      token: this.flags.token,
+      profile: this.flags.profile,
+      transport: f.transport,
+      ...(role === 'worker' ? { workerAddress: f['grpc-address'] } : role === 'producer' ? { producerAddress: f['grpc-address'] } : {}),
+    });
   }
 
   /** `--json`, or a profile with `output: json`. */
@@ -69,12 +101,39 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** The HTTP transport for the resolved URL and token (fails when no token is configured). */
   protected get transport(): Transport {
     if (!this.transportInstance) {
-      if (!this.settings.token) {
-        throw new CodeqError('UNAUTHENTICATED', 'token is required (use --token, CODEQ_TOKEN or `codeq config set token <token>`)');
-      }
-      this.transportInstance = new HttpTransport({ baseUrl: this.settings.url, token: this.settings.token, userAgent: this.config.userAgent });
+      this.transportInstance = new HttpTransport({ baseUrl: this.settings.url, token: this.requireToken(), userAgent: this.config.userAgent });
     }
     return this.transportInstance;
+  }
+
+  /** The token, or UNAUTHENTICATED (exit 3) when none is configured. */
+  private requireToken(): string {
+    if (!this.settings.token) throw new CodeqError('UNAUTHENTICATED', 'token is required (use --token, CODEQ_TOKEN or `codeq config set token <token>`)');
+    return this.settings.token;
+  }
+
+  /**
+   * The transport of the command's stream role: with `--transport grpc` (or CODEQ_TRANSPORT /
+   * profile `transport`) the worker or producer gRPC stream, with HTTP for everything else;
+   * otherwise the HTTP transport.
+   */
+  protected streamTransport(role: 'worker' | 'producer'): Transport {
+    if (this.settings.transport !== 'grpc') return this.transport;
+    if (!this.streamInstance) {
+      const token = this.requireToken();
+      const http = this.transport;
+      this.streamInstance =
+        role === 'worker'
+          ? new GrpcWorkerTransport({ address: this.settings.workerAddress, token, http })
+          : new GrpcProducerTransport({ address: this.settings.producerAddress, token, http });
+    }
+    return this.streamInstance;
+  }
+
+  /** Where the command connects, for messages: the stream address with gRPC, else the URL. */
+  protected target(role: 'worker' | 'producer'): string {
+    if (this.settings.transport !== 'grpc') return this.settings.url;
+    return `grpc://${role === 'worker' ? this.settings.workerAddress : this.settings.producerAddress}`;
   }
 
   /** Runs a call that is safe to repeat (reads, creates with an idempotency key) with short retries. */
@@ -97,15 +156,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async finally(err: Error | undefined): Promise<void> {
+    await this.streamInstance?.close();
     await this.transportInstance?.close();
     await super.finally(err);
   }
 
   /** What to tell a person about an error, besides its message. */
   protected hint(err: CodeqError): string | undefined {
+    const target = err.details['target'];
+    if (isConnectionError(err) && typeof target === 'string' && target.startsWith('grpc://')) {
+      const role = (this.ctor as typeof BaseCommand).streamRole ?? 'worker';
+      return `Is the server's ${role} stream listening at ${target.slice(7)} (${role === 'worker' ? 'WORKER_STREAM_ADDR' : 'PRODUCER_STREAM_ADDR'})? Set --grpc-address, ${role === 'worker' ? 'CODEQ_WORKER_ADDRESS' : 'CODEQ_PRODUCER_ADDRESS'} or \`codeq config set ${role}Address <host:port>\`, or use --transport http.`;
+    }
     if (isConnectionError(err)) return `Is the server running at ${this.settings?.url ?? 'the configured URL'}? Set --url, CODEQ_URL or \`codeq config set url <url>\`.`;
     if (err.details['timeout'] === true) return `The server at ${this.settings?.url} did not answer in time.`;
-    if (err.code === 'UNAUTHENTICATED' && err.details['httpStatus'] !== undefined) return 'Check the token: --token, CODEQ_TOKEN or `codeq config set token <token>`.';
+    if (err.code === 'UNAUTHENTICATED' && (err.details['httpStatus'] !== undefined || err.details['grpcStatus'] !== undefined)) return 'Check the token: --token, CODEQ_TOKEN or `codeq config set token <token>`.';
     if (err.code === 'FORBIDDEN') return 'The token is valid but not allowed here (admin routes need the ADMIN role; worker routes need codeq:* scopes).';
     return undefined;
   }

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './support/cli.js';
-import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 let server: TestServer;
 let configDir: string;
@@ -105,6 +105,61 @@ describe('codeq tasks', () => {
     const r = await cli(['tasks', 'wait', id, '--timeout', '1']);
     expect(r.code).toBe(4);
     expect(r.stderr).toContain(`no result for task ${id}`);
+  });
+
+  it('wait exits 8 when the task ended FAILED, still printing the result', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.failing', '--payload', '{}'])).stdout);
+    const c = JSON.parse((await cli(['tasks', 'claim', '--commands', 'cli.failing', '--json'])).stdout);
+    expect((await cli(['tasks', 'result', id, '--status', 'FAILED', '--error', 'disk full', '--lease-id', c.leaseId])).code).toBe(0);
+    const r = await cli(['tasks', 'wait', id, '--timeout', '5']);
+    expect(r.code).toBe(8);
+    expect(r.stdout).toMatch(/status\s+FAILED/);
+    expect(r.stdout).toMatch(/error\s+disk full/);
+    expect(r.stderr).toContain(`[ERROR] Task ${id} ended FAILED: disk full`);
+    const j = await cli(['tasks', 'wait', id, '--json']);
+    expect(j.code).toBe(8);
+    expect(JSON.parse(j.stdout)).toMatchObject({ result: { status: 'FAILED', error: 'disk full' } });
+  });
+});
+
+describe('codeq over the gRPC streams (--transport grpc)', () => {
+  it('tasks submit goes over the producer stream (flag, env, or profile)', async () => {
+    const r = await cli(['tasks', 'submit', 'cli.grpc', '--payload', '{"via":"flag"}', '--grpc-address', server.producerAddress]);
+    expect(r.code).toBe(0);
+    const id = lastWord(r.stdout);
+    expect(r.stdout).toBe(`[OK] Task created: ${id}\n`);
+    expect((await api(server.url, 'GET', `/tasks/${id}`)).body).toMatchObject({ command: 'cli.grpc', payload: '{"via":"flag"}' });
+    const j = await cli(['tasks', 'submit', 'cli.grpc', '--payload', '{"via":"env"}', '--json'], { env: { CODEQ_TRANSPORT: 'grpc', CODEQ_PRODUCER_ADDRESS: server.producerAddress } });
+    expect(JSON.parse(j.stdout)).toMatchObject({ command: 'cli.grpc', status: 'PENDING', payloadJson: { via: 'env' } });
+    // --transport http wins over the environment.
+    const h = await cli(['tasks', 'submit', 'cli.grpc', '--payload', '{}', '--transport', 'http'], { env: { CODEQ_TRANSPORT: 'grpc', CODEQ_PRODUCER_ADDRESS: '127.0.0.1:9' } });
+    expect(h.code).toBe(0);
+  });
+
+  it('worker start runs on the worker stream', async () => {
+    const a = lastWord((await cli(['tasks', 'submit', 'cli.gcat', '--payload', '{"n":1}'])).stdout);
+    const b = lastWord((await cli(['tasks', 'submit', 'cli.gcat', '--payload', '{"n":2}'])).stdout);
+    const r = await cli(['worker', 'start', '--commands', 'cli.gcat', '--max-tasks', '2', '--concurrency', '2', '--transport', 'grpc', '--grpc-address', server.workerAddress, '--', 'cat']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`[INFO] Worker started: commands cli.gcat, concurrency 2, server grpc://${server.workerAddress}`);
+    expect(r.stderr).toContain('[INFO] Worker stopped: 2 completed, 0 failed, 0 nacked');
+    expect((await api(server.url, 'GET', `/tasks/${a}/result`)).body.result.result).toEqual({ n: 1 });
+    expect((await api(server.url, 'GET', `/tasks/${b}/result`)).body.result.result).toEqual({ n: 2 });
+  });
+
+  it('errors keep their exit codes: bad token 3, stream not listening 7 with a hint, bad transport 2', async () => {
+    const t = await cli(['worker', 'start', '--commands', 'x', '--token', 'bad', '--grpc-address', server.workerAddress, '--', 'cat']);
+    expect(t.code).toBe(3);
+    expect(t.stderr).toContain('auth failed: invalid token');
+    const d = await cli(['tasks', 'submit', 'x', '--payload', '{}', '--grpc-address', '127.0.0.1:9', '--json']);
+    expect(d.code).toBe(7);
+    expect(JSON.parse(d.stdout).error).toMatchObject({
+      code: 'UNAVAILABLE',
+      message: 'cannot reach the codeQ server at grpc://127.0.0.1:9: connection refused',
+      hint: expect.stringContaining("Is the server's producer stream listening at 127.0.0.1:9 (PRODUCER_STREAM_ADDR)?"),
+    });
+    expect((await cli(['tasks', 'submit', 'x', '--payload', '{}'], { env: { CODEQ_TRANSPORT: 'carrier-pigeon' } })).code).toBe(2);
+    expect((await cli(['tasks', 'submit', 'x', '--transport', 'smoke'])).code).toBe(2);
   });
 });
 
@@ -237,6 +292,19 @@ describe('codeq config', () => {
       const file = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
       expect(file).toMatchObject({ currentProfile: 'ci', profiles: { default: { url: server.url }, ci: { output: 'json' } } });
       expect((await cli(['config', 'set', 'url', 'not-a-url'], { env: e })).code).toBe(2);
+
+      // transport and stream addresses: default from the URL's host, then the profile.
+      const before = JSON.parse((await cli(['config', 'show', '--json'], { env: e })).stdout);
+      expect(before).toMatchObject({ transport: 'http', transportSource: 'default', workerAddress: '127.0.0.1:9091', producerAddress: '127.0.0.1:9092' });
+      expect((await cli(['config', 'set', 'transport', 'grpc'], { env: e })).code).toBe(0);
+      expect((await cli(['config', 'set', 'transport', 'udp'], { env: e })).code).toBe(2);
+      // (this profile prints JSON)
+      expect(JSON.parse((await cli(['config', 'set', 'producerAddress', `grpc://${server.producerAddress}`], { env: e })).stdout)).toMatchObject({ key: 'producerAddress', value: server.producerAddress });
+      expect((await cli(['config', 'set', 'workerAddress', 'no-port'], { env: e })).code).toBe(2);
+      const g = await cli(['tasks', 'submit', 'cli.profile.grpc', '--payload', '{}'], { env: e });
+      expect(JSON.parse(g.stdout)).toMatchObject({ command: 'cli.profile.grpc', status: 'PENDING' });
+      expect(JSON.parse((await cli(['config', 'show'], { env: e })).stdout)).toMatchObject({ transport: 'grpc', transportSource: 'profile', producerAddress: server.producerAddress, producerAddressSource: 'profile' });
+      expect((await cli(['config', 'show', '--profile', 'default'], { env: e })).stdout).toContain('• transport: http (default; used by tasks submit and worker start)');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

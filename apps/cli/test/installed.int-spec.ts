@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from './support/cli.js';
 import { pack, packageVersion, run } from './support/pack.js';
-import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const dirs = ['packages/proto', 'packages/sdk-producer', 'packages/sdk-worker', 'apps/cli'].map((d) => join(root, d));
@@ -52,5 +52,14 @@ describe('installed codeq CLI', () => {
     const w = await runCli(['worker', 'start', '--commands', 'installed.cli', '--max-tasks', '1', '--', 'cat'], { bin, env });
     expect(w.code).toBe(0);
     expect((await api(server.url, 'GET', `/tasks/${id}/result`)).body.result.result).toEqual({ ok: 1 });
+    // The gRPC transports of both SDKs work from the installed packages too.
+    const genv = { ...env, CODEQ_TRANSPORT: 'grpc', CODEQ_PRODUCER_ADDRESS: server.producerAddress, CODEQ_WORKER_ADDRESS: server.workerAddress };
+    const gsub = await runCli(['tasks', 'submit', 'installed.grpc', '--payload', '{"ok":2}'], { bin, env: genv });
+    expect(gsub.code).toBe(0);
+    const gid = gsub.stdout.trim().split(' ').pop()!;
+    const gw = await runCli(['worker', 'start', '--commands', 'installed.grpc', '--max-tasks', '1', '--', 'cat'], { bin, env: genv });
+    expect(gw.code).toBe(0);
+    expect(gw.stderr).toContain(`server grpc://${server.workerAddress}`);
+    expect((await api(server.url, 'GET', `/tasks/${gid}/result`)).body.result.result).toEqual({ ok: 2 });
   }, 180_000);
 });

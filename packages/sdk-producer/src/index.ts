@@ -1,13 +1,15 @@
 /**
- * `@codeq/sdk-producer`: submit tasks to a codeQ server, read them back and wait for results.
+ * `@codeq/sdk-producer`: submit tasks to a codeQ server (over the gRPC producer stream or HTTP),
+ * read them back and wait for results.
  * Transient failures are retried with one idempotency key per task, so retries never duplicate.
  */
 export { createProducer, MAX_BATCH } from './producer.js';
-export type { Producer, ProducerOptions, ProducerTarget, SubmitOptions, SubmitItem, SubmitItems, SubmitManyResult, WaitOptions } from './producer.js';
+export type { Producer, ProducerOptions, ProducerTarget, TransportKind, SubmitOptions, SubmitItem, SubmitItems, SubmitManyResult, WaitOptions } from './producer.js';
 export type { Commands, KnownCommand, PayloadOf } from './commands.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
 export {
   HttpTransport,
+  GrpcProducerTransport,
   DEFAULT_RETRY,
   isRetryable,
   isLeaseLost,
@@ -15,6 +17,8 @@ export {
   parseTask,
   parseResult,
   type HttpTransportOptions,
+  type GrpcProducerTransportOptions,
+  type GrpcConnectionOptions,
   type Transport,
   type CallOptions,
   type RetryPolicy,

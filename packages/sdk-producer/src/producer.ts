@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { CodeqError } from '@codeq/proto';
 import type { PayloadOf } from './commands.js';
+import { GrpcProducerTransport } from './transport/grpc-producer-transport.js';
+import type { GrpcConnectionOptions } from './transport/grpc.js';
 import { HttpTransport } from './transport/http-transport.js';
 import { abortReason, isAbortError } from './transport/errors.js';
 import type { Logger } from './transport/logger.js';
@@ -8,19 +10,32 @@ import { resolveRetry, withRetry, type RetryPolicy } from './transport/retry.js'
 import type { CallOptions, CreateTaskInput, Transport } from './transport/transport.js';
 import type { Task, TaskResult } from './transport/types.js';
 
-/** Where to connect: a URL and token (HTTP), or a ready transport (e.g. gRPC). */
+/** The wire of a producer or worker: the REST API, or the gRPC streams. */
+export type TransportKind = 'http' | 'grpc';
+
+/**
+ * Where to connect. With `grpcAddress` the SDK uses the gRPC stream (`transport` defaults to
+ * `'grpc'`); without it, HTTP. Reads (`get`, `getResult`, `waitForResult`) always use HTTP, so
+ * give `baseUrl` as well when you need them. Or pass a ready {@link Transport}.
+ */
 export type ProducerTarget =
   | {
-      /** Server base URL, e.g. `http://localhost:8080`. */
-      baseUrl: string;
+      /** Server base URL of the HTTP API, e.g. `http://localhost:8080`. Required for `transport: 'http'` and for reads. */
+      baseUrl?: string;
+      /** Producer stream address (`PRODUCER_STREAM_ADDR`), e.g. `localhost:9092`. */
+      grpcAddress?: string;
       /** Producer bearer token. */
       token: string;
-      transport?: undefined;
+      /** Wire for submissions. @default `'grpc'` when `grpcAddress` is set, else `'http'` */
+      transport?: TransportKind;
+      /** gRPC channel settings (TLS credentials, keepalive and other channel options). @default plaintext */
+      grpc?: Pick<GrpcConnectionOptions, 'credentials' | 'channelOptions'>;
     }
   | {
-      /** Use this transport (e.g. gRPC, or a shared HttpTransport); `close()` leaves it open. */
+      /** Use this transport (e.g. a shared HttpTransport or GrpcProducerTransport); `close()` leaves it open. */
       transport: Transport;
       baseUrl?: string;
+      grpcAddress?: string;
       token?: string;
     };
 
@@ -28,7 +43,7 @@ export type ProducerTarget =
 export type ProducerOptions = ProducerTarget & {
   /** Retry policy for transient failures, or `false` for a single attempt. @default DEFAULT_RETRY (10 attempts, 100 ms → 5 s) */
   retry?: Partial<RetryPolicy> | false;
-  /** Per-request timeout. @default 30000 */
+  /** Per-request timeout (HTTP), or how long a stream ack may take (gRPC). @default 30000 */
   timeoutMs?: number;
   /** Receives debug lines (requests, retries). Silent by default. */
   logger?: Logger;
@@ -74,9 +89,17 @@ export interface WaitOptions {
 export interface Producer {
   /** The transport in use (for low-level calls). */
   readonly transport: Transport;
-  /** Create one task (`POST /v1/codeq/tasks`), retrying transient failures with one idempotency key. */
+  /**
+   * Create one task (HTTP `POST /v1/codeq/tasks`, or a `CreateTask` on the producer stream),
+   * retrying transient failures with one idempotency key. Over gRPC the server acknowledges
+   * only the id: the resolved task holds the submitted values (`status: 'PENDING'`); use
+   * {@link Producer.get} for the stored state.
+   */
   submit<C extends string>(command: C, payload: PayloadOf<C>, opts?: SubmitOptions): Promise<Task<PayloadOf<C>>>;
-  /** Create many tasks through `POST /tasks/batch`, 100 per request; every item gets an idempotency key. */
+  /**
+   * Create many tasks (HTTP: `POST /tasks/batch`, 100 per request; gRPC: `CreateTaskBatch`
+   * messages). Every item gets an idempotency key, so retried batches never duplicate.
+   */
   submitMany<const T extends readonly SubmitItem[]>(items: T & SubmitItems<T>, opts?: { signal?: AbortSignal }): Promise<SubmitManyResult[]>;
   /** Read a task. */
   get<C extends string = string>(id: string, opts?: CallOptions): Promise<Task<PayloadOf<C>>>;
@@ -102,18 +125,29 @@ function toInput(command: string, payload: unknown, o: Omit<SubmitOptions, 'sign
   return input;
 }
 
-class HttpProducer implements Producer {
+/** The transport for `opts`, and whether the producer owns (closes) it. */
+function openTransport(opts: ProducerOptions): { transport: Transport; owned: boolean } {
+  if (typeof opts.transport === 'object') return { transport: opts.transport, owned: false };
+  const kind: TransportKind = opts.transport ?? (opts.grpcAddress ? 'grpc' : 'http');
+  const common = { token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) };
+  if (kind === 'grpc') {
+    if (!opts.grpcAddress) throw new CodeqError('VALIDATION_FAILED', "grpcAddress is required with transport: 'grpc' (the producer stream, e.g. localhost:9092)");
+    return { transport: new GrpcProducerTransport({ ...common, address: opts.grpcAddress, ...(opts.baseUrl !== undefined ? { baseUrl: opts.baseUrl } : {}), ...opts.grpc }), owned: true };
+  }
+  if (opts.baseUrl === undefined) throw new CodeqError('VALIDATION_FAILED', 'baseUrl is required (or grpcAddress for the gRPC transport)');
+  return { transport: new HttpTransport({ ...common, baseUrl: opts.baseUrl }), owned: true };
+}
+
+class DefaultProducer implements Producer {
   readonly transport: Transport;
   private readonly retry: RetryPolicy;
   private readonly logger: Logger | undefined;
   private readonly ownsTransport: boolean;
 
   constructor(opts: ProducerOptions) {
-    this.ownsTransport = opts.transport === undefined;
-    this.transport =
-      opts.transport !== undefined
-        ? opts.transport
-        : new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
+    const { transport, owned } = openTransport(opts);
+    this.ownsTransport = owned;
+    this.transport = transport;
     this.retry = resolveRetry(opts.retry);
     this.logger = opts.logger;
   }
@@ -135,8 +169,10 @@ class HttpProducer implements Producer {
       return toInput(command, payload, rest, rest.idempotencyKey ?? randomUUID());
     });
     const out: SubmitManyResult[] = [];
-    for (let i = 0; i < inputs.length; i += MAX_BATCH) {
-      const chunk = inputs.slice(i, i + MAX_BATCH);
+    // The stream transport splits by itself (and pipelines); HTTP takes MAX_BATCH per request.
+    const size = this.transport instanceof GrpcProducerTransport ? Math.max(1, inputs.length) : MAX_BATCH;
+    for (let i = 0; i < inputs.length; i += size) {
+      const chunk = inputs.slice(i, i + size);
       const signal = opts.signal;
       const res = await this.call('submitMany', () => this.transport.createTasks(chunk, signal ? { signal } : {}), signal);
       for (const r of res) out.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error });
@@ -190,14 +226,18 @@ class HttpProducer implements Producer {
 }
 
 /**
- * Creates a producer over HTTP.
+ * Creates a producer: over the gRPC producer stream when `grpcAddress` is given, else over HTTP.
  *
  * ```ts
- * const producer = createProducer({ baseUrl: 'http://localhost:8080', token: process.env.CODEQ_TOKEN! });
+ * const producer = createProducer({
+ *   grpcAddress: 'localhost:9092',      // submissions on the producer stream
+ *   baseUrl: 'http://localhost:8080',   // reads and waitForResult over HTTP
+ *   token: process.env.CODEQ_TOKEN!,
+ * });
  * const task = await producer.submit('email.send', { to: 'a@example.com' }, { priority: 5 });
  * const { result } = await producer.waitForResult(task.id, { timeoutMs: 30_000 });
  * ```
  */
 export function createProducer(opts: ProducerOptions): Producer {
-  return new HttpProducer(opts);
+  return new DefaultProducer(opts);
 }

@@ -2,7 +2,7 @@
  * The published artifacts work outside the workspace: pack @codeq/proto and @codeq/sdk-producer
  * (workspace:* rewritten to the version, as `pnpm publish` does), install both tarballs into an
  * empty project with npm (@codeq/proto's own dependencies come from the registry), and run a
- * plain ESM script that submits a task to the test server.
+ * plain ESM script that submits a task to the test server over HTTP and over the producer stream.
  */
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 const run = promisify(execFile);
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,14 +62,18 @@ describe('packed @codeq/sdk-producer', () => {
 const producer = createProducer({ baseUrl: process.env.CODEQ_URL, token: process.env.CODEQ_TOKEN });
 const task = await producer.submit('packed.hello', { from: 'tarball' });
 const err = await producer.get('missing').catch((e) => e);
-console.log(JSON.stringify({ id: task.id, payload: task.payloadJson, errorIsCodeq: CodeqError.is(err), code: err.code }));
+const streamed = createProducer({ grpcAddress: process.env.CODEQ_GRPC, token: process.env.CODEQ_TOKEN });
+const viaGrpc = await streamed.submit('packed.grpc', { from: 'stream' });
+await streamed.close();
+console.log(JSON.stringify({ id: task.id, payload: task.payloadJson, errorIsCodeq: CodeqError.is(err), code: err.code, grpcId: viaGrpc.id }));
 await producer.close();
 `,
     );
-    const { stdout } = await run(process.execPath, ['main.mjs'], { cwd: app, env: { ...process.env, CODEQ_URL: server.url, CODEQ_TOKEN: TOKEN } });
+    const { stdout } = await run(process.execPath, ['main.mjs'], { cwd: app, env: { ...process.env, CODEQ_URL: server.url, CODEQ_GRPC: server.producerAddress, CODEQ_TOKEN: TOKEN } });
     const out = JSON.parse(stdout.trim());
     expect(out).toMatchObject({ payload: { from: 'tarball' }, errorIsCodeq: true, code: 'NOT_FOUND' });
     expect((await api(server.url, 'GET', `/tasks/${out.id}`)).body).toMatchObject({ command: 'packed.hello' });
+    expect((await api(server.url, 'GET', `/tasks/${out.grpcId}`)).body).toMatchObject({ command: 'packed.grpc', payload: '{"from":"stream"}' });
     // The tarball holds the build output and the README, not the sources or tests.
     const { stdout: listing } = await run('tar', ['-tzf', sdkTgz]);
     expect(listing).toContain('package/dist/index.js');

@@ -1,5 +1,5 @@
 import { createProducer, CodeqError, type Producer } from '../src/index.js';
-import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 let server: TestServer;
 let producer: Producer;

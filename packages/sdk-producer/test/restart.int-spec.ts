@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createProducer } from '../src/index.js';
-import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 /** Forwards to `target`; the first create's answer is withheld, `onFirstCreate` runs, then the client's connection is cut. */
 async function lossyProxy(target: () => string, onFirstCreate: () => Promise<void>) {

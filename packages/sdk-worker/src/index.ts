@@ -1,9 +1,10 @@
 /**
- * `@codeq/sdk-worker`: claim tasks from a codeQ server, renew their leases while a handler runs,
- * record results, and drain on shutdown.
+ * `@codeq/sdk-worker`: claim tasks from a codeQ server (gRPC worker stream or HTTP), renew their
+ * leases while a handler runs, record results, and drain on shutdown.
  */
 export { createWorker, toResultObject } from './worker.js';
-export type { Commands, PayloadOf, Handler, TaskContext, Worker, WorkerEvent, WorkerOptions, WorkerTarget } from './worker.js';
+export type { Commands, PayloadOf, Handler, TaskContext, TransportKind, Worker, WorkerEvent, WorkerOptions, WorkerTarget } from './worker.js';
+export { GrpcWorkerTransport, taskFromProto, type GrpcWorkerTransportOptions, type WorkerSessionInfo } from './grpc-worker-transport.js';
 export { PermanentFailure, RetryTask, LeaseLostError, WorkerStoppedError } from './errors.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
 export type { Task, TaskStatus, Logger, Transport } from '@codeq/sdk-producer/transport';

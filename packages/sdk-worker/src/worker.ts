@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { CodeqError } from '@codeq/proto';
 import type { Commands as ProducerCommands } from '@codeq/sdk-producer';
 import {
@@ -13,6 +14,10 @@ import {
   type Transport,
 } from '@codeq/sdk-producer/transport';
 import { LeaseLostError, PermanentFailure, RetryTask, WorkerStoppedError } from './errors.js';
+import { GrpcWorkerTransport, type GrpcWorkerTransportOptions } from './grpc-worker-transport.js';
+
+/** The wire of the claim loop: HTTP long-polls, or the gRPC worker stream. */
+export type TransportKind = 'http' | 'grpc';
 
 /**
  * Typed payloads. It extends the producer SDK's `Commands`, so augmenting
@@ -62,19 +67,28 @@ export type WorkerEvent =
   | { type: 'reconnected'; downtimeMs: number }
   | { type: 'stopped' };
 
-/** Where to connect: a URL and token (HTTP), or a ready transport (e.g. gRPC). */
+/**
+ * Where to connect. With `grpcAddress` the worker runs its claim loop on the gRPC worker stream
+ * (`transport` defaults to `'grpc'`); without it, on HTTP long-polls. Or pass a ready transport.
+ */
 export type WorkerTarget =
   | {
-      /** Server base URL, e.g. `http://localhost:8080`. */
-      baseUrl: string;
+      /** Server base URL of the HTTP API, e.g. `http://localhost:8080`. Required for `transport: 'http'`. */
+      baseUrl?: string;
+      /** Worker stream address (`WORKER_STREAM_ADDR`), e.g. `localhost:9091`. */
+      grpcAddress?: string;
       /** Worker bearer token (scopes `codeq:claim`, `codeq:heartbeat`, `codeq:nack`, `codeq:result`, `codeq:abandon`). */
       token: string;
-      transport?: undefined;
+      /** Wire of the claim loop. @default `'grpc'` when `grpcAddress` is set, else `'http'` */
+      transport?: TransportKind;
+      /** gRPC settings: TLS credentials, channel options, the Hello worker id, `readyTimeoutMs` for upstream servers. @default plaintext */
+      grpc?: Pick<GrpcWorkerTransportOptions, 'credentials' | 'channelOptions' | 'workerId' | 'readyTimeoutMs'>;
     }
   | {
-      /** Use this transport (e.g. gRPC); the worker does not close it. */
+      /** Use this transport (e.g. a shared HttpTransport or GrpcWorkerTransport); the worker does not close it. */
       transport: Transport;
       baseUrl?: string;
+      grpcAddress?: string;
       token?: string;
     };
 
@@ -87,7 +101,7 @@ export type WorkerOptions<C extends string = string> = WorkerTarget & {
   concurrency?: number;
   /** Lease length requested on claim and heartbeat. @default the server's DEFAULT_LEASE_SECONDS (300) */
   leaseSeconds?: number;
-  /** Long-poll of each claim, at most 30. @default 30 */
+  /** Long-poll of each claim, at most 30 (HTTP); over gRPC a claim waits for a push and this only bounds one wait. @default 30 */
   waitSeconds?: number;
   /** Automatic lease renewal while the handler runs: `false` disables it. @default every lease/3 */
   heartbeat?: boolean | { intervalMs?: number };
@@ -103,7 +117,7 @@ export type WorkerOptions<C extends string = string> = WorkerTarget & {
   handleSignals?: boolean;
   /** Backoff while the server is unreachable. @default { initialMs: 100, maxMs: 2000 } */
   reconnect?: { initialMs?: number; maxMs?: number };
-  /** Per-request timeout (long-polls add their wait). @default 30000 */
+  /** Per-request timeout (long-polls add their wait), or how long a stream ack may take (gRPC). @default 30000 */
   timeoutMs?: number;
   logger?: Logger;
   onEvent?: (event: WorkerEvent) => void;
@@ -149,6 +163,11 @@ interface InFlight {
 const FATAL = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'VALIDATION_FAILED', 'UNPROCESSABLE', 'UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND']);
 const REJECTED_RESULT = new Set(['VALIDATION_FAILED', 'UNPROCESSABLE', 'PAYLOAD_TOO_LARGE']);
 const MAX_REASON = 1000;
+/**
+ * Abort reason of a task's `cancelCtl` (heartbeats, result retries) once the task is done. One
+ * shared object: `abort()` without a reason builds a DOMException with a stack for every task.
+ */
+const TASK_SETTLED = Object.assign(new Error('task settled'), { name: 'AbortError' });
 
 function errorMessage(e: unknown): string {
   const m = e instanceof Error ? e.message : typeof e === 'string' ? e : JSON.stringify(e);
@@ -166,7 +185,20 @@ export function toResultObject(v: unknown): Record<string, unknown> {
   return { value: v };
 }
 
-class HttpWorker<C extends string> implements Worker {
+/** The transport for `opts`, and whether the worker owns (closes) it. */
+function openTransport(opts: WorkerTarget & { timeoutMs?: number; logger?: Logger }): { transport: Transport; owned: boolean } {
+  if (typeof opts.transport === 'object') return { transport: opts.transport, owned: false };
+  const kind: TransportKind = opts.transport ?? (opts.grpcAddress ? 'grpc' : 'http');
+  const common = { token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) };
+  if (kind === 'grpc') {
+    if (!opts.grpcAddress) throw new CodeqError('VALIDATION_FAILED', "grpcAddress is required with transport: 'grpc' (the worker stream, e.g. localhost:9091)");
+    return { transport: new GrpcWorkerTransport({ ...common, address: opts.grpcAddress, ...(opts.baseUrl !== undefined ? { baseUrl: opts.baseUrl } : {}), ...opts.grpc }), owned: true };
+  }
+  if (opts.baseUrl === undefined) throw new CodeqError('VALIDATION_FAILED', 'baseUrl is required (or grpcAddress for the gRPC transport)');
+  return { transport: new HttpTransport({ ...common, baseUrl: opts.baseUrl }), owned: true };
+}
+
+class ClaimLoopWorker<C extends string> implements Worker {
   state: Worker['state'] = 'idle';
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -199,11 +231,9 @@ class HttpWorker<C extends string> implements Worker {
   constructor(private readonly opts: WorkerOptions<C>) {
     if (!opts.commands.length) throw new CodeqError('VALIDATION_FAILED', 'commands: at least one command is required');
     if (typeof opts.handler !== 'function') throw new CodeqError('VALIDATION_FAILED', 'handler is required');
-    this.ownsTransport = opts.transport === undefined;
-    this.transport =
-      opts.transport !== undefined
-        ? opts.transport
-        : new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) });
+    const { transport, owned } = openTransport(opts);
+    this.ownsTransport = owned;
+    this.transport = transport;
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
     this.waitSeconds = Math.max(0, Math.min(30, Math.floor(opts.waitSeconds ?? 30)));
     this.drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
@@ -217,6 +247,7 @@ class HttpWorker<C extends string> implements Worker {
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined); // awaiting `done` still sees the rejection
+    setMaxListeners(0, this.stopCtl.signal); // every slot's claim listens to it
   }
 
   get inFlight(): number {
@@ -266,6 +297,10 @@ class HttpWorker<C extends string> implements Worker {
 
   private async slotLoop(slot: number): Promise<void> {
     let failures = 0;
+    // Outcomes of this slot's finished handlers still being recorded. The slot claims its next
+    // task while the previous result is on its way (one round trip less per task, as upstream's
+    // slot loop does); the loop ends only after they are recorded, so drains wait for them.
+    const settling = new Set<Promise<void>>();
     while (this.state === 'running') {
       let task: Task | null;
       try {
@@ -302,8 +337,11 @@ class HttpWorker<C extends string> implements Worker {
       }
       if (!task) continue;
       if (this.state !== 'running' && this.finished) break;
-      await this.process(task);
+      const { settled } = await this.process(task);
+      settling.add(settled);
+      void settled.then(() => settling.delete(settled));
     }
+    await Promise.all(settling);
   }
 
   private fatal(err: CodeqError): void {
@@ -316,7 +354,8 @@ class HttpWorker<C extends string> implements Worker {
 
   // ---- one task -----------------------------------------------------------------------------
 
-  private async process(task: Task): Promise<void> {
+  /** Runs the handler; resolves when it returned, with the promise of recording its outcome. */
+  private async process(task: Task): Promise<{ settled: Promise<void> }> {
     const now = Date.now();
     const leaseMs = this.opts.leaseSeconds
       ? this.opts.leaseSeconds * 1000
@@ -349,16 +388,24 @@ class HttpWorker<C extends string> implements Worker {
     } catch (err) {
       outcome = this.classify(task, err);
     }
+    return { settled: this.record(e, outcome, hb) };
+  }
+
+  /** Records a handler's outcome (heartbeats go on until then) and forgets the task. Never rejects. */
+  private async record(e: InFlight, first: Outcome, hb: Promise<void>): Promise<void> {
+    let outcome = first;
     try {
       if (e.detached || e.lost) return;
       if (e.hardStopped && outcome.kind === 'nack') outcome = { kind: 'abandon', reason: 'worker stopped' };
       await this.settle(e, outcome);
+    } catch (err) {
+      log(this.logger, 'error', 'codeq worker: recording an outcome failed', { taskId: e.task.id, error: errorMessage(err) });
     } finally {
       e.finished = true;
       clearTimeout(e.watchdog);
-      e.cancelCtl.abort();
+      e.cancelCtl.abort(TASK_SETTLED);
       await hb.catch(() => undefined);
-      if (this.inflight.get(task.id) === e) this.inflight.delete(task.id);
+      if (this.inflight.get(e.task.id) === e) this.inflight.delete(e.task.id);
     }
   }
 
@@ -399,7 +446,7 @@ class HttpWorker<C extends string> implements Worker {
     if (e.lost || e.finished || e.detached) return;
     e.lost = true;
     clearTimeout(e.watchdog);
-    e.cancelCtl.abort();
+    e.cancelCtl.abort(TASK_SETTLED);
     e.handlerCtl.abort(new LeaseLostError(e.task.id, reason, cause === undefined ? undefined : { cause }));
     log(this.logger, 'warn', 'codeq worker: lease lost', { taskId: e.task.id, reason });
     this.emit({ type: 'lease-lost', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, reason });
@@ -527,7 +574,7 @@ class HttpWorker<C extends string> implements Worker {
       left.map(async (e) => {
         e.detached = true;
         clearTimeout(e.watchdog);
-        e.cancelCtl.abort();
+        e.cancelCtl.abort(TASK_SETTLED);
         if (e.lost) return;
         try {
           await this.transport.abandon(e.task.id, e.leaseId ? { leaseId: e.leaseId } : {}, { timeoutMs: 2000 });
@@ -570,11 +617,13 @@ class HttpWorker<C extends string> implements Worker {
 }
 
 /**
- * Creates a worker over HTTP. Call `start()`; `stop()` drains; `done` settles when stopped.
+ * Creates a worker: on the gRPC worker stream when `grpcAddress` is given (tasks are pushed as
+ * slots free up), else on HTTP long-polls. Call `start()`; `stop()` drains; `done` settles when
+ * stopped.
  *
  * ```ts
  * const worker = createWorker({
- *   baseUrl: 'http://localhost:8080', token: process.env.CODEQ_TOKEN!,
+ *   grpcAddress: 'localhost:9091', token: process.env.CODEQ_TOKEN!,
  *   commands: ['email.send'], concurrency: 4,
  *   handler: async (task, ctx) => {
  *     await sendEmail(task.payloadJson, { signal: ctx.signal });
@@ -586,5 +635,5 @@ class HttpWorker<C extends string> implements Worker {
  * ```
  */
 export function createWorker<C extends string>(opts: WorkerOptions<C>): Worker {
-  return new HttpWorker(opts);
+  return new ClaimLoopWorker(opts);
 }

@@ -1,6 +1,6 @@
 import { createProducer, type Producer } from '@codeq/sdk-producer';
-import { createWorker, LeaseLostError, PermanentFailure, WorkerStoppedError, type Worker, type WorkerEvent, type WorkerOptions } from '../src/index.js';
-import { api, startServer, TOKEN, type TestServer } from './support/server.js';
+import { createWorker, LeaseLostError, PermanentFailure, WorkerStoppedError, type TransportKind, type Worker, type WorkerEvent, type WorkerOptions } from '../src/index.js';
+import { api, startServer, TOKEN, waitFor, type TestServer } from '@codeq/testkit';
 
 let server: TestServer;
 let producer: Producer;
@@ -18,29 +18,28 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-function worker<C extends string>(opts: Omit<WorkerOptions<C>, 'baseUrl' | 'token'>, events: WorkerEvent[] = []): Worker {
-  const w = createWorker<C>({ baseUrl: server.url, token: TOKEN, waitSeconds: 1, onEvent: (e) => events.push(e), ...opts });
-  workers.push(w);
-  return w.start();
-}
+/** Where a worker over `mode` connects (the HTTP API, or the worker stream). */
+const target = (mode: TransportKind) => (mode === 'grpc' ? { grpcAddress: server.workerAddress, token: TOKEN } : { baseUrl: server.url, token: TOKEN });
 
-const waitFor = async (cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> => {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 const types = (events: WorkerEvent[], taskId: string) => events.filter((e) => 'taskId' in e && e.taskId === taskId).map((e) => e.type);
 
-describe('worker against the real server', () => {
+// The same behaviour over both wires: HTTP long-polls and the gRPC worker stream.
+describe.each<TransportKind>(['http', 'grpc'])('worker over %s against the real server', (mode) => {
+  function worker<C extends string>(opts: Omit<WorkerOptions<C>, 'baseUrl' | 'token' | 'transport' | 'grpcAddress'>, events: WorkerEvent[] = []): Worker {
+    const w = createWorker<C>({ ...target(mode), waitSeconds: 1, onEvent: (e) => events.push(e), ...opts });
+    workers.push(w);
+    return w.start();
+  }
+  const cmd = (name: string) => `${mode}.${name}`;
+
   it('completes tasks with the handler result; primitives are wrapped', async () => {
     const events: WorkerEvent[] = [];
-    worker({ commands: ['w.complete'], concurrency: 3, handler: (t) => ((t.payloadJson as { n: number }).n % 2 ? { n: (t.payloadJson as { n: number }).n } : (t.payloadJson as { n: number }).n) }, events);
-    const tasks = await Promise.all([1, 2, 3, 4].map((n) => producer.submit('w.complete', { n })));
+    worker({ commands: [cmd('w.complete')], concurrency: 3, handler: (t) => ((t.payloadJson as { n: number }).n % 2 ? { n: (t.payloadJson as { n: number }).n } : (t.payloadJson as { n: number }).n) }, events);
+    const tasks = await Promise.all([1, 2, 3, 4].map((n) => producer.submit(cmd('w.complete'), { n })));
     const results = await Promise.all(tasks.map((t) => producer.waitForResult(t.id, { timeoutMs: 10_000 })));
     expect(results.map((r) => r.result.result)).toEqual([{ n: 1 }, { value: 2 }, { n: 3 }, { value: 4 }]);
     expect(results.every((r) => r.result.status === 'COMPLETED')).toBe(true);
+    await waitFor(() => types(events, tasks[0]!.id).length === 2);
     expect(types(events, tasks[0]!.id)).toEqual(['claimed', 'completed']);
   });
 
@@ -49,7 +48,7 @@ describe('worker against the real server', () => {
     const attempts: number[] = [];
     worker(
       {
-        commands: ['w.flaky'],
+        commands: [cmd('w.flaky')],
         handler: (t, ctx) => {
           attempts.push(ctx.attempt);
           if (ctx.attempt === 1) throw new Error('boom on first try');
@@ -58,10 +57,11 @@ describe('worker against the real server', () => {
       },
       events,
     );
-    const t = await producer.submit('w.flaky', {});
+    const t = await producer.submit(cmd('w.flaky'), {});
     const r = await producer.waitForResult(t.id, { timeoutMs: 15_000 });
     expect(r.result).toMatchObject({ status: 'COMPLETED', result: { attempt: 2, same: true } });
     expect(attempts).toEqual([1, 2]);
+    await waitFor(() => events.some((e) => e.type === 'nacked'));
     expect(events.find((e) => e.type === 'nacked')).toMatchObject({ taskId: t.id, reason: 'boom on first try', status: 'requeued' });
   });
 
@@ -69,7 +69,7 @@ describe('worker against the real server', () => {
     const events: WorkerEvent[] = [];
     worker(
       {
-        commands: ['w.fail'],
+        commands: [cmd('w.fail')],
         handler: (t, ctx) => {
           if ((t.payloadJson as { how: string }).how === 'ctx') return ctx.fail('bad input: missing field');
           throw new PermanentFailure('permanently broken');
@@ -77,20 +77,22 @@ describe('worker against the real server', () => {
       },
       events,
     );
-    const a = await producer.submit('w.fail', { how: 'ctx' });
-    const b = await producer.submit('w.fail', { how: 'throw' });
+    const a = await producer.submit(cmd('w.fail'), { how: 'ctx' });
+    const b = await producer.submit(cmd('w.fail'), { how: 'throw' });
     const ra = await producer.waitForResult(a.id, { timeoutMs: 10_000 });
     const rb = await producer.waitForResult(b.id, { timeoutMs: 10_000 });
     expect(ra.result).toMatchObject({ status: 'FAILED', error: 'bad input: missing field' });
     expect(rb.result).toMatchObject({ status: 'FAILED', error: 'permanently broken' });
     expect(ra.task).toMatchObject({ status: 'FAILED', attempts: 1 });
+    // The result is visible to readers as soon as it is committed; the worker sees its ack a moment later.
+    await waitFor(() => events.filter((e) => e.type === 'failed').length === 2);
     expect(events.filter((e) => e.type === 'failed')).toHaveLength(2);
   });
 
   it('heartbeats keep a short lease alive while the handler runs', async () => {
     const events: WorkerEvent[] = [];
-    worker({ commands: ['w.long'], leaseSeconds: 1, handler: async () => (await new Promise((r) => setTimeout(r, 2500)), { ok: true }) }, events);
-    const t = await producer.submit('w.long', {});
+    worker({ commands: [cmd('w.long')], leaseSeconds: 1, handler: async () => (await new Promise((r) => setTimeout(r, 2500)), { ok: true }) }, events);
+    const t = await producer.submit(cmd('w.long'), {});
     const r = await producer.waitForResult(t.id, { timeoutMs: 10_000 });
     expect(r.result).toMatchObject({ status: 'COMPLETED', result: { ok: true } });
     expect(r.task.attempts).toBe(1);
@@ -103,7 +105,7 @@ describe('worker against the real server', () => {
     let deliveries = 0;
     worker(
       {
-        commands: ['w.expire'],
+        commands: [cmd('w.expire')],
         leaseSeconds: 1,
         heartbeat: false,
         handler: async (_t, ctx) => {
@@ -116,9 +118,10 @@ describe('worker against the real server', () => {
       },
       events,
     );
-    const t = await producer.submit('w.expire', {});
+    const t = await producer.submit(cmd('w.expire'), {});
     const r = await producer.waitForResult(t.id, { timeoutMs: 15_000 });
     expect(reason).toBeInstanceOf(LeaseLostError);
+    await waitFor(() => types(events, t.id).length === 4);
     expect(types(events, t.id)).toEqual(['claimed', 'lease-lost', 'claimed', 'completed']);
     expect(r.result).toMatchObject({ status: 'COMPLETED', result: { second: true } });
     expect(r.task.attempts).toBe(2);
@@ -131,7 +134,7 @@ describe('worker against the real server', () => {
     const claimed = new Promise<string>((resolve) => {
       worker(
         {
-          commands: ['w.takeover'],
+          commands: [cmd('w.takeover')],
           leaseSeconds: 30,
           heartbeat: { intervalMs: 150 },
           handler: async (t, ctx) => {
@@ -144,11 +147,11 @@ describe('worker against the real server', () => {
         events,
       );
     });
-    const t = await producer.submit('w.takeover', {});
+    const t = await producer.submit(cmd('w.takeover'), {});
     expect(await claimed).toBe(t.id);
     // Another process (same worker identity) gives the task back and claims it again.
     expect((await api(server.url, 'POST', `/tasks/${t.id}/abandon`, {})).status).toBe(200);
-    const other = await api(server.url, 'POST', '/tasks/claim', { commands: ['w.takeover'] });
+    const other = await api(server.url, 'POST', '/tasks/claim', { commands: [cmd('w.takeover')] });
     expect(other.body.id).toBe(t.id);
     await waitFor(() => aborted !== undefined);
     expect(aborted).toBeInstanceOf(LeaseLostError);
@@ -166,8 +169,8 @@ describe('worker against the real server', () => {
     const gate = new Promise<void>((r) => (release = r));
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
-    const w = worker({ commands: ['w.drain'], concurrency: 2, handler: async () => (started(), await gate, { drained: true }) }, events);
-    const t = await producer.submit('w.drain', {});
+    const w = worker({ commands: [cmd('w.drain')], concurrency: 2, handler: async () => (started(), await gate, { drained: true }) }, events);
+    const t = await producer.submit(cmd('w.drain'), {});
     await running;
     const stopping = w.stop({ deadlineMs: 10_000 });
     expect(w.state).toBe('draining');
@@ -175,7 +178,7 @@ describe('worker against the real server', () => {
     // connection close: a task created in the same instant can still be leased to the dead
     // long-poll (server-side race, see the SDK report), which is not what this test is about.
     await new Promise((r) => setTimeout(r, 100));
-    const later = await producer.submit('w.drain', { after: 'stop' });
+    const later = await producer.submit(cmd('w.drain'), { after: 'stop' });
     setTimeout(release, 300);
     await stopping;
     await w.done;
@@ -192,7 +195,7 @@ describe('worker against the real server', () => {
     const running = new Promise<void>((r) => (started = r));
     const w = worker(
       {
-        commands: ['w.hard'],
+        commands: [cmd('w.hard')],
         handler: async (_t, ctx) => {
           started();
           await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
@@ -202,7 +205,7 @@ describe('worker against the real server', () => {
       },
       events,
     );
-    const t = await producer.submit('w.hard', {});
+    const t = await producer.submit(cmd('w.hard'), {});
     await running;
     const t0 = Date.now();
     await w.stop({ deadlineMs: 300 });
@@ -217,8 +220,8 @@ describe('worker against the real server', () => {
     const events: WorkerEvent[] = [];
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
-    const w = worker({ commands: ['w.stubborn'], abortGraceMs: 100, handler: async () => (started(), await new Promise((r) => setTimeout(r, 1000)), {}) }, events);
-    const t = await producer.submit('w.stubborn', {});
+    const w = worker({ commands: [cmd('w.stubborn')], abortGraceMs: 100, handler: async () => (started(), await new Promise((r) => setTimeout(r, 1000)), {}) }, events);
+    const t = await producer.submit(cmd('w.stubborn'), {});
     await running;
     const t0 = Date.now();
     await w.stop({ deadlineMs: 100 });
@@ -229,14 +232,15 @@ describe('worker against the real server', () => {
 
   it('a bad token stops the worker: done rejects with UNAUTHENTICATED', async () => {
     const events: WorkerEvent[] = [];
-    const w = createWorker({ baseUrl: server.url, token: 'nope', commands: ['x'], handler: () => ({}), onEvent: (e) => events.push(e) }).start();
-    await expect(w.done).rejects.toMatchObject({ code: 'UNAUTHENTICATED', message: 'invalid token' });
+    const w = createWorker({ ...target(mode), token: 'nope', commands: ['x'], handler: () => ({}), onEvent: (e) => events.push(e) }).start();
+    // HTTP: upstream's 401 body; gRPC: the stream's UNAUTHENTICATED status text.
+    await expect(w.done).rejects.toMatchObject({ code: 'UNAUTHENTICATED', message: mode === 'http' ? 'invalid token' : 'auth failed: invalid token' });
     expect(events.find((e) => e.type === 'error')).toMatchObject({ phase: 'fatal' });
   });
 
   it('an aborted signal option stops the worker', async () => {
     const ac = new AbortController();
-    const w = worker({ commands: ['w.signal'], signal: ac.signal, handler: () => ({}) });
+    const w = worker({ commands: [cmd('w.signal')], signal: ac.signal, handler: () => ({}) });
     ac.abort();
     await w.done;
     expect(w.state).toBe('stopped');

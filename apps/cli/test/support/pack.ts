@@ -15,7 +15,7 @@ export async function pack(dir: string, into: string, versions: Record<string, s
   const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
   const stage = join(into, `stage-${pkg.name.replace(/\W/g, '_')}`);
   await mkdir(stage, { recursive: true });
-  for (const f of ['bin', 'dist', 'proto', 'README.md']) await cp(join(dir, f), join(stage, f), { recursive: true }).catch(() => undefined);
+  for (const f of ['bin', 'dist', 'proto', 'oclif.manifest.json', 'README.md']) await cp(join(dir, f), join(stage, f), { recursive: true }).catch(() => undefined);
   for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) {
     for (const [name, range] of Object.entries<string>(pkg[field] ?? {})) {
       if (range.startsWith('workspace:')) pkg[field][name] = versions[name] ?? range;

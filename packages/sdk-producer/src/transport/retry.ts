@@ -76,6 +76,7 @@ export async function withRetry<T>(op: (attempt: number) => Promise<T>, policy: 
       if (isAbortError(raw) || call.signal?.aborted) throw raw;
       if (!isRetryable(raw) || attempt >= policy.maxAttempts) throw raw;
       const err = raw as CodeqError;
+      if (err.details['closed'] === true) throw err; // the transport was closed: no later attempt can work
       const retryAfter = typeof err.details['retryAfterMs'] === 'number' ? err.details['retryAfterMs'] : 0;
       let delay = Math.max(backoffMs(policy, attempt), Math.min(retryAfter, 60_000));
       if (call.deadline !== undefined) {

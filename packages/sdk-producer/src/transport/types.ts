@@ -84,6 +84,15 @@ function bad(what: string): CodeqError {
   return new CodeqError('INTERNAL', `unexpected answer from the server: ${what}`);
 }
 
+/** `payloadJson` of a task: the JSON text parsed, or the text itself when it is not JSON. */
+export function parsePayload(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /** Builds a typed Task from the server's JSON; keeps any extra fields a newer server adds. */
 export function parseTask<P = unknown>(raw: unknown): Task<P> {
   if (!isObject(raw) || typeof raw['id'] !== 'string' || typeof raw['command'] !== 'string') throw bad('not a task');

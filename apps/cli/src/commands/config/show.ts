@@ -12,8 +12,11 @@ export default class ConfigShow extends BaseCommand<typeof ConfigShow> {
     this.log(`• url: ${s.url} (${s.urlSource})`);
     this.log(`• token: ${mask(s.token)}${s.tokenSource ? ` (${s.tokenSource})` : ''}`);
     this.log(`• output: ${s.output}`);
+    this.log(`• transport: ${s.transport} (${s.transportSource}; used by tasks submit and worker start)`);
+    this.log(`• worker stream: ${s.workerAddress} (${s.workerAddressSource})`);
+    this.log(`• producer stream: ${s.producerAddress} (${s.producerAddressSource})`);
     this.log(`• config file: ${s.configFile}`);
     if (profiles.length) this.log(`• profiles: ${profiles.join(', ')}`);
-    return { profile: s.profile, url: s.url, urlSource: s.urlSource, token: mask(s.token), tokenSource: s.tokenSource ?? null, output: s.output, configFile: s.configFile, profiles };
+    return { profile: s.profile, url: s.url, urlSource: s.urlSource, token: mask(s.token), tokenSource: s.tokenSource ?? null, output: s.output, transport: s.transport, transportSource: s.transportSource, workerAddress: s.workerAddress, workerAddressSource: s.workerAddressSource, producerAddress: s.producerAddress, producerAddressSource: s.producerAddressSource, configFile: s.configFile, profiles };
   }
 }

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { CodeqError } from '@codeq/proto';
 import type { Task } from '@codeq/sdk-producer';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand } from '../../base-command.js';
+import { BaseCommand, transportFlags } from '../../base-command.js';
 import { tag } from '../../output.js';
 
 async function readStdin(): Promise<string> {
@@ -18,13 +18,16 @@ export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
   static override description =
     'The payload is any JSON value, from --payload, --payload-file (- for stdin) or standard input (default {}). ' +
     'Transient failures are retried with one idempotency key, so a retry never creates a second task. ' +
-    'Prints `[OK] Task created: <id>` (the id is the last word), or the task with --json.';
+    'Prints `[OK] Task created: <id>` (the id is the last word), or the task with --json. ' +
+    'With --transport grpc the task goes over the producer stream (the --json task then shows the submitted values; use `tasks get` for the stored state).';
   static override aliases = ['task:create'];
   static override examples = [
     `<%= config.bin %> tasks submit email.send --payload '{"to":"a@example.com"}' --priority 5`,
     `echo '{"orderId":42}' | <%= config.bin %> tasks submit PROCESS_ORDER --idempotency-key order-42`,
     `<%= config.bin %> tasks submit report.build --payload-file job.json --delay 60 --json | jq -r .id`,
+    `<%= config.bin %> tasks submit email.send --payload '{"to":"a@example.com"}' --transport grpc --grpc-address localhost:9092`,
   ];
+  static override streamRole = 'producer' as const;
   static override args = {
     command: Args.string({ description: 'command (queue) name', required: false }),
   };
@@ -38,6 +41,7 @@ export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
     'max-attempts': Flags.integer({ summary: 'Deliveries before dead-lettering (server default 5).', min: 1 }),
     webhook: Flags.string({ summary: 'URL that receives the result callback.' }),
     event: Flags.string({ hidden: true, summary: 'Command name (upstream `task create --event`).' }),
+    ...transportFlags('producer'),
   };
 
   async run(): Promise<Task> {
@@ -58,7 +62,8 @@ export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
       ...(this.flags['max-attempts'] !== undefined ? { maxAttempts: this.flags['max-attempts'] } : {}),
       ...(this.flags.webhook !== undefined ? { webhook: this.flags.webhook } : {}),
     };
-    const task = await this.retried(() => this.transport.createTask(input));
+    const transport = this.streamTransport('producer');
+    const task = await this.retried(() => transport.createTask(input));
     this.log(`${tag.ok()} Task created: ${task.id}`);
     return task;
   }

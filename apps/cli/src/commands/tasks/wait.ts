@@ -1,14 +1,18 @@
 import { createProducer, type TaskResult } from '@codeq/sdk-producer';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, CLI_RETRY } from '../../base-command.js';
-import { keyValues } from '../../output.js';
+import { BaseCommand, CLI_RETRY, EXIT_TASK_FAILED } from '../../base-command.js';
+import { keyValues, tag } from '../../output.js';
 
 export default class TasksWait extends BaseCommand<typeof TasksWait> {
   static override summary = "Wait for a task's result.";
   static override description =
     'Long-polls until the task is COMPLETED or FAILED (including dead-lettered) and prints the result. ' +
-    'Exits 4 (not found) if there is no result before --timeout.';
-  static override examples = ['<%= config.bin %> tasks wait 3f0c… --timeout 120', '<%= config.bin %> tasks wait 3f0c… --json | jq .result.result'];
+    `Exits 0 when it COMPLETED, ${EXIT_TASK_FAILED} when it ended FAILED, and 4 (not found) if there is no result before --timeout.`;
+  static override examples = [
+    '<%= config.bin %> tasks wait 3f0c… --timeout 120',
+    '<%= config.bin %> tasks wait 3f0c… --json | jq .result.result',
+    '<%= config.bin %> tasks wait 3f0c… || echo "failed or timed out: exit $?"',
+  ];
   static override args = { id: Args.string({ description: 'task id', required: true }) };
   static override flags = {
     timeout: Flags.integer({ char: 't', summary: 'Seconds to wait.', min: 0, default: 60 }),
@@ -26,6 +30,11 @@ export default class TasksWait extends BaseCommand<typeof TasksWait> {
         ['completedAt', r.result.completedAt],
       ]),
     );
+    if (r.result.status === 'FAILED') {
+      // The result is still printed (and returned for --json); the exit code tells scripts.
+      this.note(`${tag.error()} Task ${r.task.id} ended FAILED${r.result.error ? `: ${r.result.error}` : ''}`);
+      process.exitCode = EXIT_TASK_FAILED;
+    }
     return r;
   }
 }

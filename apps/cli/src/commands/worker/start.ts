@@ -1,7 +1,7 @@
 import { CodeqError } from '@codeq/proto';
 import { createWorker, type WorkerEvent } from '@codeq/sdk-worker';
 import { Flags } from '@oclif/core';
-import { BaseCommand } from '../../base-command.js';
+import { BaseCommand, transportFlags } from '../../base-command.js';
 import { tag } from '../../output.js';
 import { findExecutable, runShellTask } from '../../shell-task.js';
 
@@ -22,12 +22,15 @@ export default class WorkerStart extends BaseCommand<typeof WorkerStart> {
     'as the result (a JSON object as is, otherwise {"stdout": "…"}); a non-zero exit nacks the task (retried after ' +
     "the server's backoff), or records FAILED with --fail-on-error. Leases are renewed while the command runs. " +
     'SIGINT/SIGTERM stop claiming and wait up to --drain-timeout for running commands (a second signal stops at once). ' +
+    'With --transport grpc the worker uses the worker stream (tasks are pushed as slots free up) instead of HTTP long-polls. ' +
     'Prints one line per task on stdout (JSON lines with --json).';
   static override examples = [
     '<%= config.bin %> worker start --commands email.send --concurrency 4 -- node send-email.js',
     "<%= config.bin %> worker start --commands resize -- 'jq -c \"{size: .width * .height}\"'",
     '<%= config.bin %> worker start --commands echo --max-tasks 1 --json -- cat',
+    '<%= config.bin %> worker start --commands email.send --concurrency 8 --transport grpc --grpc-address localhost:9091 -- node send-email.js',
   ];
+  static override streamRole = 'worker' as const;
   static override strict = false;
   static override flags = {
     commands: Flags.string({ char: 'c', summary: 'Comma-separated commands to claim, in priority order.', required: true, aliases: ['events'] }),
@@ -37,6 +40,7 @@ export default class WorkerStart extends BaseCommand<typeof WorkerStart> {
     'drain-timeout': Flags.integer({ summary: 'Seconds to wait for running commands on shutdown.', min: 0, default: 30 }),
     'max-tasks': Flags.integer({ summary: 'Stop after claiming this many tasks (then drain).', min: 1 }),
     wait: Flags.integer({ summary: 'Long-poll seconds per claim (max 30).', min: 1, max: 30, default: 30, hidden: true }),
+    ...transportFlags('worker'),
   };
 
   /** Each event on one line (JSON lines), the summary included. */
@@ -52,7 +56,7 @@ export default class WorkerStart extends BaseCommand<typeof WorkerStart> {
     const commands = this.flags.commands.split(',').map((c) => c.trim()).filter(Boolean);
     const json = this.jsonEnabled();
     const summary: Summary = { claimed: 0, completed: 0, failed: 0, nacked: 0, abandoned: 0, leaseLost: 0 };
-    const transport = this.transport;
+    const transport = this.streamTransport('worker');
     const drainMs = this.flags['drain-timeout'] * 1000;
 
     const worker = createWorker({
@@ -72,7 +76,7 @@ export default class WorkerStart extends BaseCommand<typeof WorkerStart> {
         if (e.type === 'claimed' && this.flags['max-tasks'] !== undefined && summary.claimed >= this.flags['max-tasks']) void worker.stop({ deadlineMs: drainMs });
       },
     });
-    this.note(`${tag.info()} Worker started: commands ${commands.join(',')}, concurrency ${this.flags.concurrency}, server ${this.settings.url}. Listening...`);
+    this.note(`${tag.info()} Worker started: commands ${commands.join(',')}, concurrency ${this.flags.concurrency}, server ${this.target('worker')}. Listening...`);
     worker.start();
     await worker.done;
     this.note(`${tag.info()} Worker stopped: ${summary.completed} completed, ${summary.failed} failed, ${summary.nacked} nacked, ${summary.abandoned} abandoned, ${summary.leaseLost} lease lost`);

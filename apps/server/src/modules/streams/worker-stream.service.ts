@@ -319,13 +319,17 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
       this.outstanding--;
       const take = tasks.slice(i, i + r.count);
       i += take.length;
-      const ok = r.batch
-        ? this.emit({ $case: 'taskBatch', taskBatch: { tasks: take.map(toProtoTask) } })
-        : this.emit({ $case: 'task', task: { task: toProtoTask(take[0]!) } });
+      // A stream that stopped handling events (client half-close, shutdown) still accepts writes,
+      // but its client has stopped working: a task pushed now would sit leased until expiry.
+      const ok =
+        !this.stopping &&
+        (r.batch
+          ? this.emit({ $case: 'taskBatch', taskBatch: { tasks: take.map(toProtoTask) } })
+          : this.emit({ $case: 'task', task: { task: toProtoTask(take[0]!) } }));
       if (!ok) lost.push(...take);
     }
     lost.push(...tasks.slice(i));
-    // Claimed for a stream that died before the push: give them back now (attempts unchanged).
+    // Claimed for a stream that died or stopped before the push: give them back now (attempts unchanged).
     const p = this.principal!;
     for (const t of lost) void this.svc.leases.abandon(p.tenantId, actorOf(p, t.leaseId ?? ''), t.id).catch(() => undefined);
   }

@@ -1,7 +1,7 @@
 /**
- * Runs the real codeQ server (`apps/server/dist/main.js`) as a child process on a free port with a
- * temp SQLite data directory (same approach as apps/server/test/process.ts; copied, because test
- * helpers are not shared across packages). Build the server first:
+ * Runs the real codeQ server (`apps/server/dist/main.js`) as a child process on free ports (HTTP,
+ * worker stream, producer stream) with a temp SQLite data directory, the way apps/server's
+ * test/process.ts does. Build the server first:
  *   bash scripts/pnpm.sh exec turbo run build --filter=@codeq/server...
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,10 +12,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const SERVER_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../server/dist/main.js');
+/** The server entry point of this checkout (packages/testkit/dist → apps/server/dist/main.js). */
+export const SERVER_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../apps/server/dist/main.js');
+/** The static token accepted for producers and workers (tenant `acme`, admin role, all worker scopes). */
 export const TOKEN = 't';
 export const WORKER_SCOPES = ['codeq:claim', 'codeq:heartbeat', 'codeq:abandon', 'codeq:nack', 'codeq:result', 'codeq:subscribe'];
 
+/** A TCP port that was free a moment ago (the server cannot report its gRPC ports back to us). */
 export function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const srv = createServer();
@@ -30,15 +33,20 @@ export function freePort(): Promise<number> {
 }
 
 export interface TestServer {
+  /** HTTP base URL, e.g. `http://127.0.0.1:41234`. */
   readonly url: string;
   readonly port: number;
+  /** Worker stream address (`127.0.0.1:<port>`). */
+  readonly workerAddress: string;
+  /** Producer stream address (`127.0.0.1:<port>`). */
+  readonly producerAddress: string;
   readonly dataDir: string;
   /** Everything the process printed (stdout + stderr). */
   output(): string;
   /** Stop the process (SIGTERM = graceful, SIGKILL = crash) and wait for it to exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
-  /** Start the process again on the same port and data directory. */
-  restart(): Promise<void>;
+  /** Start the process again on the same ports and data directory (stops it first if running). */
+  restart(signal?: NodeJS.Signals): Promise<void>;
   /** Stop and delete the data directory. */
   dispose(): Promise<void>;
 }
@@ -48,7 +56,15 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-export function serverEnv(dataDir: string, port: number, extra: Record<string, string> = {}): Record<string, string> {
+/** The three ports of a test server. */
+export interface ServerPorts {
+  http: number;
+  worker: number;
+  producer: number;
+}
+
+/** The environment of a test server: static tokens, SQLite in `dataDir`, fast backoff and shutdown. */
+export function serverEnv(dataDir: string, ports: ServerPorts, extra: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: process.env['PATH'] ?? '',
     PERSISTENCE_PROVIDER: 'sqlite',
@@ -58,7 +74,9 @@ export function serverEnv(dataDir: string, port: number, extra: Record<string, s
     WORKER_AUTH_PROVIDER: 'static',
     WORKER_AUTH_CONFIG: JSON.stringify({ token: TOKEN, subject: 'w', scopes: WORKER_SCOPES, eventTypes: ['*'], raw: { tid: 'acme' } }),
     HOST: '127.0.0.1',
-    PORT: String(port),
+    PORT: String(ports.http),
+    WORKER_STREAM_ADDR: `127.0.0.1:${ports.worker}`,
+    PRODUCER_STREAM_ADDR: `127.0.0.1:${ports.producer}`,
     LOG_LEVEL: 'warn',
     // Fast retries and restarts for tests.
     BACKOFF_POLICY: 'fixed',
@@ -87,18 +105,26 @@ async function waitReady(url: string, child: ChildProcess, out: () => string): P
   }
 }
 
-/** Starts a server; `env` overrides the defaults above. */
-export async function startServer(opts: { env?: Record<string, string>; port?: number; dataDir?: string } = {}): Promise<TestServer> {
+export interface StartOptions {
+  /** Extra or overriding environment variables of the server. */
+  env?: Record<string, string>;
+  /** HTTP port (default: a free one). */
+  port?: number;
+  dataDir?: string;
+}
+
+/** Starts a server with HTTP and both gRPC streams; `env` overrides the defaults of {@link serverEnv}. */
+export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: build the server first (bash scripts/pnpm.sh exec turbo run build --filter=@codeq/server...)`);
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'codeq-sdk-')));
-  const port = opts.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
+  const ports: ServerPorts = { http: opts.port ?? (await freePort()), worker: await freePort(), producer: await freePort() };
+  const url = `http://127.0.0.1:${ports.http}`;
   let log = '';
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
   const launch = async (): Promise<void> => {
-    const c = spawn(process.execPath, [SERVER_MAIN], { env: serverEnv(dataDir, port, opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [SERVER_MAIN], { env: serverEnv(dataDir, ports, opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     running.add(c);
     c.stdout?.on('data', (d: Buffer) => (log += d.toString()));
@@ -119,12 +145,14 @@ export async function startServer(opts: { env?: Record<string, string>; port?: n
   await launch();
   return {
     url,
-    port,
+    port: ports.http,
+    workerAddress: `127.0.0.1:${ports.worker}`,
+    producerAddress: `127.0.0.1:${ports.producer}`,
     dataDir,
     output: () => log,
     stop,
-    restart: async () => {
-      await stop();
+    restart: async (signal?: NodeJS.Signals) => {
+      await stop(signal);
       await launch();
     },
     dispose: async () => {
@@ -134,7 +162,8 @@ export async function startServer(opts: { env?: Record<string, string>; port?: n
   };
 }
 
-/** Minimal raw HTTP helper for assertions that should not go through the SDK under test. */
+/** Minimal raw HTTP call for assertions that must not go through the SDK under test. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test helper: bodies are asserted field by field
 export async function api(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const r = await fetch(base + '/v1/codeq' + path, {
     method,
@@ -142,5 +171,14 @@ export async function api(base: string, method: string, path: string, body?: unk
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : undefined };
+  return { status: r.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+}
+
+/** Polls `cond` every 25 ms until it holds; throws after `ms`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

@@ -1,0 +1,418 @@
+/**
+ * The producer-stream transport (`/producerpb.ProducerStream/Stream`, grpc-streams.md §5): creates
+ * go over one long-lived stream, correlated with their acks by `seq`; reads (`getTask`,
+ * `getResult`) and admin calls go to an HTTP transport when one is configured.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { CodeqError, producerpb } from '@codeq/proto';
+import { abortReason, toCodeqError } from './errors.js';
+import {
+  DEFAULT_CHANNEL_OPTIONS,
+  GrpcSession,
+  MAX_STREAM_MESSAGE_BYTES,
+  decodeAckError,
+  decodeServerError,
+  normalizeGrpcAddress,
+  withSignal,
+  type GrpcConnectionOptions,
+} from './grpc.js';
+import { HttpTransport } from './http-transport.js';
+import { log, type Logger } from './logger.js';
+import type {
+  BatchCreateOutcome,
+  CallOptions,
+  ClaimInput,
+  CleanupInput,
+  CreateTaskInput,
+  HeartbeatInput,
+  NackInput,
+  NackOutcome,
+  ResultInput,
+  Transport,
+} from './transport.js';
+import { parsePayload, type CleanupOutcome, type QueueStats, type ResultRecord, type Task, type TaskResult } from './types.js';
+
+/** Options of {@link GrpcProducerTransport}. */
+export interface GrpcProducerTransportOptions extends GrpcConnectionOptions {
+  /** HTTP API for reads and admin calls (`getTask`, `getResult`, …); the transport owns and closes it. */
+  baseUrl?: string;
+  /** Or an HTTP transport to delegate reads to (not closed by this transport). */
+  http?: Transport;
+  /** Most creates sent in one `CreateTaskBatch`. @default 500 */
+  maxBatch?: number;
+}
+
+/** The producer session's identity from its HelloAck. */
+export interface ProducerSessionInfo {
+  readonly tenantId: string;
+  readonly subject: string;
+}
+
+interface Conn {
+  session: GrpcSession<producerpb.ProducerEvent, producerpb.ServerEvent>;
+  epoch: number;
+  info: ProducerSessionInfo;
+}
+
+interface PendingCreate {
+  epoch: number;
+  onAck(ack: producerpb.CreateAck): void;
+  onFail(err: CodeqError): void;
+}
+
+interface Queued {
+  epoch: number;
+  create: producerpb.CreateTask;
+  bytes: number;
+}
+
+/** The wire form of one create. */
+function toProto(input: CreateTaskInput, seq: string, payload: Buffer): producerpb.CreateTask {
+  const runAt = input.runAt !== undefined ? new Date(input.runAt) : undefined;
+  if (runAt !== undefined && Number.isNaN(runAt.getTime())) throw new CodeqError('VALIDATION_FAILED', "invalid 'runAt' (use RFC3339)");
+  return {
+    seq,
+    command: input.command,
+    payload,
+    priority: input.priority ?? 0,
+    webhook: input.webhook ?? '',
+    maxAttempts: input.maxAttempts ?? 0,
+    idempotencyKey: input.idempotencyKey ?? '',
+    runAt,
+    delaySeconds: input.delaySeconds ?? 0,
+    traceParent: '',
+    traceState: '',
+  };
+}
+
+/**
+ * The task a successful create stands for. A CreateAck carries only the id, so the other fields
+ * are the submitted values (`status` PENDING, `attempts` 0, `maxAttempts` 0 when the server
+ * default applies, `payload` as sent). Read it back with `getTask` for the stored state.
+ */
+export function taskFromAck(id: string, input: CreateTaskInput, payloadText: string, info: ProducerSessionInfo | undefined, now: number): Task {
+  const at = new Date(now).toISOString();
+  const visibleAt = input.runAt !== undefined ? Date.parse(input.runAt) : input.delaySeconds ? now + input.delaySeconds * 1000 : now;
+  // One fixed-shape literal (this runs once per submitted task).
+  const task: { -readonly [K in keyof Task]: Task[K] } = {
+    id,
+    command: input.command,
+    payload: payloadText,
+    payloadJson: parsePayload(payloadText),
+    priority: Math.min(9, Math.max(0, input.priority ?? 0)),
+    status: 'PENDING',
+    lastKnownLocation: visibleAt > now ? 'DELAYED_ZSET' : 'PENDING_LIST',
+    attempts: 0,
+    maxAttempts: input.maxAttempts ?? 0,
+    createdAt: at,
+    updatedAt: at,
+  };
+  if (input.webhook) task.webhook = input.webhook;
+  if (info?.tenantId) task.tenantId = info.tenantId;
+  return task;
+}
+
+/**
+ * Creates tasks over the producer stream. One stream is opened on first use and reopened on the
+ * next call after it broke; creates issued in the same tick go out as one `CreateTaskBatch`.
+ * A create whose stream broke before its ack rejects with `UNAVAILABLE` (`details.network`):
+ * the SDK retries it with the same idempotency key, so a create the server had committed is
+ * answered with the existing task instead of a duplicate. The transport itself never retries.
+ */
+export class GrpcProducerTransport implements Transport {
+  readonly target: string;
+  private readonly address: string;
+  private readonly token: string;
+  private readonly credentials: grpc.ChannelCredentials;
+  private readonly channelOptions: grpc.ChannelOptions;
+  private readonly timeoutMs: number;
+  private readonly maxBatch: number;
+  private readonly logger: Logger | undefined;
+  private readonly http: Transport | undefined;
+  private readonly ownsHttp: boolean;
+  private client: producerpb.ProducerStreamClient | undefined;
+  private conn: Conn | null = null;
+  private connecting: Promise<Conn> | null = null;
+  private epoch = 0;
+  private seq = 0;
+  private readonly pending = new Map<string, PendingCreate>();
+  private queue: Queued[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(opts: GrpcProducerTransportOptions) {
+    if (!opts.token) throw new CodeqError('VALIDATION_FAILED', 'token is required');
+    this.address = normalizeGrpcAddress(opts.address);
+    this.target = `grpc://${this.address}`;
+    this.token = opts.token;
+    this.credentials = opts.credentials ?? grpc.credentials.createInsecure();
+    this.channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...opts.channelOptions };
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.maxBatch = Math.max(1, Math.floor(opts.maxBatch ?? 500));
+    this.logger = opts.logger;
+    this.ownsHttp = !opts.http && opts.baseUrl !== undefined;
+    this.http = opts.http ?? (opts.baseUrl !== undefined ? new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) }) : undefined);
+  }
+
+  /** Tenant and subject of the open session (undefined before the first connect). */
+  get session(): ProducerSessionInfo | undefined {
+    return this.conn?.info;
+  }
+
+  /** Opens the stream now (it is otherwise opened by the first create); rejects like a create would. */
+  async connect(opts: CallOptions = {}): Promise<ProducerSessionInfo> {
+    return (await this.open(opts.signal)).info;
+  }
+
+  private open(signal?: AbortSignal): Promise<Conn> {
+    if (this.closed) return Promise.reject(new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true }));
+    if (this.conn) return Promise.resolve(this.conn);
+    if (!this.connecting) {
+      const epoch = ++this.epoch;
+      this.client ??= new producerpb.ProducerStreamClient(this.address, this.credentials, this.channelOptions);
+      const call = this.client.stream();
+      this.connecting = GrpcSession.open(
+        call,
+        {
+          hello: { event: { $case: 'hello', hello: { token: this.token } } },
+          readHello: (ev) => {
+            const e = ev.event;
+            if (e?.$case === 'helloAck') return { tenantId: e.helloAck.tenantId, subject: e.helloAck.subject };
+            if (e?.$case === 'error') return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
+            return undefined;
+          },
+        },
+        { target: this.target, timeoutMs: this.timeoutMs },
+        { onEvent: (ev) => this.onEvent(epoch, ev), onClose: (err) => this.onClose(epoch, err) },
+      ).then(
+        ({ session, ack }) => {
+          this.connecting = null;
+          if (session.ended || this.closed) {
+            session.cancel();
+            throw new CodeqError('UNAVAILABLE', `the producer stream to ${this.target} closed right after Hello`, { network: true });
+          }
+          this.conn = { session, epoch, info: ack };
+          log(this.logger, 'debug', 'codeq: producer stream open', { target: this.target, tenantId: ack.tenantId });
+          return this.conn;
+        },
+        (e: unknown) => {
+          this.connecting = null;
+          const err = toCodeqError(e, this.target);
+          // A fresh channel connects at once on the next attempt; grpc-js would otherwise fail
+          // calls until its own reconnect backoff expires, on top of the caller's backoff.
+          if (err.details['network'] === true) this.resetChannel();
+          throw err;
+        },
+      );
+    }
+    return withSignal(this.connecting, signal);
+  }
+
+  private resetChannel(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  private onEvent(epoch: number, ev: producerpb.ServerEvent): void {
+    const e = ev.event;
+    switch (e?.$case) {
+      case 'createAck':
+        return this.ack(e.createAck);
+      case 'createAckBatch':
+        for (const a of e.createAckBatch.acks) this.ack(a);
+        return;
+      case 'error':
+        // Not tied to a create (second Hello, unknown event): nothing to fail.
+        log(this.logger, 'warn', 'codeq: producer stream error event', { code: e.error.code, error: e.error.message, epoch });
+        return;
+      case 'helloAck':
+      case undefined:
+        return;
+    }
+  }
+
+  private ack(a: producerpb.CreateAck): void {
+    const p = this.pending.get(a.seq);
+    if (!p) return log(this.logger, 'debug', 'codeq: ack for unknown seq', { seq: a.seq });
+    this.pending.delete(a.seq);
+    p.onAck(a);
+  }
+
+  private onClose(epoch: number, err: CodeqError | undefined): void {
+    if (this.conn?.epoch === epoch) this.conn = null;
+    const why = err ?? new CodeqError('UNAVAILABLE', `the server at ${this.target} closed the producer stream`, { network: true });
+    log(this.logger, this.closed ? 'debug' : 'info', 'codeq: producer stream closed', { target: this.target, code: why.code, error: why.message });
+    if (!this.closed && !this.connecting && why.details['network'] === true) this.resetChannel();
+    for (const [seq, p] of this.pending) {
+      if (p.epoch !== epoch) continue;
+      this.pending.delete(seq);
+      p.onFail(why);
+    }
+  }
+
+  /**
+   * After an ack timeout: drops the session if the server sent nothing at all for `silentMs`
+   * (a dead connection nobody told us about), so the retry opens a fresh one. A slow but live
+   * server keeps its session.
+   */
+  private recycle(conn: Conn, reason: string, silentMs: number): void {
+    if (this.conn !== conn || Date.now() - conn.session.lastEventAt < silentMs) return;
+    log(this.logger, 'warn', 'codeq: producer stream unresponsive, reopening', { target: this.target, reason });
+    this.conn = null;
+    conn.session.cancel();
+  }
+
+  private enqueue(q: Queued): void {
+    this.queue.push(q);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Sends what this tick queued: one CreateTask, or CreateTaskBatches of at most maxBatch / ~4 MiB. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const conn = this.conn;
+    const items = this.queue.filter((q) => conn && q.epoch === conn.epoch); // others were failed by onClose
+    this.queue = [];
+    if (!conn || !items.length) return;
+    let batch: producerpb.CreateTask[] = [];
+    let bytes = 0;
+    const send = (): void => {
+      if (batch.length === 1) conn.session.write({ event: { $case: 'create', create: batch[0]! } });
+      else if (batch.length > 1) conn.session.write({ event: { $case: 'createBatch', createBatch: { tasks: batch } } });
+      batch = [];
+      bytes = 0;
+    };
+    for (const q of items) {
+      if (batch.length && (batch.length >= this.maxBatch || bytes + q.bytes > MAX_STREAM_MESSAGE_BYTES)) send();
+      batch.push(q.create);
+      bytes += q.bytes;
+    }
+    send();
+  }
+
+  /** Sends the creates and resolves with one outcome per input once every ack arrived. */
+  private async create(inputs: readonly CreateTaskInput[], opts: CallOptions = {}): Promise<BatchCreateOutcome[]> {
+    const prepared = inputs.map((input) => {
+      const text = JSON.stringify(input.payload === undefined ? null : input.payload);
+      const payload = Buffer.from(text, 'utf8');
+      if (payload.length + input.command.length + 512 > MAX_STREAM_MESSAGE_BYTES) throw new CodeqError('PAYLOAD_TOO_LARGE', 'request body too large', { bytes: payload.length });
+      return { input, text, payload };
+    });
+    if (!prepared.length) return [];
+    const conn = await this.open(opts.signal);
+    if (this.conn !== conn) throw new CodeqError('UNAVAILABLE', `the producer stream to ${this.target} closed`, { network: true, target: this.target });
+    const signal = opts.signal;
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return new Promise<BatchCreateOutcome[]>((resolve, reject) => {
+      const results = new Array<BatchCreateOutcome>(prepared.length);
+      const seqs: string[] = [];
+      let left = prepared.length;
+      let done = false;
+      const finish = (err?: Error): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        for (const s of seqs) this.pending.delete(s);
+        if (err) reject(err);
+        else resolve(results);
+      };
+      const onAbort = (): void => finish(abortReason(signal!));
+      const timer = setTimeout(() => {
+        finish(new CodeqError('UNAVAILABLE', `no answer from ${this.target} within ${timeoutMs} ms`, { timeout: true, target: this.target }));
+        this.recycle(conn, 'create ack timeout', timeoutMs);
+      }, timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const now = Date.now();
+      prepared.forEach(({ input, text, payload }, i) => {
+        const seq = String(++this.seq);
+        let create: producerpb.CreateTask;
+        try {
+          create = toProto(input, seq, payload);
+        } catch (e) {
+          results[i] = { error: toCodeqError(e, this.target) };
+          if (--left === 0) finish();
+          return;
+        }
+        seqs.push(seq);
+        this.pending.set(seq, {
+          epoch: conn.epoch,
+          onAck: (a) => {
+            results[i] = a.ok ? { task: taskFromAck(a.taskId, input, text, conn.info, now) } : { error: decodeAckError(a.errorMessage, a.errorCode) };
+            if (--left === 0) finish();
+          },
+          onFail: (e) => finish(e),
+        });
+        this.enqueue({ epoch: conn.epoch, create, bytes: payload.length + input.command.length + (input.idempotencyKey?.length ?? 0) + 64 });
+      });
+    });
+  }
+
+  async createTask(input: CreateTaskInput, opts?: CallOptions): Promise<Task> {
+    const [r] = await this.create([input], opts);
+    if (!r) throw new CodeqError('INTERNAL', 'no outcome for the create');
+    if (r.error) throw r.error;
+    return r.task;
+  }
+
+  createTasks(inputs: readonly CreateTaskInput[], opts?: CallOptions): Promise<BatchCreateOutcome[]> {
+    return this.create(inputs, opts);
+  }
+
+  private needHttp(op: string): Transport {
+    if (!this.http) throw new CodeqError('VALIDATION_FAILED', `${op} is not available on the producer stream: pass baseUrl (the HTTP API) as well`);
+    return this.http;
+  }
+
+  async getTask(id: string, opts?: CallOptions): Promise<Task> {
+    return this.needHttp('getTask').getTask(id, opts);
+  }
+  async getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult> {
+    return this.needHttp('getResult').getResult(id, waitSeconds, opts);
+  }
+  async claim(input: ClaimInput, opts?: CallOptions): Promise<Task | null> {
+    return this.needHttp('claim').claim(input, opts);
+  }
+  async heartbeat(id: string, input: HeartbeatInput, opts?: CallOptions): Promise<{ readonly leaseUntil?: string }> {
+    return this.needHttp('heartbeat').heartbeat(id, input, opts);
+  }
+  async nack(id: string, input: NackInput, opts?: CallOptions): Promise<NackOutcome> {
+    return this.needHttp('nack').nack(id, input, opts);
+  }
+  async abandon(id: string, input?: { leaseId?: string }, opts?: CallOptions): Promise<{ readonly status: string }> {
+    return this.needHttp('abandon').abandon(id, input, opts);
+  }
+  async submitResult(id: string, input: ResultInput, opts?: CallOptions): Promise<ResultRecord> {
+    return this.needHttp('submitResult').submitResult(id, input, opts);
+  }
+  async listQueues(opts?: CallOptions): Promise<Record<string, number>> {
+    return this.needHttp('listQueues').listQueues(opts);
+  }
+  async queueStats(command: string, opts?: CallOptions): Promise<QueueStats> {
+    return this.needHttp('queueStats').queueStats(command, opts);
+  }
+  async cleanup(input?: CleanupInput, opts?: CallOptions): Promise<CleanupOutcome> {
+    return this.needHttp('cleanup').cleanup(input, opts);
+  }
+
+  /**
+   * Half-closes the stream so the server answers the creates in flight, waits for those acks
+   * (at most `timeoutMs`), then releases the channel. Later calls reject with `UNAVAILABLE`.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.connecting?.catch(() => undefined);
+    const conn = this.conn;
+    if (conn) {
+      this.flush();
+      conn.session.end();
+      await conn.session.whenEnded(Math.min(this.timeoutMs, 5000));
+      conn.session.cancel();
+    }
+    this.client?.close();
+    if (this.ownsHttp) await this.http?.close();
+  }
+}

@@ -1,0 +1,617 @@
+/**
+ * The worker-stream transport (`/workerpb.WorkerStream/Stream`, grpc-streams.md §4): claims are
+ * `Ready` credits and tasks are pushed; heartbeats, nacks, abandons and results travel on the same
+ * stream with the lease id, and their acks are matched by task id.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { CodeqError, workerpb } from '@codeq/proto';
+import {
+  DEFAULT_CHANNEL_OPTIONS,
+  GrpcSession,
+  HttpTransport,
+  abortReason,
+  decodeAckError,
+  decodeServerError,
+  log,
+  normalizeGrpcAddress,
+  parsePayload,
+  toCodeqError,
+  withSignal,
+  type BatchCreateOutcome,
+  type CallOptions,
+  type ClaimInput,
+  type CleanupInput,
+  type CleanupOutcome,
+  type CreateTaskInput,
+  type GrpcConnectionOptions,
+  type HeartbeatInput,
+  type Logger,
+  type NackInput,
+  type NackOutcome,
+  type QueueStats,
+  type ResultInput,
+  type ResultRecord,
+  type Task,
+  type TaskResult,
+  type Transport,
+} from '@codeq/sdk-producer/transport';
+
+/** Options of {@link GrpcWorkerTransport}. */
+export interface GrpcWorkerTransportOptions extends GrpcConnectionOptions {
+  /** Sent in Hello. codeQ-TS servers use the token subject as the lease owner whatever is sent. */
+  workerId?: string;
+  /** HTTP API for the calls the worker stream does not carry (`getTask`, `createTask`, admin); owned and closed by this transport. */
+  baseUrl?: string;
+  /** Or an HTTP transport to delegate those calls to (not closed by this transport). */
+  http?: Transport;
+  /**
+   * Consider outstanding Readys lost after this long without a task, and ask again. Only for
+   * upstream (Go) servers, which drop a Ready silently after ≈30 s (use 35000 there); codeQ-TS
+   * servers keep a Ready until it is answered, so re-asking would only over-grant.
+   * @default 0 (off)
+   */
+  readyTimeoutMs?: number;
+}
+
+/** The worker session's identity from its HelloAck. */
+export interface WorkerSessionInfo {
+  readonly workerId: string;
+  readonly tenantId: string;
+}
+
+type Session = GrpcSession<workerpb.WorkerEvent, workerpb.ServerEvent>;
+
+interface Conn {
+  session: Session;
+  epoch: number;
+  info: WorkerSessionInfo;
+}
+
+interface ClaimWaiter {
+  resolve(t: Task): void;
+  reject(e: Error): void;
+}
+
+type AckKind = 'result' | 'heartbeat' | 'nack' | 'abandon';
+type AckOf<K extends AckKind> = K extends 'result' ? workerpb.ResultAck : K extends 'heartbeat' ? workerpb.HeartbeatAck : K extends 'nack' ? workerpb.NackAck : workerpb.AbandonAck;
+
+interface AckWaiter {
+  epoch: number;
+  settle(ack: { ok: boolean; errorMessage: string; errorCode: string } | Error): void;
+}
+
+/** Largest Ready.count the server accepts. */
+const MAX_READY_COUNT = 1000;
+/** How long a task pushed after its claim timed out waits for the next claim before it is given back. */
+const SPARE_HOLD_MS = 1000;
+
+/** A pushed task as the SDK's Task (same shape as an HTTP claim answer). */
+export function taskFromProto(t: workerpb.Task): Task {
+  const payload = t.payload.toString('utf8');
+  // One fixed-shape literal (this runs once per delivered task).
+  const task: { -readonly [K in keyof Task]: Task[K] } = {
+    id: t.id,
+    command: t.command,
+    payload,
+    payloadJson: parsePayload(payload),
+    priority: t.priority,
+    status: (t.status || 'IN_PROGRESS') as Task['status'],
+    lastKnownLocation: 'INPROG_SET',
+    attempts: t.attempts,
+    maxAttempts: t.maxAttempts,
+    createdAt: t.createdAt ? t.createdAt.toISOString() : '',
+    updatedAt: t.updatedAt ? t.updatedAt.toISOString() : '',
+  };
+  if (t.webhook) task.webhook = t.webhook;
+  if (t.workerId) task.workerId = t.workerId;
+  if (t.leaseUntil) task.leaseUntil = t.leaseUntil;
+  if (t.leaseId) task.leaseId = t.leaseId;
+  if (t.tenantId) task.tenantId = t.tenantId;
+  return task;
+}
+
+/**
+ * Claims and settles tasks over the worker stream.
+ *
+ * - `claim()` waits for a pushed task. Every waiting claim is one credit: the transport keeps
+ *   `Ready` credits outstanding for exactly the claims that wait (several at once as one
+ *   `Ready{count}`), so the server never pushes more tasks than there are free slots. A task
+ *   pushed when nobody waits any more is given back (abandoned: claimable again at once) —
+ *   right away when the claim was aborted (e.g. by a worker's stop), after 1 s when it had
+ *   timed out and no new claim took the task.
+ * - Heartbeat/nack/abandon/result carry the lease id; results finished in the same tick go out
+ *   as one `ResultBatch`. Rejections come back as CodeqErrors (`LEASE_NOT_HELD`, `NOT_OWNER`, …).
+ * - The stream is opened on first use. When it breaks, every waiting call rejects with
+ *   `UNAVAILABLE` (`details.network`) and the next call reopens it (the caller backs off); the
+ *   first claim after a reopen resolves `null` so a claim loop can notice the reconnect. Leases
+ *   belong to the worker identity, not to the stream, so tasks claimed before a reconnect can
+ *   still be heartbeated and settled after it.
+ *
+ * One transport serves one set of commands and lease length (a claim loop's); claims with a
+ * different set are rejected while Readys for the first one are outstanding.
+ */
+export class GrpcWorkerTransport implements Transport {
+  readonly target: string;
+  private readonly address: string;
+  private readonly token: string;
+  private readonly workerId: string;
+  private readonly credentials: grpc.ChannelCredentials;
+  private readonly channelOptions: grpc.ChannelOptions;
+  private readonly timeoutMs: number;
+  private readonly logger: Logger | undefined;
+  private readonly http: Transport | undefined;
+  private readonly ownsHttp: boolean;
+  private client: workerpb.WorkerStreamClient | undefined;
+  private conn: Conn | null = null;
+  private connecting: Promise<Conn> | null = null;
+  private epoch = 0;
+  private closed = false;
+  /** A session broke; the next claim resolves null once the stream is back. */
+  private reconnectNotice = false;
+  private readonly waiters: ClaimWaiter[] = [];
+  /** Counts of the Readys outstanding on the current session, oldest first. */
+  private readys: number[] = [];
+  private credits = 0;
+  private ready: { key: string; commands: string[]; leaseSeconds: number } | undefined;
+  private readyScheduled = false;
+  private readonly readyTimeoutMs: number;
+  private readyTimer: NodeJS.Timeout | undefined;
+  private readonly acks = new Map<string, AckWaiter[]>();
+  private results: Array<{ epoch: number; result: workerpb.Result }> = [];
+  /** How the last waiting claim left without a task: aborted (the caller is gone) or timed out. */
+  private lastLeave: 'abort' | 'timeout' | undefined;
+  /** Tasks pushed after their claim timed out, held for the next claim for {@link SPARE_HOLD_MS}. */
+  private readonly spares: Array<{ task: workerpb.Task; timer: NodeJS.Timeout }> = [];
+  private resultsScheduled = false;
+
+  constructor(opts: GrpcWorkerTransportOptions) {
+    if (!opts.token) throw new CodeqError('VALIDATION_FAILED', 'token is required');
+    this.address = normalizeGrpcAddress(opts.address);
+    this.target = `grpc://${this.address}`;
+    this.token = opts.token;
+    this.workerId = opts.workerId ?? '';
+    this.credentials = opts.credentials ?? grpc.credentials.createInsecure();
+    this.channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...opts.channelOptions };
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.readyTimeoutMs = Math.max(0, opts.readyTimeoutMs ?? 0);
+    this.logger = opts.logger;
+    this.ownsHttp = !opts.http && opts.baseUrl !== undefined;
+    this.http = opts.http ?? (opts.baseUrl !== undefined ? new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) }) : undefined);
+  }
+
+  /** Worker id and tenant of the open session (undefined before the first connect). */
+  get session(): WorkerSessionInfo | undefined {
+    return this.conn?.info;
+  }
+
+  /** Opens the stream now (it is otherwise opened by the first call). */
+  async connect(opts: CallOptions = {}): Promise<WorkerSessionInfo> {
+    return (await this.open(opts.signal)).info;
+  }
+
+  // ---- session ------------------------------------------------------------------------------
+
+  private open(signal?: AbortSignal): Promise<Conn> {
+    if (this.closed) return Promise.reject(new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true }));
+    if (this.conn) return Promise.resolve(this.conn);
+    if (!this.connecting) {
+      const epoch = ++this.epoch;
+      this.client ??= new workerpb.WorkerStreamClient(this.address, this.credentials, this.channelOptions);
+      const call = this.client.stream();
+      this.connecting = GrpcSession.open(
+        call,
+        {
+          hello: { event: { $case: 'hello', hello: { token: this.token, workerId: this.workerId } } },
+          readHello: (ev) => {
+            const e = ev.event;
+            if (e?.$case === 'helloAck') return { workerId: e.helloAck.workerId, tenantId: e.helloAck.tenantId };
+            if (e?.$case === 'error') return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
+            return undefined;
+          },
+        },
+        { target: this.target, timeoutMs: this.timeoutMs },
+        { onEvent: (ev) => this.onEvent(epoch, ev), onClose: (err) => this.onClose(epoch, err) },
+      ).then(
+        ({ session, ack }) => {
+          this.connecting = null;
+          if (session.ended || this.closed) {
+            session.cancel();
+            throw new CodeqError('UNAVAILABLE', `the worker stream to ${this.target} closed right after Hello`, { network: true });
+          }
+          this.conn = { session, epoch, info: ack };
+          log(this.logger, 'debug', 'codeq: worker stream open', { target: this.target, workerId: ack.workerId, tenantId: ack.tenantId });
+          this.scheduleReady();
+          return this.conn;
+        },
+        (e: unknown) => {
+          this.connecting = null;
+          const err = toCodeqError(e, this.target);
+          // A fresh channel connects at once on the next attempt; grpc-js would otherwise fail
+          // calls until its own reconnect backoff expires, on top of the caller's backoff.
+          if (err.details['network'] === true) this.resetChannel();
+          throw err;
+        },
+      );
+    }
+    return withSignal(this.connecting, signal);
+  }
+
+  private onClose(epoch: number, err: CodeqError | undefined): void {
+    if (this.conn?.epoch !== epoch) return;
+    this.conn = null;
+    this.readys = [];
+    this.credits = 0;
+    const why = err ?? new CodeqError('UNAVAILABLE', `the server at ${this.target} closed the worker stream`, { network: true });
+    if (!this.closed) {
+      this.reconnectNotice = true;
+      log(this.logger, 'info', 'codeq: worker stream closed', { target: this.target, code: why.code, error: why.message });
+      if (!this.connecting && why.details['network'] === true) this.resetChannel();
+    }
+    for (const w of this.waiters.splice(0)) w.reject(why);
+    this.failAcks(why, epoch);
+  }
+
+  private failAcks(err: Error, epoch?: number): void {
+    for (const [key, list] of this.acks) {
+      const keep = list.filter((w) => epoch !== undefined && w.epoch !== epoch);
+      for (const w of list) if (!keep.includes(w)) w.settle(err);
+      if (keep.length) this.acks.set(key, keep);
+      else this.acks.delete(key);
+    }
+  }
+
+  /**
+   * After an ack timeout: drops the session if the server sent nothing at all for `silentMs`
+   * (a dead connection nobody told us about), so the next call opens a fresh one. A slow but
+   * live server keeps its session.
+   */
+  private recycle(conn: Conn, reason: string, silentMs: number): void {
+    if (this.conn !== conn || Date.now() - conn.session.lastEventAt < silentMs) return;
+    log(this.logger, 'warn', 'codeq: worker stream unresponsive, reopening', { target: this.target, reason });
+    conn.session.cancel(); // → onClose fails what waits on it
+  }
+
+  private resetChannel(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  private onEvent(epoch: number, ev: workerpb.ServerEvent): void {
+    if (this.conn?.epoch !== epoch) return; // a late event of a session we already dropped
+    const e = ev.event;
+    switch (e?.$case) {
+      case 'task':
+        if (e.task.task) this.onTasks(epoch, [e.task.task]);
+        else this.onTasks(epoch, []);
+        return;
+      case 'taskBatch':
+        return this.onTasks(epoch, e.taskBatch.tasks);
+      case 'resultAck':
+        return this.settleAck('result', e.resultAck);
+      case 'resultAckBatch':
+        for (const a of e.resultAckBatch.acks) this.settleAck('result', a);
+        return;
+      case 'heartbeatAck':
+        return this.settleAck('heartbeat', e.heartbeatAck);
+      case 'nackAck':
+        return this.settleAck('nack', e.nackAck);
+      case 'abandonAck':
+        return this.settleAck('abandon', e.abandonAck);
+      case 'error':
+        return this.onServerError(e.error.code, e.error.message);
+      case 'helloAck':
+      case undefined:
+        return;
+    }
+  }
+
+  /** One Ready was answered: hand the tasks to waiting claims, give back what nobody waits for. */
+  private onTasks(epoch: number, tasks: workerpb.Task[]): void {
+    const count = this.readys.shift() ?? tasks.length;
+    this.credits = Math.max(0, this.credits - count);
+    this.armReadyTimer();
+    for (const t of tasks) {
+      const w = this.waiters.shift();
+      if (w) w.resolve(taskFromProto(t));
+      else if (this.lastLeave === 'abort' || this.closed) this.giveBack(t);
+      else {
+        // The claim that asked for it timed out; a claim loop asks again at once, so hold it briefly.
+        const spare = { task: t, timer: setTimeout(() => this.dropSpare(spare), SPARE_HOLD_MS) };
+        this.spares.push(spare);
+      }
+    }
+    this.scheduleReady();
+  }
+
+  private dropSpare(spare: { task: workerpb.Task; timer: NodeJS.Timeout }): void {
+    clearTimeout(spare.timer);
+    const i = this.spares.indexOf(spare);
+    if (i < 0) return;
+    this.spares.splice(i, 1);
+    this.giveBack(spare.task);
+  }
+
+  /** A task pushed for a claim that left: abandon it, so it is claimable again at once. */
+  private giveBack(t: workerpb.Task): void {
+    const conn = this.conn;
+    if (conn && conn.session.writable) {
+      log(this.logger, 'debug', 'codeq: abandoning a task nobody waits for', { taskId: t.id });
+      conn.session.write({ event: { $case: 'abandon', abandon: { taskId: t.id, leaseId: t.leaseId } } });
+    } else {
+      log(this.logger, 'warn', 'codeq: task pushed after the stream was closed; it returns to the queue when its lease expires', { taskId: t.id, leaseUntil: t.leaseUntil });
+    }
+  }
+
+  private onServerError(code: string, message: string): void {
+    const err = decodeServerError(code, message);
+    log(this.logger, 'warn', 'codeq: worker stream error event', { code, error: message });
+    switch (code) {
+      case 'FailedPrecondition': // second Hello
+      case 'InvalidArgument': // unknown event
+        return;
+      case 'PermissionDenied': {
+        // "event type not allowed" (a Ready) or "missing scope" (any event): which event it was is
+        // not said, so fail everything and start over on a fresh stream (credits resynchronised).
+        for (const w of this.waiters.splice(0)) w.reject(err);
+        this.failAcks(err);
+        if (this.conn) this.conn.session.cancel();
+        return;
+      }
+      default: {
+        // A claim failed on the server (Internal, ResourceExhausted, …): that Ready is used up.
+        const count = this.readys.shift() ?? 0;
+        this.credits = Math.max(0, this.credits - count);
+        this.waiters.shift()?.reject(err);
+        this.scheduleReady(); // a Ready{count > 1} carried credits of other waiting claims too
+        return;
+      }
+    }
+  }
+
+  private scheduleReady(): void {
+    if (this.readyScheduled) return;
+    this.readyScheduled = true;
+    setImmediate(() => {
+      this.readyScheduled = false;
+      this.sendReady();
+    });
+  }
+
+  /** Grants the credits waiting claims need beyond those already outstanding. */
+  private sendReady(): void {
+    const conn = this.conn;
+    const r = this.ready;
+    if (!conn || !r || this.closed || !conn.session.writable) return;
+    let need = this.waiters.length - this.credits;
+    while (need > 0) {
+      const count = Math.min(need, MAX_READY_COUNT);
+      // count 1 asks for a TaskAssignment, more for one TaskBatch of up to count tasks.
+      conn.session.write({ event: { $case: 'ready', ready: { commands: r.commands, leaseSeconds: r.leaseSeconds, count } } });
+      this.readys.push(count);
+      this.credits += count;
+      need -= count;
+      this.armReadyTimer();
+    }
+  }
+
+  /** With `readyTimeoutMs`: forget credits nothing answered for that long (upstream's silent give-up). */
+  private armReadyTimer(): void {
+    if (!this.readyTimeoutMs) return;
+    clearTimeout(this.readyTimer);
+    if (this.credits <= 0) return;
+    const conn = this.conn;
+    this.readyTimer = setTimeout(() => {
+      if (!conn || this.conn !== conn || this.credits <= 0) return;
+      log(this.logger, 'debug', 'codeq: Readys unanswered, asking again', { credits: this.credits, readyTimeoutMs: this.readyTimeoutMs });
+      this.readys = [];
+      this.credits = 0;
+      this.sendReady();
+    }, this.readyTimeoutMs);
+    this.readyTimer.unref();
+  }
+
+  // ---- claims -------------------------------------------------------------------------------
+
+  /**
+   * Waits for a pushed task. Resolves `null` after `waitSeconds` (when > 0) without a task, and
+   * once right after the stream was reopened. Rejects with the signal's reason when aborted.
+   */
+  async claim(input: ClaimInput, opts: CallOptions = {}): Promise<Task | null> {
+    const commands = [...input.commands];
+    const leaseSeconds = input.leaseSeconds ?? 0;
+    const key = JSON.stringify([commands, leaseSeconds]);
+    if (this.ready && this.ready.key !== key && (this.credits > 0 || this.waiters.length > 0)) {
+      throw new CodeqError('VALIDATION_FAILED', 'a GrpcWorkerTransport claims one set of commands and lease length at a time');
+    }
+    this.ready = { key, commands, leaseSeconds };
+    this.lastLeave = undefined;
+    const spare = this.spares.shift();
+    if (spare) {
+      clearTimeout(spare.timer);
+      return taskFromProto(spare.task);
+    }
+    await this.open(opts.signal);
+    if (this.reconnectNotice) {
+      this.reconnectNotice = false;
+      return null;
+    }
+    const signal = opts.signal;
+    if (signal?.aborted) throw abortReason(signal);
+    const waitMs = input.waitSeconds !== undefined && input.waitSeconds > 0 ? input.waitSeconds * 1000 : 0;
+    return new Promise<Task | null>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const leave = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+      };
+      const w: ClaimWaiter = {
+        resolve: (t) => (leave(), resolve(t)),
+        reject: (e) => (leave(), reject(e)),
+      };
+      const onAbort = (): void => {
+        this.lastLeave = 'abort';
+        w.reject(abortReason(signal!));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (waitMs) timer = setTimeout(() => ((this.lastLeave = 'timeout'), leave(), resolve(null)), waitMs);
+      this.waiters.push(w);
+      this.scheduleReady();
+    });
+  }
+
+  // ---- acknowledged events ------------------------------------------------------------------
+
+  private settleAck(kind: AckKind, a: { taskId: string; ok: boolean; errorMessage: string; errorCode: string }): void {
+    const key = `${kind}:${a.taskId}`;
+    const list = this.acks.get(key);
+    const w = list?.shift();
+    if (list && !list.length) this.acks.delete(key);
+    if (w) w.settle(a);
+    else log(this.logger, 'debug', 'codeq: ack nobody waits for', { kind, taskId: a.taskId, ok: a.ok, error: a.errorMessage });
+  }
+
+  /** Sends one event and resolves with its ack (or rejects with the ack's CodeqError). */
+  private async request<K extends AckKind>(kind: K, taskId: string, send: (conn: Conn) => void, opts: CallOptions = {}): Promise<AckOf<K>> {
+    const conn = await this.open(opts.signal);
+    if (this.conn !== conn) throw new CodeqError('UNAVAILABLE', `the worker stream to ${this.target} closed`, { network: true, target: this.target });
+    const signal = opts.signal;
+    if (signal?.aborted) throw abortReason(signal);
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const key = `${kind}:${taskId}`;
+    return new Promise<AckOf<K>>((resolve, reject) => {
+      const w: AckWaiter = {
+        epoch: conn.epoch,
+        settle: (a) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          if (a instanceof Error) return reject(a);
+          if (a.ok) return resolve(a as AckOf<K>);
+          reject(decodeAckError(a.errorMessage, a.errorCode, { taskId }));
+        },
+      };
+      const remove = (): void => {
+        const list = this.acks.get(key);
+        const i = list ? list.indexOf(w) : -1;
+        if (list && i >= 0) list.splice(i, 1);
+        if (list && !list.length) this.acks.delete(key);
+      };
+      const onAbort = (): void => {
+        remove();
+        w.settle(abortReason(signal!));
+      };
+      const timer = setTimeout(() => {
+        remove();
+        w.settle(new CodeqError('UNAVAILABLE', `no ${kind} answer from ${this.target} within ${timeoutMs} ms`, { timeout: true, target: this.target, taskId }));
+        this.recycle(conn, `${kind} ack timeout`, timeoutMs);
+      }, timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const list = this.acks.get(key);
+      if (list) list.push(w);
+      else this.acks.set(key, [w]);
+      send(conn);
+    });
+  }
+
+  async heartbeat(id: string, input: HeartbeatInput, opts?: CallOptions): Promise<{ readonly leaseUntil?: string }> {
+    const a = await this.request('heartbeat', id, (c) => c.session.write({ event: { $case: 'heartbeat', heartbeat: { taskId: id, extendSeconds: input.extendSeconds ?? 0, leaseId: input.leaseId ?? '' } } }), opts);
+    return a.leaseUntil ? { leaseUntil: a.leaseUntil } : {};
+  }
+
+  async nack(id: string, input: NackInput, opts?: CallOptions): Promise<NackOutcome> {
+    const a = await this.request('nack', id, (c) => c.session.write({ event: { $case: 'nack', nack: { taskId: id, delaySeconds: Math.max(0, Math.floor(input.delaySeconds ?? 0)), reason: input.reason ?? '', leaseId: input.leaseId ?? '' } } }), opts);
+    return { status: a.dlq ? 'dlq' : 'requeued', delaySeconds: a.appliedDelaySeconds };
+  }
+
+  async abandon(id: string, input: { leaseId?: string } = {}, opts?: CallOptions): Promise<{ readonly status: string }> {
+    await this.request('abandon', id, (c) => c.session.write({ event: { $case: 'abandon', abandon: { taskId: id, leaseId: input.leaseId ?? '' } } }), opts);
+    return { status: 'requeued' };
+  }
+
+  /** Records COMPLETED/FAILED. Artifacts are not carried by the stream: they go over HTTP when configured. */
+  async submitResult(id: string, input: ResultInput, opts?: CallOptions): Promise<ResultRecord> {
+    if (input.artifacts?.length) return this.needHttp('submitResult with artifacts').submitResult(id, input, opts);
+    const result: workerpb.Result = {
+      taskId: id,
+      status: input.status,
+      // COMPLETED needs a JSON object ({} for "no result"); FAILED sends none.
+      resultJson: input.status === 'COMPLETED' ? Buffer.from(JSON.stringify(input.result ?? {}), 'utf8') : Buffer.alloc(0),
+      error: input.error ?? '',
+      leaseId: input.leaseId ?? '',
+    };
+    await this.request('result', id, (c) => this.queueResult(c.epoch, result), opts);
+    const rec: Record<string, unknown> = { taskId: id, status: input.status, completedAt: new Date().toISOString() };
+    if (input.status === 'COMPLETED') rec['result'] = input.result ?? {};
+    if (input.error) rec['error'] = input.error;
+    return rec as unknown as ResultRecord;
+  }
+
+  private queueResult(epoch: number, result: workerpb.Result): void {
+    this.results.push({ epoch, result });
+    if (this.resultsScheduled) return;
+    this.resultsScheduled = true;
+    setImmediate(() => {
+      this.resultsScheduled = false;
+      const conn = this.conn;
+      const items = this.results.filter((r) => conn && r.epoch === conn.epoch).map((r) => r.result);
+      this.results = [];
+      if (!conn || !items.length) return;
+      if (items.length === 1) conn.session.write({ event: { $case: 'result', result: items[0]! } });
+      else conn.session.write({ event: { $case: 'resultBatch', resultBatch: { results: items } } });
+    });
+  }
+
+  // ---- calls the worker stream does not carry -----------------------------------------------
+
+  private needHttp(op: string): Transport {
+    if (!this.http) throw new CodeqError('VALIDATION_FAILED', `${op} is not available on the worker stream: pass baseUrl (the HTTP API) as well`);
+    return this.http;
+  }
+
+  async createTask(input: CreateTaskInput, opts?: CallOptions): Promise<Task> {
+    return this.needHttp('createTask').createTask(input, opts);
+  }
+  async createTasks(inputs: readonly CreateTaskInput[], opts?: CallOptions): Promise<BatchCreateOutcome[]> {
+    return this.needHttp('createTasks').createTasks(inputs, opts);
+  }
+  async getTask(id: string, opts?: CallOptions): Promise<Task> {
+    return this.needHttp('getTask').getTask(id, opts);
+  }
+  async getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult> {
+    return this.needHttp('getResult').getResult(id, waitSeconds, opts);
+  }
+  async listQueues(opts?: CallOptions): Promise<Record<string, number>> {
+    return this.needHttp('listQueues').listQueues(opts);
+  }
+  async queueStats(command: string, opts?: CallOptions): Promise<QueueStats> {
+    return this.needHttp('queueStats').queueStats(command, opts);
+  }
+  async cleanup(input?: CleanupInput, opts?: CallOptions): Promise<CleanupOutcome> {
+    return this.needHttp('cleanup').cleanup(input, opts);
+  }
+
+  /**
+   * Stops asking for work, half-closes the stream (the server answers what is in flight and
+   * stops claiming), waits for the end (at most `timeoutMs`, 5 s cap) and releases the channel.
+   * Waiting claims reject with `UNAVAILABLE`.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.readyTimer);
+    await this.connecting?.catch(() => undefined);
+    const closedErr = new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true });
+    for (const w of this.waiters.splice(0)) w.reject(closedErr);
+    for (const spare of [...this.spares]) this.dropSpare(spare);
+    const conn = this.conn;
+    if (conn) {
+      conn.session.end();
+      await conn.session.whenEnded(Math.min(this.timeoutMs, 5000));
+      conn.session.cancel();
+    }
+    this.failAcks(closedErr);
+    this.client?.close();
+    if (this.ownsHttp) await this.http?.close();
+  }
+}

@@ -1,0 +1,118 @@
+/** What is specific to the worker stream: Ready credits, give-back of unwanted pushes, the transport's calls. */
+import { createProducer, type Producer } from '@codeq/sdk-producer';
+import { api, startServer, TOKEN, WORKER_SCOPES, waitFor, type TestServer } from '@codeq/testkit';
+import { createWorker, GrpcWorkerTransport, type TransportKind, type Worker, type WorkerEvent } from '../src/index.js';
+
+let server: TestServer;
+let producer: Producer;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  server = await startServer();
+  producer = createProducer({ grpcAddress: server.producerAddress, baseUrl: server.url, token: TOKEN });
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
+});
+afterAll(async () => {
+  await producer?.close();
+  await server?.dispose();
+});
+
+const stats = async (command: string) => (await api(server.url, 'GET', `/admin/queues/${command}`)).body as { ready: number; inProgress: number; delayed: number; dlq: number };
+
+describe('worker on the gRPC worker stream', () => {
+  it('holds at most `concurrency` tasks: credits follow free slots', async () => {
+    const cmd = 'g.credits';
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let running = 0;
+    let peak = 0;
+    const w = createWorker({
+      grpcAddress: server.workerAddress,
+      token: TOKEN,
+      commands: [cmd],
+      concurrency: 3,
+      handler: async () => {
+        peak = Math.max(peak, ++running);
+        await gate;
+        running--;
+        return {};
+      },
+    }).start();
+    workers.push(w);
+    const tasks = await producer.submitMany(Array.from({ length: 10 }, (_, i) => ({ command: cmd, payload: { i } })));
+    await waitFor(() => running === 3);
+    await new Promise((r) => setTimeout(r, 300)); // nothing more arrives while the slots are busy
+    expect(await stats(cmd)).toMatchObject({ inProgress: 3, ready: 7 });
+    expect(w.inFlight).toBe(3);
+    release();
+    await Promise.all(tasks.map((t) => (t.ok ? producer.waitForResult(t.task.id, { timeoutMs: 10_000 }) : Promise.reject(t.error))));
+    expect(peak).toBe(3);
+    expect(await stats(cmd)).toMatchObject({ inProgress: 0, ready: 0 });
+  });
+
+  it('tasks pushed to a draining worker go straight back to the queue', async () => {
+    const cmd = 'g.giveback';
+    const events: WorkerEvent[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const busy = new Promise<void>((r) => (started = r));
+    const w = createWorker({ grpcAddress: server.workerAddress, token: TOKEN, commands: [cmd], concurrency: 4, onEvent: (e) => events.push(e), handler: async () => (started(), await gate, { ok: true }) }).start();
+    workers.push(w);
+    const first = await producer.submit(cmd, {});
+    await busy;
+    const stopping = w.stop({ deadlineMs: 10_000 });
+    // Three idle slots had Readys outstanding; tasks created now are pushed and given back.
+    const later = await Promise.all([1, 2, 3].map((n) => producer.submit(cmd, { n })));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stats(cmd)).toMatchObject({ inProgress: 1, ready: 3 });
+    release();
+    await stopping;
+    expect((await producer.getResult(first.id)).result).toMatchObject({ status: 'COMPLETED' });
+    for (const t of later) expect((await producer.get(t.id)).status).toBe('PENDING');
+    expect(events.map((e) => e.type)).toEqual(['claimed', 'completed', 'stopped']);
+  });
+
+  it('GrpcWorkerTransport: claim, heartbeat, fencing, result, and a bounded wait', async () => {
+    const cmd = 'g.transport';
+    const t = new GrpcWorkerTransport({ address: `grpc://${server.workerAddress}`, token: TOKEN });
+    try {
+      expect(await t.connect()).toEqual({ workerId: 'w', tenantId: 'acme' });
+      expect(await t.claim({ commands: [cmd], waitSeconds: 1 })).toBeNull();
+      const created = await producer.submit(cmd, { x: 1 }, { priority: 4 });
+      const task = (await t.claim({ commands: [cmd], leaseSeconds: 30, waitSeconds: 5 }))!;
+      expect(task).toMatchObject({ id: created.id, command: cmd, status: 'IN_PROGRESS', payloadJson: { x: 1 }, priority: 4, attempts: 1, workerId: 'w', tenantId: 'acme' });
+      expect(task.leaseId).toMatch(/^[0-9a-f-]{36}$/);
+      const hb = await t.heartbeat(task.id, { extendSeconds: 120, leaseId: task.leaseId! });
+      expect(Date.parse(hb.leaseUntil!)).toBeGreaterThan(Date.now() + 100_000);
+      await expect(t.heartbeat(task.id, { leaseId: '00000000-0000-4000-8000-000000000000' })).rejects.toMatchObject({ code: 'LEASE_NOT_HELD', message: 'lease-mismatch' });
+      await expect(t.nack('00000000-0000-4000-8000-000000000000', {})).rejects.toMatchObject({ code: 'TASK_NOT_FOUND' });
+      const rec = await t.submitResult(task.id, { status: 'COMPLETED', result: { done: true }, leaseId: task.leaseId! });
+      expect(rec).toMatchObject({ taskId: task.id, status: 'COMPLETED', result: { done: true } });
+      // Repeating a result with the same lease (a retry after a lost ack) is a no-op.
+      await expect(t.submitResult(task.id, { status: 'COMPLETED', result: { done: true }, leaseId: task.leaseId! })).resolves.toMatchObject({ status: 'COMPLETED' });
+      expect((await producer.getResult(task.id)).result).toMatchObject({ status: 'COMPLETED', result: { done: true } });
+      await expect(t.getTask(task.id)).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('pass baseUrl') });
+    } finally {
+      await t.close();
+    }
+    await expect(t.claim({ commands: [cmd] })).rejects.toMatchObject({ code: 'UNAVAILABLE', details: { closed: true } });
+  });
+});
+
+describe('a token limited to other commands', () => {
+  let limited: TestServer;
+  beforeAll(async () => {
+    limited = await startServer({ env: { WORKER_AUTH_CONFIG: JSON.stringify({ token: TOKEN, subject: 'w', scopes: WORKER_SCOPES, eventTypes: ['allowed'], raw: { tid: 'acme' } }) } });
+  });
+  afterAll(async () => {
+    await limited?.dispose();
+  });
+
+  it.each<TransportKind>(['http', 'grpc'])('over %s stops the worker with FORBIDDEN', async (mode) => {
+    const w = createWorker({ ...(mode === 'grpc' ? { grpcAddress: limited.workerAddress } : { baseUrl: limited.url }), token: TOKEN, commands: ['not.allowed'], handler: () => ({}) }).start();
+    await expect(w.done).rejects.toMatchObject({ code: 'FORBIDDEN', message: 'event type not allowed' });
+  });
+});
