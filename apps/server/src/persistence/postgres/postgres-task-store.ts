@@ -27,9 +27,10 @@
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import type { CreateOutcome, ExpiredLease, QueueCounts, QueueDepth, TaskStore, Transition, TransitionFn } from '../../domain/task-store.js';
-import { isTerminal, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
+import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres-schema.js';
+import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -51,11 +52,7 @@ const CREATE_BATCH = 500;
 const RECENT_MAX = 4096;
 const RECENT_MAX_PAYLOAD = 16 * 1024;
 
-const COLS = [
-  'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
-  'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
-  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at',
-] as const;
+const COLS = TASK_COLUMNS;
 const SQL_TYPES: Record<(typeof COLS)[number], string> = {
   id: 'text', tenant_id: 'text', command: 'text', command_key: 'text', payload: 'text', priority: 'smallint', webhook: 'text',
   status: 'text', location: 'text', worker_id: 'text', lease_id: 'text', lease_until: 'bigint', attempts: 'integer',
@@ -66,8 +63,6 @@ const COL_LIST = COLS.map((c) => `"${c}"`).join(', ');
 /** Columns a transition can change (identity, command, payload and creation never change). */
 const MUTABLE = ['status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key', 'visible_at', 'updated_at', 'terminal_at'] as const;
 
-type Row = Record<string, unknown>;
-
 /** A task row as read: live rows (codeq_tasks) carry the version their writes are guarded by. */
 interface Fetched {
   task: TaskRecord;
@@ -75,61 +70,8 @@ interface Fetched {
   live: boolean;
 }
 
-function rowToTask(r: Row): TaskRecord {
-  return {
-    id: r['id'] as string,
-    tenantId: r['tenant_id'] as string,
-    command: r['command'] as string,
-    commandKey: r['command_key'] as string,
-    payload: r['payload'] as string,
-    priority: r['priority'] as number,
-    webhook: (r['webhook'] as string | null) ?? null,
-    status: r['status'] as TaskRecord['status'],
-    location: r['location'] as Location,
-    workerId: (r['worker_id'] as string | null) ?? null,
-    leaseId: (r['lease_id'] as string | null) ?? null,
-    leaseUntilMs: (r['lease_until'] as number | null) ?? null,
-    attempts: r['attempts'] as number,
-    maxAttempts: r['max_attempts'] as number,
-    error: (r['error'] as string | null) ?? null,
-    resultKey: (r['result_key'] as string | null) ?? null,
-    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
-    visibleAtMs: (r['visible_at'] as number | null) ?? null,
-    seq: r['seq'] as number,
-    createdAtMs: r['created_at'] as number,
-    updatedAtMs: r['updated_at'] as number,
-    terminalAtMs: (r['terminal_at'] as number | null) ?? null,
-  };
-}
-
-function taskValues(t: TaskRecord): unknown[] {
-  return [
-    t.id, t.tenantId, t.command, t.commandKey, t.payload, t.priority, t.webhook, t.status, t.location,
-    t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.maxAttempts, t.error, t.resultKey,
-    t.idempotencyKey, t.visibleAtMs, t.seq, t.createdAtMs, t.updatedAtMs, t.terminalAtMs,
-  ];
-}
-
 function mutableValues(t: TaskRecord): unknown[] {
   return [t.status, t.location, t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.error, t.resultKey, t.visibleAtMs, t.updatedAtMs, t.terminalAtMs];
-}
-
-function rowToResult(r: Row): ResultRecord {
-  return {
-    taskId: r['task_id'] as string,
-    tenantId: r['tenant_id'] as string,
-    status: r['status'] as ResultRecord['status'],
-    result: (r['result'] as string | null) ?? null,
-    error: (r['error'] as string | null) ?? null,
-    artifacts: r['artifacts'] ? (JSON.parse(r['artifacts'] as string) as ResultRecord['artifacts']) : null,
-    completedAtMs: r['completed_at'] as number,
-    leaseId: (r['lease_id'] as string | null) ?? null,
-    workerId: (r['worker_id'] as string | null) ?? null,
-  };
-}
-
-function resultValues(r: ResultRecord): unknown[] {
-  return [r.taskId, r.tenantId, r.status, r.result, r.error, r.artifacts ? JSON.stringify(r.artifacts) : null, r.completedAtMs, r.leaseId, r.workerId];
 }
 
 /** bigint columns come back as numbers (epoch ms and sequence values stay far below 2^53). */

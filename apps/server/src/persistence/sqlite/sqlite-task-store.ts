@@ -23,8 +23,9 @@ import type {
   TaskStore,
   TransitionFn,
 } from '../../domain/task-store.js';
-import { isTerminal, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
+import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { Alarm, Deque, MinHeap } from '../structures.js';
+import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 import { MetaEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
 import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
 import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
@@ -82,12 +83,6 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-const TASK_COLUMNS = [
-  'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
-  'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
-  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at',
-] as const;
-
 /** Columns a transition can change (identity, command, payload and creation never change). */
 const MUTABLE_COLUMNS = [
   'status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key',
@@ -99,57 +94,6 @@ function updateParams(t: TaskRecord): unknown[] {
     t.status, t.location, t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.error, t.resultKey,
     t.visibleAtMs, t.seq, t.updatedAtMs, t.terminalAtMs, t.id,
   ];
-}
-
-type Row = Record<string, unknown>;
-
-function rowToTask(r: Row): TaskRecord {
-  return {
-    id: r['id'] as string,
-    tenantId: r['tenant_id'] as string,
-    command: r['command'] as string,
-    commandKey: r['command_key'] as string,
-    payload: r['payload'] as string,
-    priority: r['priority'] as number,
-    webhook: (r['webhook'] as string | null) ?? null,
-    status: r['status'] as TaskRecord['status'],
-    location: r['location'] as Location,
-    workerId: (r['worker_id'] as string | null) ?? null,
-    leaseId: (r['lease_id'] as string | null) ?? null,
-    leaseUntilMs: (r['lease_until'] as number | null) ?? null,
-    attempts: r['attempts'] as number,
-    maxAttempts: r['max_attempts'] as number,
-    error: (r['error'] as string | null) ?? null,
-    resultKey: (r['result_key'] as string | null) ?? null,
-    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
-    visibleAtMs: (r['visible_at'] as number | null) ?? null,
-    seq: r['seq'] as number,
-    createdAtMs: r['created_at'] as number,
-    updatedAtMs: r['updated_at'] as number,
-    terminalAtMs: (r['terminal_at'] as number | null) ?? null,
-  };
-}
-
-function taskParams(t: TaskRecord): unknown[] {
-  return [
-    t.id, t.tenantId, t.command, t.commandKey, t.payload, t.priority, t.webhook, t.status, t.location,
-    t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.maxAttempts, t.error, t.resultKey,
-    t.idempotencyKey, t.visibleAtMs, t.seq, t.createdAtMs, t.updatedAtMs, t.terminalAtMs,
-  ];
-}
-
-function rowToResult(r: Row): ResultRecord {
-  return {
-    taskId: r['task_id'] as string,
-    tenantId: r['tenant_id'] as string,
-    status: r['status'] as ResultRecord['status'],
-    result: (r['result'] as string | null) ?? null,
-    error: (r['error'] as string | null) ?? null,
-    artifacts: r['artifacts'] ? (JSON.parse(r['artifacts'] as string) as ResultRecord['artifacts']) : null,
-    completedAtMs: r['completed_at'] as number,
-    leaseId: (r['lease_id'] as string | null) ?? null,
-    workerId: (r['worker_id'] as string | null) ?? null,
-  };
 }
 
 /** Raised when the data directory is owned by another process. */
@@ -395,7 +339,7 @@ export class SqliteTaskStore implements TaskStore {
     const msg = { type: 'batch', id: ++this.batchId, inserts: [] as unknown[][], updates: [] as unknown[][], deletes: [] as string[], results: [] as unknown[][], resultDeletes: [] as string[] };
     for (const [id, d] of tasks) {
       if (!d.rec) msg.deletes.push(id);
-      else if (d.insert) msg.inserts.push(taskParams(d.rec));
+      else if (d.insert) msg.inserts.push(taskValues(d.rec));
       else msg.updates.push(updateParams(d.rec));
     }
     for (const [id, r] of results) {

@@ -1,0 +1,67 @@
+/**
+ * Row mapping shared by the engines: both store a task in the same columns (SQLite `tasks`,
+ * PostgreSQL `codeq_tasks` / `codeq_finished`) and a result in the same columns.
+ */
+import type { Location, ResultRecord, TaskRecord } from '../domain/task.js';
+
+export type Row = Record<string, unknown>;
+
+/** Task columns in the order of taskValues(). */
+export const TASK_COLUMNS = [
+  'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
+  'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
+  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at',
+] as const;
+
+export function rowToTask(r: Row): TaskRecord {
+  return {
+    id: r['id'] as string,
+    tenantId: r['tenant_id'] as string,
+    command: r['command'] as string,
+    commandKey: r['command_key'] as string,
+    payload: r['payload'] as string,
+    priority: r['priority'] as number,
+    webhook: (r['webhook'] as string | null) ?? null,
+    status: r['status'] as TaskRecord['status'],
+    location: r['location'] as Location,
+    workerId: (r['worker_id'] as string | null) ?? null,
+    leaseId: (r['lease_id'] as string | null) ?? null,
+    leaseUntilMs: (r['lease_until'] as number | null) ?? null,
+    attempts: r['attempts'] as number,
+    maxAttempts: r['max_attempts'] as number,
+    error: (r['error'] as string | null) ?? null,
+    resultKey: (r['result_key'] as string | null) ?? null,
+    idempotencyKey: (r['idempotency_key'] as string | null) ?? null,
+    visibleAtMs: (r['visible_at'] as number | null) ?? null,
+    seq: r['seq'] as number,
+    createdAtMs: r['created_at'] as number,
+    updatedAtMs: r['updated_at'] as number,
+    terminalAtMs: (r['terminal_at'] as number | null) ?? null,
+  };
+}
+
+export function taskValues(t: TaskRecord): unknown[] {
+  return [
+    t.id, t.tenantId, t.command, t.commandKey, t.payload, t.priority, t.webhook, t.status, t.location,
+    t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.maxAttempts, t.error, t.resultKey,
+    t.idempotencyKey, t.visibleAtMs, t.seq, t.createdAtMs, t.updatedAtMs, t.terminalAtMs,
+  ];
+}
+
+export function rowToResult(r: Row): ResultRecord {
+  return {
+    taskId: r['task_id'] as string,
+    tenantId: r['tenant_id'] as string,
+    status: r['status'] as ResultRecord['status'],
+    result: (r['result'] as string | null) ?? null,
+    error: (r['error'] as string | null) ?? null,
+    artifacts: r['artifacts'] ? (JSON.parse(r['artifacts'] as string) as ResultRecord['artifacts']) : null,
+    completedAtMs: r['completed_at'] as number,
+    leaseId: (r['lease_id'] as string | null) ?? null,
+    workerId: (r['worker_id'] as string | null) ?? null,
+  };
+}
+
+export function resultValues(r: ResultRecord): unknown[] {
+  return [r.taskId, r.tenantId, r.status, r.result, r.error, r.artifacts ? JSON.stringify(r.artifacts) : null, r.completedAtMs, r.leaseId, r.workerId];
+}
