@@ -3,17 +3,15 @@
  * `Ready` credits and tasks are pushed; heartbeats, nacks, abandons and results travel on the same
  * stream with the lease id, and their acks are matched by task id.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { CodeqError, workerpb } from '@codeq/proto';
 import {
-  DEFAULT_CHANNEL_OPTIONS,
   GrpcSession,
-  HttpTransport,
+  grpcTransportSettings,
   abortReason,
   decodeAckError,
   decodeServerError,
   log,
-  normalizeGrpcAddress,
   parsePayload,
   toCodeqError,
   withSignal,
@@ -165,18 +163,18 @@ export class GrpcWorkerTransport implements Transport {
   private resultsScheduled = false;
 
   constructor(opts: GrpcWorkerTransportOptions) {
-    if (!opts.token) throw new CodeqError('VALIDATION_FAILED', 'token is required');
-    this.address = normalizeGrpcAddress(opts.address);
-    this.target = `grpc://${this.address}`;
-    this.token = opts.token;
+    const s = grpcTransportSettings(opts);
+    this.address = s.address;
+    this.target = s.target;
+    this.token = s.token;
     this.workerId = opts.workerId ?? '';
-    this.credentials = opts.credentials ?? grpc.credentials.createInsecure();
-    this.channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...opts.channelOptions };
-    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.credentials = s.credentials;
+    this.channelOptions = s.channelOptions;
+    this.timeoutMs = s.timeoutMs;
     this.readyTimeoutMs = Math.max(0, opts.readyTimeoutMs ?? 0);
-    this.logger = opts.logger;
-    this.ownsHttp = !opts.http && opts.baseUrl !== undefined;
-    this.http = opts.http ?? (opts.baseUrl !== undefined ? new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) }) : undefined);
+    this.logger = s.logger;
+    this.ownsHttp = s.ownsHttp;
+    this.http = s.http;
   }
 
   /** Worker id and tenant of the open session (undefined before the first connect). */

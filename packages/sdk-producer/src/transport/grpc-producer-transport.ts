@@ -3,20 +3,18 @@
  * go over one long-lived stream, correlated with their acks by `seq`; reads (`getTask`,
  * `getResult`) and admin calls go to an HTTP transport when one is configured.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { CodeqError, producerpb } from '@codeq/proto';
 import { abortReason, toCodeqError } from './errors.js';
 import {
-  DEFAULT_CHANNEL_OPTIONS,
   GrpcSession,
+  grpcTransportSettings,
   MAX_STREAM_MESSAGE_BYTES,
   decodeAckError,
   decodeServerError,
-  normalizeGrpcAddress,
   withSignal,
   type GrpcConnectionOptions,
 } from './grpc.js';
-import { HttpTransport } from './http-transport.js';
 import { log, type Logger } from './logger.js';
 import type {
   BatchCreateOutcome,
@@ -141,17 +139,17 @@ export class GrpcProducerTransport implements Transport {
   private closed = false;
 
   constructor(opts: GrpcProducerTransportOptions) {
-    if (!opts.token) throw new CodeqError('VALIDATION_FAILED', 'token is required');
-    this.address = normalizeGrpcAddress(opts.address);
-    this.target = `grpc://${this.address}`;
-    this.token = opts.token;
-    this.credentials = opts.credentials ?? grpc.credentials.createInsecure();
-    this.channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...opts.channelOptions };
-    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    const s = grpcTransportSettings(opts);
+    this.address = s.address;
+    this.target = s.target;
+    this.token = s.token;
+    this.credentials = s.credentials;
+    this.channelOptions = s.channelOptions;
+    this.timeoutMs = s.timeoutMs;
     this.maxBatch = Math.max(1, Math.floor(opts.maxBatch ?? 500));
-    this.logger = opts.logger;
-    this.ownsHttp = !opts.http && opts.baseUrl !== undefined;
-    this.http = opts.http ?? (opts.baseUrl !== undefined ? new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) }) : undefined);
+    this.logger = s.logger;
+    this.ownsHttp = s.ownsHttp;
+    this.http = s.http;
   }
 
   /** Tenant and subject of the open session (undefined before the first connect). */

@@ -4,10 +4,12 @@
  * `ServerError` events onto the error catalogue, and one authenticated stream session
  * (`Hello` → `HelloAck`, grpc-streams.md §4.1 / §5.1).
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { CodeqError, ERRORS, GrpcStatus, isErrorCode, type ErrorCode } from '@codeq/proto';
 import { abortReason } from './errors.js';
+import { HttpTransport } from './http-transport.js';
 import type { Logger } from './logger.js';
+import type { Transport } from './transport.js';
 
 /** Connection settings of a gRPC stream transport. */
 export interface GrpcConnectionOptions {
@@ -34,6 +36,43 @@ export const DEFAULT_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object.fre
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 2000,
 });
+
+/** The settings both stream transports derive from their options (with the HTTP transport for reads). */
+export interface GrpcTransportSettings {
+  address: string;
+  target: string;
+  token: string;
+  credentials: grpc.ChannelCredentials;
+  channelOptions: grpc.ChannelOptions;
+  timeoutMs: number;
+  logger: Logger | undefined;
+  /** Reads (get, results, stats) go over HTTP: the given transport, or one built from `baseUrl`. */
+  http: Transport | undefined;
+  /** True when `http` was built here (closed with the stream transport). */
+  ownsHttp: boolean;
+}
+
+export function grpcTransportSettings(opts: GrpcConnectionOptions & { baseUrl?: string; http?: Transport }): GrpcTransportSettings {
+  if (!opts.token) throw new CodeqError('VALIDATION_FAILED', 'token is required');
+  const address = normalizeGrpcAddress(opts.address);
+  const ownsHttp = !opts.http && opts.baseUrl !== undefined;
+  const http =
+    opts.http ??
+    (opts.baseUrl !== undefined
+      ? new HttpTransport({ baseUrl: opts.baseUrl, token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) })
+      : undefined);
+  return {
+    address,
+    target: `grpc://${address}`,
+    token: opts.token,
+    credentials: opts.credentials ?? grpc.credentials.createInsecure(),
+    channelOptions: { ...DEFAULT_CHANNEL_OPTIONS, ...opts.channelOptions },
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    logger: opts.logger,
+    http,
+    ownsHttp,
+  };
+}
 
 /** Largest message the server accepts (grpc-streams.md §1: 4 MiB), minus room for the envelope. */
 export const MAX_STREAM_MESSAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024;
