@@ -100,6 +100,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       requestIdHeader: 'x-request-id',
       genReqId: requestIdGenerator(),
       keepAliveTimeout: 75_000,
+      // A client must send its whole request (headers and body) within this time (issue 12 item 1):
+      // slow or stalled uploads cannot hold sockets and memory forever.
+      requestTimeout: 60_000,
       forceCloseConnections: 'idle',
       logger: false,
     });

@@ -39,6 +39,9 @@ export class MinHeap {
   get size(): number {
     return this.a.length;
   }
+  clear(): void {
+    this.a = [];
+  }
   peek(): HeapEntry | undefined {
     return this.a[0];
   }

@@ -30,6 +30,15 @@ import { MetaEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js
 import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
 import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
+import { CodeqError } from '@codeq/proto/errors';
+
+/** Pause between attempts to recover from a failed commit (ADR 0004). */
+const RECOVERY_RETRY_MS = 250;
+
+/** The answer to every request while the engine refuses writes after a failed commit. */
+function storageUnavailable(reason: string): CodeqError {
+  return new CodeqError('UNAVAILABLE', `storage unavailable: ${reason}; retry later`);
+}
 
 export interface SqliteStoreOptions {
   /** Directory holding the database files (created if missing). */
@@ -137,6 +146,10 @@ export class SqliteTaskStore implements TaskStore {
   private ok = false;
   private closed = false;
   private draining = false;
+  /** Set by a failed commit or a dead writer: writes and reads are refused until reloaded (ADR 0004). */
+  private failed: string | null = null;
+  private recovering = false;
+  private file = '';
 
   constructor(private readonly opts: SqliteStoreOptions) {}
 
@@ -165,8 +178,10 @@ export class SqliteTaskStore implements TaskStore {
       this.db.prepare(`INSERT INTO meta(key, value) VALUES ('opened_at', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(Date.now()));
       this.prepare();
       this.load();
+      this.file = file;
       await this.startWriter(file);
     } catch (e) {
+      this.closed = true;
       if (ds.isInitialized) await ds.destroy().catch(() => undefined);
       this.unlock();
       throw e;
@@ -203,19 +218,97 @@ export class SqliteTaskStore implements TaskStore {
     });
     this.writer = worker;
     return new Promise<void>((resolve, reject) => {
-      const onError = (e: Error) => {
-        this.ok = false;
-        this.opts.log?.error({ err: e.message }, 'writer thread failed; store marked unhealthy');
-        for (const b of this.inflight.splice(0)) b.done.reject(new Error('storage writer failed'));
-        reject(e);
+      let started = false;
+      const died = (reason: string) => {
+        if (this.writer !== worker) return; // replaced or closed on purpose
+        this.writer = null;
+        this.writerDied(reason);
+        if (!started) reject(new Error(reason));
       };
-      worker.on('error', onError);
+      worker.on('error', (e: Error) => died(`writer thread failed: ${e.message}`));
+      worker.on('exit', (code) => died(`writer thread exited (code ${code})`));
       worker.on('message', (m: { type: string; id?: number; error?: string }) => {
-        if (m.type === 'ready') resolve();
-        else if (m.type === 'ack') this.acknowledge(m.id ?? -1, m.error);
+        if (m.type === 'ready') {
+          started = true;
+          resolve();
+        } else if (m.type === 'ack') this.acknowledge(m.id ?? -1, m.error);
+        else if (m.type === 'reset') this.resetDone?.(m.error);
       });
-
     });
+  }
+
+  /** The writer thread is gone: nothing in flight can be committed any more; answer it at once. */
+  private writerDied(reason: string): void {
+    if (this.closed) return;
+    this.fail(reason);
+    for (const b of this.inflight.splice(0)) b.done.reject(storageUnavailable(reason));
+    this.resetDone?.(reason);
+  }
+
+  /**
+   * A commit failed or the writer died: memory may be ahead of the disk, so stop acknowledging
+   * (every write and read answers UNAVAILABLE, /readyz 503) and reload from disk (ADR 0004).
+   */
+  private fail(reason: string): void {
+    this.ok = false;
+    if (!this.failed) this.opts.log?.error({ err: reason }, 'storage write failed; refusing requests until reloaded from disk');
+    this.failed ??= reason;
+    void this.recover();
+  }
+
+  private resetDone: ((error: string | undefined) => void) | null = null;
+
+  /** Retry until the writer can take the write lock again, then rebuild memory from disk. */
+  private async recover(): Promise<void> {
+    if (this.recovering) return;
+    this.recovering = true;
+    try {
+      while (!this.closed && this.failed) {
+        await new Promise((r) => setTimeout(r, RECOVERY_RETRY_MS));
+        if (this.closed) return;
+        // Wait until every batch of the failed state has been answered.
+        if (this.inflight.length || this.batch) continue;
+        try {
+          if (!this.writer) await this.startWriter(this.file);
+          const w = this.writer;
+          if (!w || this.closed) continue;
+          const error = await new Promise<string | undefined>((resolve) => {
+            this.resetDone = resolve;
+            w.postMessage({ type: 'reset' });
+          });
+          this.resetDone = null;
+          if (error) throw new Error(error);
+          if (this.closed) return;
+          this.reload();
+          this.opts.log?.warn({ reason: this.failed }, 'storage reloaded from disk after a failed write; serving again');
+          this.failed = null;
+          this.ok = true;
+        } catch (e) {
+          this.resetDone = null;
+          this.opts.log?.warn({ err: (e as Error).message }, 'storage still failing; retrying');
+        }
+      }
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  /** Forget every memory index and rebuild them from the database (the state on disk wins). */
+  private reload(): void {
+    this.delayAlarm.clear();
+    this.leaseAlarm.clear();
+    for (const q of this.queues.values()) this.wakeAll(q);
+    this.queues.clear();
+    this.live.clear();
+    this.idempotency.clear();
+    this.delayed.clear();
+    this.leases.clear();
+    this.dirty = new Map();
+    this.dirtyResults = new Map();
+    this.afterCommit = [];
+    this.topicCache = null;
+    this.lastCommit = Promise.resolve();
+    this.load();
   }
 
   /** The writer committed batch `id` (in order). */
@@ -225,9 +318,8 @@ export class SqliteTaskStore implements TaskStore {
     this.inflight.shift();
     if (error) {
       // The memory state is ahead of the disk now: stop serving rather than acknowledge lies.
-      this.ok = false;
-      this.opts.log?.error({ err: error }, 'group commit failed; store marked unhealthy');
-      b.done.reject(new Error('storage commit failed'));
+      this.fail(`commit failed: ${error}`);
+      b.done.reject(storageUnavailable('a commit failed'));
       return;
     }
     b.done.resolve();
@@ -293,7 +385,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   healthy(): boolean {
-    return this.ok && !this.closed && !this.draining;
+    return this.ok && !this.failed && !this.closed && !this.draining;
   }
 
   drain(): void {
@@ -333,7 +425,7 @@ export class SqliteTaskStore implements TaskStore {
     this.dirtyResults = new Map();
     this.afterCommit = [];
     if (!this.writer) {
-      b.reject(new Error('store is closed'));
+      b.reject(this.failed ? storageUnavailable(this.failed) : new Error('store is closed'));
       return;
     }
     const msg = { type: 'batch', id: ++this.batchId, inserts: [] as unknown[][], updates: [] as unknown[][], deletes: [] as string[], results: [] as unknown[][], resultDeletes: [] as string[] };
@@ -485,7 +577,7 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Move due delayed tasks to their ready FIFO (timer callback). */
   private promoteDue(): void {
-    if (this.closed) return;
+    if (this.closed || this.failed) return; // reload() re-arms the alarm
     const now = Date.now();
     let moved = 0;
     for (let e = this.delayed.peek(); e && e.at <= now; e = this.delayed.peek()) {
@@ -502,7 +594,7 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Hand expired leases to the lease handler (timer callback). */
   private expireLeases(): void {
-    if (this.closed || !this.leaseHandler) return; // onLeaseExpired() re-arms the alarm
+    if (this.closed || this.failed || !this.leaseHandler) return; // onLeaseExpired() / reload() re-arm the alarm
     const now = Date.now();
     const expired: ExpiredLease[] = [];
     for (let e = this.leases.peek(); e && e.at <= now; e = this.leases.peek()) {
@@ -544,6 +636,7 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Reads wait for the commit of anything they might observe, so they never show unacknowledged state. */
   private async settled(): Promise<void> {
+    this.assertOpen();
     await (this.batch ? this.batch.promise : this.lastCommit);
   }
 
@@ -742,6 +835,7 @@ export class SqliteTaskStore implements TaskStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('store is closed');
+    if (this.failed) throw storageUnavailable('a write failed and the engine is reloading from disk');
   }
 
   // ---------------------------------------------------------------------------------------------

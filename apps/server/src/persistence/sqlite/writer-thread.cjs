@@ -31,6 +31,11 @@ const commit = db.transaction((b) => {
   for (const id of b.resultDeletes) deleteResult.run(id);
 });
 
+// After a failed commit the main thread's memory is ahead of the disk: every later batch was
+// computed on that state, so none is committed until the main thread has reloaded from disk and
+// sent 'reset' (ADR 0004).
+let halted = null;
+
 parentPort.on('message', (msg) => {
   if (msg.type === 'close') {
     try {
@@ -40,11 +45,28 @@ parentPort.on('message', (msg) => {
     }
     return;
   }
+  if (msg.type === 'reset') {
+    // Probe the write lock (waits up to the busy timeout) before accepting batches again.
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
+      halted = null;
+      parentPort.postMessage({ type: 'reset', id: msg.id });
+    } catch (e) {
+      parentPort.postMessage({ type: 'reset', id: msg.id, error: e && e.message ? e.message : String(e) });
+    }
+    return;
+  }
+  if (halted) {
+    parentPort.postMessage({ type: 'ack', id: msg.id, error: `halted after a failed commit: ${halted}` });
+    return;
+  }
   try {
     commit(msg);
     parentPort.postMessage({ type: 'ack', id: msg.id });
   } catch (e) {
-    parentPort.postMessage({ type: 'ack', id: msg.id, error: e && e.message ? e.message : String(e) });
+    halted = e && e.message ? e.message : String(e);
+    parentPort.postMessage({ type: 'ack', id: msg.id, error: halted });
   }
 });
 parentPort.postMessage({ type: 'ready' });
