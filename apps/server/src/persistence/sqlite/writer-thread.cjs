@@ -23,12 +23,13 @@ const upsertResult = db.prepare(
 );
 const deleteResult = db.prepare('DELETE FROM results WHERE task_id = ?');
 
+// Deletes first: a purged task's idempotency key may be reused by an insert of the same batch.
 const commit = db.transaction((b) => {
+  for (const id of b.resultDeletes) deleteResult.run(id);
+  for (const id of b.deletes) deleteTask.run(id);
   for (const p of b.inserts) insertTask.run(p);
   for (const p of b.updates) updateTask.run(p);
-  for (const id of b.deletes) deleteTask.run(id);
   for (const p of b.results) upsertResult.run(p);
-  for (const id of b.resultDeletes) deleteResult.run(id);
 });
 
 // After a failed commit the main thread's memory is ahead of the disk: every later batch was
