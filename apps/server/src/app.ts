@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './common/logger.js';
 // Nest routes Fastify's own errors (413, bad framing) through this global filter as well.
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { INVALID_JSON } from './common/http.js';
+import { depthError, jsonTooDeep } from './domain/input-guards.js';
 import { CLOCK, CONFIG, LOGGER, TASK_STORE, TOPIC_STORE, systemClock, type Clock } from './common/tokens.js';
 import type { TaskStore } from './domain/task-store.js';
 import type { TopicStore } from './domain/topic.js';
@@ -114,11 +115,15 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
       if (!text.trim()) return done(null, undefined);
+      let parsed: unknown;
       try {
-        done(null, JSON.parse(text));
+        parsed = JSON.parse(text);
       } catch {
-        done(null, INVALID_JSON);
+        return done(null, INVALID_JSON);
       }
+      // Deeply nested JSON is refused here, before any route sees it (issue 12 item 4).
+      if (jsonTooDeep(parsed)) return done(depthError());
+      done(null, parsed);
     });
     fastify.addHook('onSend', (req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, p?: unknown) => void) => {
       void reply.header('x-request-id', req.id);

@@ -5,6 +5,7 @@
 import { CodeqError } from '@codeq/proto/errors';
 import { goJson } from './go-json.js';
 import { parseRfc3339 } from './time.js';
+import { assertStorableText, depthError, jsonTooDeep } from './input-guards.js';
 
 type Obj = Record<string, unknown>;
 
@@ -63,6 +64,7 @@ function reader(body: unknown, generic = 'invalid body'): Reader {
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function validWebhook(url: string): boolean {
+  if (CONTROL.test(url)) return false; // the URL is stored as given: no NUL or control characters
   try {
     const u = new URL(url);
     return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
@@ -117,6 +119,7 @@ export function parseCreate(body: unknown, now: number, item = false): CreateInp
     throw bad(`invalid 'idempotencyKey' (at most ${MAX_KEY_LENGTH} printable characters)`);
   }
   if (maxAttempts > 1000) throw bad("invalid 'maxAttempts' (must be <= 1000)");
+  if (jsonTooDeep(payloadRaw)) throw depthError();
   return {
     command,
     payload: payloadRaw === undefined ? 'null' : goJson(payloadRaw),
@@ -192,6 +195,7 @@ export function parseNack(body: unknown): { delaySeconds?: number; reason: strin
   const r = reader(body);
   const delaySeconds = r.int('delaySeconds');
   const reason = r.str('reason') ?? '';
+  assertStorableText(reason, 'reason');
   const leaseId = r.str('leaseId');
   const out: { delaySeconds?: number; reason: string; leaseId?: string } = { reason };
   if (delaySeconds !== undefined) out.delaySeconds = delaySeconds;
@@ -262,6 +266,8 @@ export function parseResult(body: unknown, generic = 'invalid request body', wit
   if (status !== 'COMPLETED' && status !== 'FAILED') throw bad('invalid status');
   if (status === 'COMPLETED' && (result === undefined || result === null)) throw bad('result required when status=COMPLETED');
   if (status === 'FAILED' && (!error || !error.trim())) throw bad('error required when status=FAILED');
+  assertStorableText(error, 'error');
+  if (jsonTooDeep(result)) throw depthError();
   const out: ResultInput = {
     status,
     result: result === undefined || result === null ? null : JSON.stringify(result),

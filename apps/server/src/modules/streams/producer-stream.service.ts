@@ -14,6 +14,7 @@ import { LOGGER } from '../../common/tokens.js';
 import type { Logger } from '../../common/logger.js';
 import type { Principal } from '../../domain/claims.js';
 import { goJson } from '../../domain/go-json.js';
+import { assertStorableText, depthError, jsonTooDeep } from '../../domain/input-guards.js';
 import { MAX_COMMAND_LENGTH, MAX_KEY_LENGTH, validWebhook, type CreateInput } from '../../domain/requests.js';
 import { AuthService } from '../auth/auth.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
@@ -32,14 +33,23 @@ export function createInputFromProto(c: producerpb.CreateTask, now: number): Cre
   if (command.length > MAX_COMMAND_LENGTH || CONTROL.test(command)) throw bad('invalid command');
   if (c.delaySeconds < 0) throw bad('delaySeconds must be >= 0');
   if (c.webhook && !validWebhook(c.webhook)) throw bad('invalid webhook url');
-  if (c.idempotencyKey.length > MAX_KEY_LENGTH) throw bad(`invalid 'idempotencyKey' (at most ${MAX_KEY_LENGTH} printable characters)`);
+  if (c.idempotencyKey.length > MAX_KEY_LENGTH || CONTROL.test(c.idempotencyKey)) throw bad(`invalid 'idempotencyKey' (at most ${MAX_KEY_LENGTH} printable characters)`);
   // Payload bytes: JSON is normalised like HTTP payloads; other bytes are stored verbatim (upstream).
   let payload = 'null';
   if (c.payload.length) {
     const text = c.payload.toString('utf8');
+    let parsed: unknown;
+    let json = true;
     try {
-      payload = goJson(JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch {
+      json = false;
+    }
+    if (json) {
+      if (jsonTooDeep(parsed)) throw depthError();
+      payload = goJson(parsed);
+    } else {
+      assertStorableText(text, 'payload');
       payload = text;
     }
   }

@@ -31,6 +31,7 @@ import type { Actor } from '../../domain/rules.js';
 import { AuthService } from '../auth/auth.service.js';
 import { LeasesService, type WorkerIdentity } from '../leases/leases.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
+import { assertStorableText } from '../../domain/input-guards.js';
 import { ackError, authFailure, grpcCodeName, StreamListener, StreamSession } from './stream-listener.js';
 
 type Call = grpc.ServerDuplexStream<workerpb.WorkerEvent, workerpb.ServerEvent>;
@@ -116,6 +117,7 @@ export class WorkerStreamService extends StreamListener {
   async nack(p: Principal, n: workerpb.Nack): Promise<workerpb.NackAck> {
     const ack = { taskId: n.taskId, ok: false, errorMessage: '', errorCode: '', appliedDelaySeconds: 0, dlq: false };
     try {
+      assertStorableText(n.reason, 'reason');
       const out = await this.leases.nack(p.tenantId, actorOf(p, n.leaseId), n.taskId, n.delaySeconds > 0 ? n.delaySeconds : undefined, n.reason);
       return { ...ack, ok: true, appliedDelaySeconds: out.delaySeconds, dlq: out.status === 'dlq' };
     } catch (e) {

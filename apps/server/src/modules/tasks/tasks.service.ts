@@ -139,15 +139,18 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
   /** Batch create: items are independent; each yields a task or an error (http-api §6.2). */
   async createBatch(tenantId: string, items: unknown[]): Promise<BatchItemOutcome[]> {
     const now = this.clock.now();
+    // Every item is validated before any is applied: an item is created whole or reported, and no
+    // failure of one item's validation can leave earlier items applied behind an error (issue 12 item 4).
+    const inputs = items.map((item): CreateInput | { error: string } => {
+      try {
+        return parseCreate(item, now, true);
+      } catch (e) {
+        return { error: CodeqError.is(e) ? e.message : 'invalid body' };
+      }
+    });
     return Promise.all(
-      items.map(async (item): Promise<BatchItemOutcome> => {
-        let input: CreateInput;
-        try {
-          input = parseCreate(item, now, true);
-        } catch (e) {
-          if (CodeqError.is(e)) return { error: e.message };
-          throw e;
-        }
+      inputs.map(async (input): Promise<BatchItemOutcome> => {
+        if ('error' in input) return input;
         try {
           return { task: await this.createParsed(tenantId, input, now) };
         } catch (e) {
@@ -242,14 +245,23 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
 
   /** Batch results: each item validated and applied on its own (http-api §6.9). */
   async submitResults(tenantId: string, workerId: string, items: Record<string, unknown>[]): Promise<({ taskId: string; result: ResultRecord } | { taskId: string; error: string })[]> {
+    // Validate every item first (as createBatch): each is applied whole or reported.
+    const parsed = items.map((item) => {
+      const taskId = typeof item['taskId'] === 'string' ? item['taskId'] : '';
+      try {
+        if (!taskId) throw new CodeqError('TASK_NOT_FOUND', 'task not found');
+        return { taskId, input: parseResult(item, 'invalid body', false) };
+      } catch (e) {
+        return { taskId, error: CodeqError.is(e) ? e.message : 'invalid body' };
+      }
+    }) as ({ taskId: string; input: ResultInput } | { taskId: string; error: string })[];
     return Promise.all(
-      items.map(async (item) => {
-        const taskId = typeof item['taskId'] === 'string' ? item['taskId'] : '';
+      parsed.map(async (p) => {
+        const { taskId } = p;
+        if ('error' in p) return { taskId, error: p.error };
         try {
-          if (!taskId) throw new CodeqError('TASK_NOT_FOUND', 'task not found');
-          const input = parseResult(item, 'invalid body', false);
-          const actor: Actor = input.leaseId ? { workerId, leaseId: input.leaseId } : { workerId };
-          return { taskId, result: await this.finish(tenantId, taskId, actor, input, []) };
+          const actor: Actor = p.input.leaseId ? { workerId, leaseId: p.input.leaseId } : { workerId };
+          return { taskId, result: await this.finish(tenantId, taskId, actor, p.input, []) };
         } catch (e) {
           if (CodeqError.is(e)) return { taskId, error: e.message };
           throw e;
