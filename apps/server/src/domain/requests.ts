@@ -17,6 +17,8 @@ export const MAX_CLAIM_BATCH = 10;
 export const MAX_COMMAND_LENGTH = 256;
 export const MAX_KEY_LENGTH = 256;
 export const MAX_CLAIM_WAIT_SECONDS = 30;
+/** Most commands one claim may name (issue 12 item 7). */
+export const MAX_CLAIM_COMMANDS = 100;
 export const MAX_RESULT_WAIT_SECONDS = 60;
 
 export const bad = (message: string, details: Obj = {}) => new CodeqError('VALIDATION_FAILED', message, details);
@@ -168,6 +170,7 @@ function leaseValue(v: number | undefined, def: number, field: string): number {
 export function parseClaim(body: unknown, defaultLeaseSeconds: number, batch: boolean): ClaimInput {
   const r = reader(body);
   const commands = r.strings('commands') ?? [];
+  if (commands.length > MAX_CLAIM_COMMANDS) throw bad(`invalid 'commands' (at most ${MAX_CLAIM_COMMANDS})`);
   const leaseSeconds = leaseValue(r.int('leaseSeconds'), defaultLeaseSeconds, 'leaseSeconds');
   let waitSeconds = 0;
   let count = 1;

@@ -32,6 +32,7 @@ import { AuthService } from '../auth/auth.service.js';
 import { LeasesService, type WorkerIdentity } from '../leases/leases.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
 import { assertStorableText } from '../../domain/input-guards.js';
+import { MAX_CLAIM_COMMANDS } from '../../domain/requests.js';
 import { ackError, authFailure, grpcCodeName, StreamListener, StreamSession } from './stream-listener.js';
 
 type Call = grpc.ServerDuplexStream<workerpb.WorkerEvent, workerpb.ServerEvent>;
@@ -260,6 +261,7 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
   private ready(p: Principal, r: workerpb.Ready): void {
     const requested = r.commands.map((c) => c.trim()).filter(Boolean);
     if (r.commands.length && !requested.length) return this.fail('PermissionDenied', 'event type not allowed');
+    if (requested.length > MAX_CLAIM_COMMANDS) return this.fail('InvalidArgument', `invalid 'commands' (at most ${MAX_CLAIM_COMMANDS})`);
     if (!authorisedCommands(p.claims.eventTypes, requested)) return this.fail('PermissionDenied', 'event type not allowed');
     const leaseSeconds = r.leaseSeconds > 0 ? Math.min(r.leaseSeconds, MAX_LEASE_SECONDS) : this.svc.config.defaultLeaseSeconds;
     if (this.outstanding >= MAX_OUTSTANDING_READYS) return this.fail('ResourceExhausted', 'too many outstanding Readys');

@@ -45,6 +45,12 @@ export interface SqliteStoreOptions {
   path: string;
   /** fsync every group commit (synchronous=FULL) instead of WAL-NORMAL. */
   fsyncOnCommit: boolean;
+  /**
+   * Most idempotency keys kept in memory (LRU; a miss reads the database). Default 100,000. A key
+   * is looked up in memory before its insert is committed, so the cap must exceed the keys created
+   * within one commit (≤ a few thousand in practice).
+   */
+  idempotencyCacheSize?: number;
   /** Logger for engine events. */
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
@@ -64,6 +70,8 @@ interface Dirty {
 interface Waiter {
   done: boolean;
   resolve: () => void;
+  /** Queues this waiter is parked on (it leaves all of them when it settles). */
+  queues: Queue[];
 }
 
 interface Queue extends QueueCounts {
@@ -73,7 +81,8 @@ interface Queue extends QueueCounts {
   commandKey: string;
   command: string;
   ready: Deque<ReadyEntry>[];
-  waiters: Deque<Waiter>;
+  /** Parked long-polls, oldest first; a waiter leaves as soon as it settles (issue 12 item 7). */
+  waiters: Set<Waiter>;
 }
 
 interface Deferred {
@@ -133,7 +142,7 @@ export class SqliteTaskStore implements TaskStore {
   private dirtyResults = new Map<string, ResultRecord | null>();
   private batch: Deferred | null = null;
   private afterCommit: (() => void)[] = [];
-  /** (tenant \0 key) → task id, for keys seen since start; misses fall back to the database. */
+  /** (tenant \0 key) → task id, most recently used last (LRU, issue 12 item 8); misses fall back to the database. */
   private readonly idempotency = new Map<string, string>();
   private readonly queues = new Map<string, Queue>();
   private readonly delayed = new MinHeap();
@@ -468,7 +477,7 @@ export class SqliteTaskStore implements TaskStore {
         delayed: 0,
         inProgress: 0,
         dlq: 0,
-        waiters: new Deque<Waiter>(),
+        waiters: new Set<Waiter>(),
       };
       this.queues.set(key, q);
     }
@@ -553,26 +562,48 @@ export class SqliteTaskStore implements TaskStore {
     }
     this.index(next);
     this.markDirty(next, prev === null);
+    if (isTerminal(next.status)) this.dropQueueOf(next);
+  }
+
+  private dropQueueOf(t: TaskRecord): void {
+    const q = this.queues.get(this.queueKey(t.tenantId, t.commandKey));
+    if (q) this.dropIfEmpty(q);
   }
 
   private wakeOne(q: Queue): void {
-    while (q.waiters.length) {
-      const w = q.waiters.shift()!;
-      if (w.done) continue;
-      w.done = true;
-      w.resolve();
+    for (const w of q.waiters) {
+      this.settleWaiter(w);
       return;
     }
   }
 
   private wakeAll(q: Queue): void {
-    while (q.waiters.length) {
-      const w = q.waiters.shift()!;
-      if (!w.done) {
-        w.done = true;
-        w.resolve();
-      }
+    for (const w of [...q.waiters]) this.settleWaiter(w);
+  }
+
+  /** Resolve a waiter and take it off every queue it waits on (dropping queues left empty). */
+  private settleWaiter(w: Waiter): void {
+    if (w.done) return;
+    w.done = true;
+    for (const q of w.queues) {
+      q.waiters.delete(w);
+      this.dropIfEmpty(q);
     }
+    w.resolve();
+  }
+
+  /** A queue with no task and no waiter is forgotten (issue 12 item 7: bounded memory). */
+  private dropIfEmpty(q: Queue): void {
+    if (q.waiters.size || q.delayed || q.inProgress || q.dlq || q.readyByPriority.some((n) => n > 0)) return;
+    const key = this.queueKey(q.tenantId, q.commandKey);
+    if (this.queues.get(key) === q) this.queues.delete(key);
+  }
+
+  /** Sizes of the memory structures (bounded-memory tests and the soak bench). */
+  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number } {
+    let waiters = 0;
+    for (const q of this.queues.values()) waiters += q.waiters.size;
+    return { live: this.live.size, queues: this.queues.size, waiters, idempotency: this.idempotency.size, resultWaiters: this.resultWaiters.size };
   }
 
   /** Move due delayed tasks to their ready FIFO (timer callback). */
@@ -666,11 +697,11 @@ export class SqliteTaskStore implements TaskStore {
       }
       const existing = existingId ? this.lookup(existingId) : null;
       if (existing) {
-        this.idempotency.set(k, existing.id);
+        this.rememberKey(k, existing.id);
         await this.commit(); // the original may still be in flight: answer once it is durable
         return { task: { ...existing }, created: false };
       }
-      this.idempotency.set(k, task.id);
+      this.rememberKey(k, task.id);
     }
     const t = { ...task };
     this.applyChange(null, t);
@@ -707,20 +738,20 @@ export class SqliteTaskStore implements TaskStore {
       let timer: NodeJS.Timeout | undefined;
       const w: Waiter = {
         done: false,
+        queues: [],
         resolve: () => {
           if (timer) clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
           resolve();
         },
       };
-      const onAbort = () => {
-        if (!w.done) {
-          w.done = true;
-          w.resolve();
-        }
-      };
+      const onAbort = () => this.settleWaiter(w);
       if (this.closed || this.draining || signal?.aborted) return resolve();
-      for (const key of commandKeys) this.queue(tenantId, key, key).waiters.push(w);
+      for (const key of new Set(commandKeys)) {
+        const q = this.queue(tenantId, key, key);
+        q.waiters.add(w);
+        w.queues.push(q);
+      }
       timer = setTimeout(onAbort, Math.min(2 ** 31 - 1, Math.max(0, deadlineMs - Date.now())));
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -750,6 +781,13 @@ export class SqliteTaskStore implements TaskStore {
       await this.settled();
     }
     return out.value;
+  }
+
+  private rememberKey(k: string, id: string): void {
+    this.idempotency.delete(k);
+    this.idempotency.set(k, id);
+    const cap = this.opts.idempotencyCacheSize ?? 100_000;
+    while (this.idempotency.size > cap) this.idempotency.delete(this.idempotency.keys().next().value!);
   }
 
   private notifyResult(taskId: string): void {
@@ -824,7 +862,10 @@ export class SqliteTaskStore implements TaskStore {
     for (const { id } of rows) {
       const t = this.lookup(id);
       if (!t || !isTerminal(t.status)) continue; // never delete a live task
-      if (t.location === 'DLQ_SET') this.unindex(t);
+      if (t.location === 'DLQ_SET') {
+        this.unindex(t);
+        this.dropQueueOf(t);
+      }
       if (t.idempotencyKey) this.idempotency.delete(`${t.tenantId}\u0000${t.idempotencyKey}`);
       this.dirty.set(id, { rec: null, insert: false });
       this.dirtyResults.set(id, null);

@@ -1,0 +1,87 @@
+/**
+ * Issue 12 items 7 and 8 (bounded memory of the embedded engine): a claim names at most 100
+ * commands; long-poll waiters that time out or whose caller left are removed at once; queues with
+ * no task and no waiter are dropped; the idempotency index is an LRU that falls back to the database.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteTaskStore } from '../src/persistence/sqlite/sqlite-task-store.js';
+import { client, sleep, startServer, T } from './harness.js';
+import { newTask } from './task-store.contract.js';
+
+type Stats = { live: number; queues: number; waiters: number; idempotency: number };
+const statsOf = (store: unknown): Stats => (store as { memoryStats(): Stats }).memoryStats();
+
+describe('bounded memory (issue 12 items 7, 8)', () => {
+  it('refuses a claim naming more than 100 commands', async () => {
+    const srv = await startServer();
+    try {
+      const c = client(srv.url);
+      const many = Array.from({ length: 101 }, (_, i) => `c${i}`);
+      const r = await c.claim({ commands: many });
+      expect(r.status).toBe(400);
+      expect(r.body.code).toBe('VALIDATION_FAILED');
+      expect((await c.claim({ commands: many.slice(0, 100) })).status).toBe(204);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  (process.env['CODEQ_TEST_PG_URL'] ? it.skip : it)('removes timed-out and abandoned long-poll waiters and drops empty queues (SQLite)', async () => {
+    const srv = await startServer({}, { engine: 'sqlite' });
+    try {
+      const c = client(srv.url);
+      // Timed out: 20 long-polls on distinct commands, 1 s each.
+      await Promise.all(Array.from({ length: 20 }, (_, i) => c.claim({ commands: [`idle-${i}`, 'shared'], waitSeconds: 1 })));
+      expect(statsOf(srv.app.store)).toMatchObject({ waiters: 0, queues: 0 });
+      // A queue whose last task finished is dropped too.
+      const t = await c.create({ command: 'once', payload: {} });
+      expect((await c.claim({ commands: ['once'] })).status).toBe(200);
+      expect((await c.result(t.body.id, { status: 'COMPLETED', result: {} })).status).toBe(200);
+      expect(statsOf(srv.app.store).queues).toBe(0);
+    } finally {
+      await srv.stop();
+    }
+  }, 60_000);
+
+  (process.env['CODEQ_TEST_PG_URL'] ? it.skip : it)('removes the waiters of long-polls whose caller left at once (SQLite)', async () => {
+    const srv = await startServer({}, { engine: 'sqlite' });
+    try {
+      const c = client(srv.url);
+      // Caller left: aborted requests.
+      const ctrl = new AbortController();
+      const gone = Array.from({ length: 10 }, (_, i) =>
+        c.call('POST', '/v1/codeq/tasks/claim', { token: T.worker, body: { commands: [`left-${i}`], waitSeconds: 30 }, signal: ctrl.signal }).catch(() => null),
+      );
+      await sleep(300);
+      expect(statsOf(srv.app.store).waiters).toBe(10);
+      ctrl.abort();
+      await Promise.all(gone);
+      const until = Date.now() + 5000;
+      while (statsOf(srv.app.store).waiters && Date.now() < until) await sleep(50);
+      expect(statsOf(srv.app.store)).toMatchObject({ waiters: 0, queues: 0 });
+    } finally {
+      await srv.stop();
+    }
+  }, 60_000);
+
+  (process.env['CODEQ_TEST_PG_URL'] ? it.skip : it)('bounds the idempotency index and falls back to the database on a miss (SQLite)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'codeq-lru-'));
+    const store = new SqliteTaskStore({ path: dir, fsyncOnCommit: false, idempotencyCacheSize: 50 });
+    await store.open();
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 200; i++) ids.push((await store.create(newTask({ idempotencyKey: `k-${i}` }))).task.id);
+      expect(statsOf(store).idempotency).toBeLessThanOrEqual(50);
+      const replay = await store.create(newTask({ idempotencyKey: 'k-0' }));
+      expect(replay).toMatchObject({ created: false, task: { id: ids[0] } });
+      // Concurrent creates of one evicted key still make one task.
+      const outs = await Promise.all(Array.from({ length: 5 }, () => store.create(newTask({ idempotencyKey: 'k-1' }))));
+      expect(new Set(outs.map((o) => o.task.id))).toEqual(new Set([ids[1]]));
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
