@@ -43,3 +43,28 @@ describe('loadConfig persistence', () => {
     }
   });
 });
+
+/** Issue 12 hardening keys: validated, and errors never echo token material. */
+describe('loadConfig hardening keys', () => {
+  const problem = (env: Record<string, string>): string => {
+    try {
+      loadConfig({ env });
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('accepted');
+  };
+
+  it('reads the metrics token and the command label cap', () => {
+    const c = loadConfig({ env: { CODEQ_METRICS_TOKEN: 'abcdefghijklmnopq', CODEQ_METRICS_MAX_COMMANDS: '50' } });
+    expect([c.metricsToken, c.metricsMaxCommands]).toEqual(['abcdefghijklmnopq', 50]);
+    expect(loadConfig({ env: {} })).toMatchObject({ metricsToken: '', metricsMaxCommands: 200 });
+  });
+
+  it('refuses a short metrics token without echoing it, and a bad cap', () => {
+    const msg = problem({ CODEQ_METRICS_TOKEN: 'short-secret' });
+    expect(msg).toMatch(/CODEQ_METRICS_TOKEN: must be at least 16 characters/);
+    expect(msg).not.toContain('short-secret');
+    expect(problem({ CODEQ_METRICS_MAX_COMMANDS: '0' })).toMatch(/CODEQ_METRICS_MAX_COMMANDS/);
+  });
+});

@@ -55,7 +55,14 @@ export interface Config {
   /** Largest accepted request body (413 above). */
   maxBodyBytes: number;
   shutdownGraceSeconds: number;
+  /** Bearer token required by GET /metrics ('' = open, as upstream). */
+  metricsToken: string;
+  /** Distinct `command` label values in metrics; later commands are reported as `other`. */
+  metricsMaxCommands: number;
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_OR_SPACE = /[\u0000-\u0020\u007f]/;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -114,6 +121,8 @@ const DEFAULTS: Record<YamlKey, unknown> = {
   retentionSeconds: 86400,
   maxBodyBytes: 1048576,
   shutdownGraceSeconds: 10,
+  metricsToken: '',
+  metricsMaxCommands: 200,
 };
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
@@ -335,9 +344,15 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     retentionSeconds: int('retentionSeconds', 0, 10 * 365 * 86400),
     maxBodyBytes: int('maxBodyBytes', 1024, 256 * 1024 * 1024),
     shutdownGraceSeconds: int('shutdownGraceSeconds', 0, 3600),
+    metricsToken: str('metricsToken'),
+    metricsMaxCommands: int('metricsMaxCommands', 1, 100_000),
   };
   for (const [k, v] of [['workerStreamAddr', cfg.workerStreamAddr], ['producerStreamAddr', cfg.producerStreamAddr]] as const) {
     if (v && !/^([^\s:]*|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(v)) problems.push(`${name(k)}: must be host:port or :port, got ${JSON.stringify(v)}`);
+  }
+  if (cfg.metricsToken && (cfg.metricsToken.length < 16 || CONTROL_OR_SPACE.test(cfg.metricsToken))) {
+    // Never echo the token itself (issue 12 item 13).
+    problems.push(`${name('metricsToken')}: must be at least 16 characters without spaces or control characters`);
   }
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze(cfg);

@@ -44,6 +44,8 @@ export const CONFIG_KEYS = [
   { yaml: 'retentionSeconds', env: 'CODEQ_RETENTION_SECONDS' },
   { yaml: 'maxBodyBytes', env: 'CODEQ_MAX_BODY_BYTES' },
   { yaml: 'shutdownGraceSeconds', env: 'CODEQ_SHUTDOWN_GRACE_SECONDS' },
+  { yaml: 'metricsToken', env: 'CODEQ_METRICS_TOKEN' },
+  { yaml: 'metricsMaxCommands', env: 'CODEQ_METRICS_MAX_COMMANDS' },
 ] as const;
 
 export type YamlKey = (typeof CONFIG_KEYS)[number]['yaml'];

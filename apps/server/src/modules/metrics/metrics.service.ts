@@ -2,7 +2,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TaskStore } from '../../domain/task-store.js';
-import { TASK_STORE } from '../../common/tokens.js';
+import { CONFIG, TASK_STORE } from '../../common/tokens.js';
+import type { Config } from '../../config/config.js';
+
+/** Label value of commands beyond the configured number of distinct ones (issue 12 item 10). */
+export const OTHER_COMMAND = 'other';
 
 @Injectable()
 export class MetricsService {
@@ -15,7 +19,22 @@ export class MetricsService {
   readonly webhookDeliveries: Counter<'kind' | 'command' | 'outcome'>;
   readonly rateLimitHits: Counter<'scope' | 'operation'>;
 
-  constructor(@Inject(TASK_STORE) store: TaskStore) {
+  /** Command label values in use (at most `metricsMaxCommands`). */
+  private readonly commandLabels = new Set<string>();
+  private readonly maxCommands: number;
+
+  /** The label value for `command`: itself while fewer than the cap are known, else `other`. */
+  commandLabel(command: string): string {
+    if (this.commandLabels.has(command)) return command;
+    if (this.commandLabels.size < this.maxCommands) {
+      this.commandLabels.add(command);
+      return command;
+    }
+    return OTHER_COMMAND;
+  }
+
+  constructor(@Inject(TASK_STORE) store: TaskStore, @Inject(CONFIG) config: Config) {
+    this.maxCommands = config.metricsMaxCommands;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.created = new Counter({ name: 'codeq_task_created_total', help: 'Tasks durably enqueued (idempotent replays excluded).', labelNames: ['command'], registers });
@@ -30,16 +49,20 @@ export class MetricsService {
     });
     this.leaseExpired = new Counter({ name: 'codeq_lease_expired_total', help: 'Expired leases detected.', labelNames: ['command'], registers });
     this.webhookDeliveries = new Counter({ name: 'codeq_webhook_deliveries_total', help: 'Webhook delivery outcomes.', labelNames: ['kind', 'command', 'outcome'], registers });
+    for (const m of [this.created, this.claimed, this.completed, this.leaseExpired, this.webhookDeliveries]) foldCommandLabel(m, (c) => this.commandLabel(c));
+    foldCommandLabel(this.latency, (c) => this.commandLabel(c));
     this.rateLimitHits = new Counter({ name: 'codeq_rate_limit_hits_total', help: 'Requests refused by a rate limit.', labelNames: ['scope', 'operation'], registers });
     // Depth gauges are computed at scrape time from the engine's counters, summed over tenants
     // (tenant-free labels keep cardinality bounded).
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- collect() runs with `this` = the gauge
+    const svc = this;
     new Gauge({
       name: 'codeq_queue_depth',
       help: 'Tasks per command and queue (ready, delayed, in_progress, dlq), all tenants.',
       labelNames: ['command', 'queue'],
       registers,
       async collect() {
-        const depths = await byCommand(store);
+        const depths = await byCommand(store, (c) => svc.commandLabel(c));
         this.reset();
         for (const [command, d] of depths) {
           this.set({ command, queue: 'ready' }, d.ready);
@@ -55,7 +78,7 @@ export class MetricsService {
       labelNames: ['command'],
       registers,
       async collect() {
-        const depths = await byCommand(store);
+        const depths = await byCommand(store, (c) => svc.commandLabel(c));
         this.reset();
         for (const [command, d] of depths) this.set({ command }, d.dlq);
       },
@@ -69,9 +92,26 @@ export class MetricsService {
   }
 }
 
-async function byCommand(store: TaskStore): Promise<Map<string, { ready: number; delayed: number; inProgress: number; dlq: number }>> {
+/** Map the `command` label of every inc/observe through `fold` (bounded label cardinality). */
+function foldCommandLabel(metric: Counter<string> | Histogram<string>, fold: (c: string) => string): void {
+  const m = metric as unknown as Record<'inc' | 'observe', ((...args: unknown[]) => void) | undefined>;
+  for (const method of ['inc', 'observe'] as const) {
+    const orig = m[method];
+    if (!orig) continue;
+    m[method] = (...args: unknown[]) => {
+      const labels = args[0];
+      if (labels && typeof labels === 'object' && typeof (labels as Record<string, unknown>)['command'] === 'string') {
+        args[0] = { ...labels, command: fold((labels as Record<string, string>)['command']!) };
+      }
+      orig.apply(metric, args);
+    };
+  }
+}
+
+async function byCommand(store: TaskStore, fold: (c: string) => string): Promise<Map<string, { ready: number; delayed: number; inProgress: number; dlq: number }>> {
   const out = new Map<string, { ready: number; delayed: number; inProgress: number; dlq: number }>();
-  for (const d of await store.depths()) {
+  for (const dep of await store.depths()) {
+    const d = { ...dep, command: fold(dep.command) };
     const cur = out.get(d.command) ?? { ready: 0, delayed: 0, inProgress: 0, dlq: 0 };
     cur.ready += d.readyByPriority.reduce((a, b) => a + b, 0);
     cur.delayed += d.delayed;
