@@ -225,7 +225,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       try {
         return JSON.parse(s) as unknown;
       } catch (e) {
-        problems.push(`${name(k)}: invalid JSON: ${(e as Error).message}`);
+        // Only the position: the parser's message quotes the input, which may hold a token (issue 12 item 13).
+        const at = /position \d+/.exec((e as Error).message);
+        problems.push(`${name(k)}: invalid JSON${at ? ` (${at[0]})` : ''}`);
         return undefined;
       }
     }

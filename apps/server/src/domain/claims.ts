@@ -7,6 +7,7 @@ export interface Claims {
   scopes: string[];
   eventTypes: string[];
   raw: Record<string, unknown>;
+  /** When the token stops being accepted (its `exp` plus the validator's clock skew). */
   expiresAtMs?: number;
 }
 

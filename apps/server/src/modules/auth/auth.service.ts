@@ -78,6 +78,8 @@ export class AuthService {
     let claims: Claims;
     try {
       claims = await this.run(this.worker, token);
+      // The subject is the worker id that owns leases: an empty one would be shared by everyone.
+      if (!claims.subject.trim()) throw unauth('missing subject');
       if (claims.eventTypes.length === 0) throw unauth('missing eventTypes');
       if (claims.scopes.length === 0) throw unauth('missing scope');
     } catch (workerErr) {

@@ -16,6 +16,8 @@ export interface JwksConfig {
   httpTimeout?: number;
   /** Milliseconds between refetches triggered by unknown kids (default 30 s). */
   cooldownMs?: number;
+  /** Accept tokens without `exp` (default false: such tokens never expire, so they are refused). */
+  allowMissingExp?: boolean;
 }
 
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
@@ -26,7 +28,8 @@ export function parseJwksConfig(config: unknown): JwksConfig {
     try {
       o = JSON.parse(o);
     } catch (e) {
-      throw new Error(`invalid JWKS config: ${(e as Error).message}`);
+      const at = /position \d+/.exec((e as Error).message); // the message would quote the input
+      throw new Error(`invalid JWKS config: invalid JSON${at ? ` (${at[0]})` : ''}`);
     }
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('invalid JWKS config: expected an object');
@@ -56,6 +59,10 @@ export function parseJwksConfig(config: unknown): JwksConfig {
   if (skew !== undefined) out.clockSkew = skew;
   if (timeout !== undefined) out.httpTimeout = timeout;
   if (cooldown !== undefined) out.cooldownMs = cooldown;
+  if (c['allowMissingExp'] !== undefined) {
+    if (typeof c['allowMissingExp'] !== 'boolean') throw new Error('invalid JWKS config: allowMissingExp must be true or false');
+    out.allowMissingExp = c['allowMissingExp'];
+  }
   return out;
 }
 
@@ -96,17 +103,26 @@ export function jwksValidator(config: unknown): TokenValidator {
       if (!header.alg || !ALGORITHMS.includes(header.alg)) throw new Error(`unexpected signing method: ${String(header.alg)}`);
       if (typeof header.kid !== 'string' || !header.kid) throw new Error('missing kid in token header');
       try {
-        const { payload } = await jwtVerify(token, keys, { issuer: cfg.issuer, audience: cfg.audience, algorithms: ALGORITHMS, clockTolerance });
-        return toClaims(payload);
+        // Tokens without `exp` never expire: refused unless the config allows them (issue 12 item 13).
+        const { payload } = await jwtVerify(token, keys, {
+          issuer: cfg.issuer,
+          audience: cfg.audience,
+          algorithms: ALGORITHMS,
+          clockTolerance,
+          ...(cfg.allowMissingExp ? {} : { requiredClaims: ['exp'] }),
+        });
+        const claims = toClaims(payload);
+        if (claims.expiresAtMs !== undefined) claims.expiresAtMs += clockTolerance * 1000;
+        return claims;
       } catch (e) {
-        throw new Error(describe(e, token, cfg));
+        throw new Error(describe(e, token));
       }
     },
   };
 }
 
 /** Upstream-style messages; never echo the token. */
-function describe(e: unknown, token: string, cfg: JwksConfig): string {
+function describe(e: unknown, token: string): string {
   if (e instanceof errors.JWTExpired) return 'token expired';
   if (e instanceof errors.JWTClaimValidationFailed) {
     let payload: Record<string, unknown> = {};
@@ -123,13 +139,14 @@ function describe(e: unknown, token: string, cfg: JwksConfig): string {
     if (e.claim === 'nbf') return 'token is not valid yet';
     return `token has invalid claims: ${e.message}`;
   }
-  if (e instanceof errors.JWKSNoMatchingKey) return `key not found in JWKS (${cfg.jwksUrl})`;
+  // Never echo the JWKS URL or network errors to (unauthenticated) callers (issue 12 item 13).
+  if (e instanceof errors.JWKSNoMatchingKey) return 'key not found in JWKS';
   if (e instanceof errors.JWKSTimeout) return 'failed to fetch JWKS: timeout';
   if (e instanceof errors.JWKSInvalid) return 'failed to parse JWKS';
   if (e instanceof errors.JWSSignatureVerificationFailed) return 'token signature is invalid';
   if (e instanceof errors.JOSEAlgNotAllowed) return 'unexpected signing method';
   if (e instanceof errors.JWTInvalid || e instanceof errors.JWSInvalid) return 'token is malformed';
   const msg = e instanceof Error ? e.message : String(e);
-  if (/fetch|ECONNREFUSED|ENOTFOUND|status/i.test(msg)) return `failed to fetch JWKS: ${msg}`;
-  return `invalid token: ${msg}`;
+  if (/fetch|ECONNREFUSED|ENOTFOUND|ECONNRESET|EHOSTUNREACH|socket|status/i.test(msg)) return 'failed to fetch JWKS';
+  return 'invalid token';
 }

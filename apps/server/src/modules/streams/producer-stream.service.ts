@@ -18,7 +18,7 @@ import { assertStorableText, depthError, jsonTooDeep } from '../../domain/input-
 import { MAX_COMMAND_LENGTH, MAX_KEY_LENGTH, validWebhook, type CreateInput } from '../../domain/requests.js';
 import { AuthService } from '../auth/auth.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
-import { ackError, authFailure, StreamListener, StreamSession } from './stream-listener.js';
+import { ackError, authFailure, MAX_STREAM_BATCH, StreamListener, StreamSession } from './stream-listener.js';
 
 type Call = grpc.ServerDuplexStream<producerpb.ProducerEvent, producerpb.ServerEvent>;
 
@@ -133,6 +133,7 @@ class ProducerSession extends StreamSession<producerpb.ProducerEvent, producerpb
       case 'createBatch': {
         const items = e.createBatch.tasks;
         if (!items.length) return; // upstream: no reply
+        if (items.length > MAX_STREAM_BATCH) return this.end(grpc.status.RESOURCE_EXHAUSTED, `CreateTaskBatch exceeds ${MAX_STREAM_BATCH} entries`);
         const acks = items.map((c) => this.svc.create(p, c)); // applied in order, one commit
         this.run(Promise.all(acks), items.length, (a) => this.emit({ $case: 'createAckBatch', createAckBatch: { acks: a } }));
         return;
@@ -152,6 +153,7 @@ class ProducerSession extends StreamSession<producerpb.ProducerEvent, producerpb
     this.svc.auth.authenticateProducer(token).then(
       (p) => {
         this.principal = p;
+        this.expireAt(p.claims.expiresAtMs);
         this.authing = false;
         this.emit({ $case: 'helloAck', helloAck: { tenantId: p.tenantId, subject: p.subject } });
         this.pauseInput('auth', false);

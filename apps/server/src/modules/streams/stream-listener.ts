@@ -40,6 +40,10 @@ export function authFailure(err: unknown): { code: grpc.status; details: string 
 
 /** Hello must arrive within this time (upstream waits forever; compatibility.md S5). */
 export const HELLO_TIMEOUT_MS = 10_000;
+/** Most entries in one CreateTaskBatch / ResultBatch (RESOURCE_EXHAUSTED above, issue 12 item 11). */
+export const MAX_STREAM_BATCH = 1000;
+/** HTTP/2 streams one connection may have open at once. */
+export const MAX_CONCURRENT_STREAMS = 256;
 /** Outbound events buffered for a client before we stop reading from it (upstream: 256). */
 export const OUTBOUND_HIGH_WATER = 256;
 /** Units of work (events, batch entries) being handled for one stream before we stop reading. */
@@ -68,7 +72,11 @@ export abstract class StreamListener {
   /** Listen on `host:port` / `:port` (port 0 = ephemeral); resolves with the bound port. */
   async start(addr: string): Promise<number> {
     const { host, port } = parseListenAddr(addr);
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      // Streams per HTTP/2 connection (issue 12 item 11): one client cannot open unbounded sessions.
+      'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
+    });
     this.register(server);
     this.port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => {
@@ -160,6 +168,18 @@ export abstract class StreamSession<In, Out> {
   /** Called once when the stream stops handling events (subclasses cancel waits here). */
   protected onStop(): void {}
 
+  private expiryTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * The session's token stops being valid at `atMs` (exp plus skew): the stream ends then with
+   * UNAUTHENTICATED and the client reconnects with a fresh token (issue 12 item 11).
+   */
+  protected expireAt(atMs: number | undefined): void {
+    if (atMs === undefined || this.ended) return;
+    const delay = Math.min(2 ** 31 - 1, Math.max(0, atMs - Date.now()));
+    this.expiryTimer = setTimeout(() => this.end(grpc.status.UNAUTHENTICATED, 'auth failed: token expired'), delay);
+  }
+
   /** The Hello was accepted: no more deadline. */
   protected helloDone(): void {
     if (this.helloTimer) clearTimeout(this.helloTimer);
@@ -236,6 +256,8 @@ export abstract class StreamSession<In, Out> {
     if (this.stopping) return;
     this.stopping = true;
     this.helloDone();
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
     this.onStop();
   }
 

@@ -33,7 +33,7 @@ import { LeasesService, type WorkerIdentity } from '../leases/leases.service.js'
 import { TasksService } from '../tasks/tasks.service.js';
 import { assertStorableText } from '../../domain/input-guards.js';
 import { MAX_CLAIM_COMMANDS } from '../../domain/requests.js';
-import { ackError, authFailure, grpcCodeName, StreamListener, StreamSession } from './stream-listener.js';
+import { ackError, authFailure, grpcCodeName, MAX_STREAM_BATCH, StreamListener, StreamSession } from './stream-listener.js';
 
 type Call = grpc.ServerDuplexStream<workerpb.WorkerEvent, workerpb.ServerEvent>;
 type Ev = workerpb.ServerEvent['event'];
@@ -207,6 +207,7 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
         return;
       case 'resultBatch': {
         const rs = e.resultBatch.results;
+        if (rs.length > MAX_STREAM_BATCH) return this.end(grpc.status.RESOURCE_EXHAUSTED, `ResultBatch exceeds ${MAX_STREAM_BATCH} entries`);
         if (this.scoped(p, 'codeq:result') && rs.length) {
           this.run(Promise.all(rs.map((r) => this.svc.result(p, r))), rs.length, (acks) => this.emit({ $case: 'resultAckBatch', resultAckBatch: { acks } }));
         }
@@ -240,6 +241,7 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
           this.svc.log.debug({ subject: p.subject }, 'worker stream: Hello.worker_id ignored; the worker id is the token subject');
         }
         this.principal = p;
+        this.expireAt(p.claims.expiresAtMs);
         this.identity = { tenantId: p.tenantId, workerId: p.subject, eventTypes: p.claims.eventTypes };
         this.authing = false;
         this.emit({ $case: 'helloAck', helloAck: { workerId: p.subject, tenantId: p.tenantId } });
