@@ -35,8 +35,14 @@ import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Ro
 export interface PostgresStoreOptions {
   url: string;
   poolSize: number;
+  /** How often readiness pings the database (default 2000 ms; issue 12 item 14). */
+  probeIntervalMs?: number;
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
+
+/** Pool timeouts (issue 12 item 14): opening a connection, and any one statement. */
+const CONNECT_TIMEOUT_MS = 5000;
+const STATEMENT_TIMEOUT_MS = 30_000;
 
 /** Upper bound on how long a parked long-poll waits without re-checking (lost notifications). */
 const FALLBACK_MS = 1500;
@@ -189,7 +195,14 @@ export class PostgresTaskStore implements TaskStore {
       type: 'postgres',
       url: this.opts.url,
       poolSize: this.opts.poolSize,
-      extra: { max: this.opts.poolSize, types: TYPES, application_name: 'codeq' },
+      extra: {
+        max: this.opts.poolSize,
+        types: TYPES,
+        application_name: 'codeq',
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        statement_timeout: STATEMENT_TIMEOUT_MS,
+        query_timeout: STATEMENT_TIMEOUT_MS + 5000,
+      },
       migrations: [PostgresSchema1764400000000],
       migrationsTableName: 'codeq_migrations',
       synchronize: false,
@@ -215,6 +228,31 @@ export class PostgresTaskStore implements TaskStore {
       throw e;
     }
     this.ok = true;
+    this.reachable = true;
+    this.scheduleProbe();
+  }
+
+  /** Last outcome of the readiness ping: /readyz follows the database's reachability. */
+  private reachable = false;
+  private probeTimer: NodeJS.Timeout | null = null;
+
+  private scheduleProbe(): void {
+    if (this.closed) return;
+    this.probeTimer = setTimeout(() => void this.probe(), this.opts.probeIntervalMs ?? 2000);
+    this.probeTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('ping timed out')), CONNECT_TIMEOUT_MS).unref());
+    try {
+      await Promise.race([this.pool.query('SELECT 1'), timeout]);
+      if (!this.reachable) this.opts.log?.info({}, 'postgres reachable again');
+      this.reachable = true;
+    } catch (e) {
+      if (this.reachable) this.opts.log?.warn({ err: (e as Error).message }, 'postgres unreachable: readiness down');
+      this.reachable = false;
+    }
+    this.scheduleProbe();
   }
 
   /** Migrations under a session advisory lock: one replica migrates, the others wait and find nothing to do. */
@@ -374,6 +412,7 @@ export class PostgresTaskStore implements TaskStore {
     if (this.closed) return;
     this.closed = true;
     this.ok = false;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
     this.clearMaintenance();
     if (this.leaderRetry) clearTimeout(this.leaderRetry);
     if (this.listenRetry) clearTimeout(this.listenRetry);
@@ -394,7 +433,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   healthy(): boolean {
-    return this.ok && !this.closed && !this.draining;
+    return this.ok && this.reachable && !this.closed && !this.draining;
   }
 
   drain(): void {
