@@ -47,7 +47,7 @@ async function until(cond: () => boolean, ms = 5000) {
 
 describe('result webhooks', () => {
   it('delivers the result with a verifiable HMAC signature', async () => {
-    s = await startServer({ webhookHmacSecret: 's3cret' });
+    s = await startServer({ webhookHmacSecret: 's3cret', webhookAllowPrivate: true }); // the receiver is on loopback
     const c = client(s.url);
     const id = (await c.create({ command: 'hook', payload: 1, webhook: url })).body.id;
     await c.claim({ commands: ['hook'] });
@@ -66,7 +66,7 @@ describe('result webhooks', () => {
   });
 
   it('retries after 500s with backoff, then succeeds', async () => {
-    s = await startServer({ resultWebhookBaseBackoffSeconds: 0 });
+    s = await startServer({ resultWebhookBaseBackoffSeconds: 0, webhookAllowPrivate: true });
     respond = (n, res) => {
       res.statusCode = n < 3 ? 500 : 200;
       res.end();
@@ -89,7 +89,7 @@ describe('result webhooks', () => {
   });
 
   it('gives up after the configured attempts, timing out slow receivers, and fires for dead-letters', async () => {
-    s = await startServer({ resultWebhookBaseBackoffSeconds: 0, resultWebhookMaxAttempts: 3, webhookTimeoutMs: 300, backoffPolicy: 'fixed', backoffBaseSeconds: 0 });
+    s = await startServer({ resultWebhookBaseBackoffSeconds: 0, resultWebhookMaxAttempts: 3, webhookTimeoutMs: 300, backoffPolicy: 'fixed', backoffBaseSeconds: 0, webhookAllowPrivate: true });
     respond = () => undefined; // never answers: every attempt times out
     const c = client(s.url);
     const id = (await c.create({ command: 'hook3', payload: 1, webhook: url, maxAttempts: 1 })).body.id;

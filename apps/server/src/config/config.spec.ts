@@ -67,4 +67,10 @@ describe('loadConfig hardening keys', () => {
     expect(msg).not.toContain('short-secret');
     expect(problem({ CODEQ_METRICS_MAX_COMMANDS: '0' })).toMatch(/CODEQ_METRICS_MAX_COMMANDS/);
   });
+
+  it('denies private webhook targets unless CODEQ_WEBHOOK_ALLOW_PRIVATE is true', () => {
+    expect(loadConfig({ env: {} }).webhookAllowPrivate).toBe(false);
+    expect(loadConfig({ env: { CODEQ_WEBHOOK_ALLOW_PRIVATE: 'true' } }).webhookAllowPrivate).toBe(true);
+    expect(problem({ CODEQ_WEBHOOK_ALLOW_PRIVATE: 'sometimes' })).toMatch(/CODEQ_WEBHOOK_ALLOW_PRIVATE: must be true or false/);
+  });
 });

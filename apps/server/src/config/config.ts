@@ -59,6 +59,8 @@ export interface Config {
   metricsToken: string;
   /** Distinct `command` label values in metrics; later commands are reported as `other`. */
   metricsMaxCommands: number;
+  /** Let webhooks and subscription callbacks reach loopback, link-local and private addresses. */
+  webhookAllowPrivate: boolean;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -123,6 +125,7 @@ const DEFAULTS: Record<YamlKey, unknown> = {
   shutdownGraceSeconds: 10,
   metricsToken: '',
   metricsMaxCommands: 200,
+  webhookAllowPrivate: false,
 };
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
@@ -348,6 +351,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     shutdownGraceSeconds: int('shutdownGraceSeconds', 0, 3600),
     metricsToken: str('metricsToken'),
     metricsMaxCommands: int('metricsMaxCommands', 1, 100_000),
+    webhookAllowPrivate: bool('webhookAllowPrivate'),
   };
   for (const [k, v] of [['workerStreamAddr', cfg.workerStreamAddr], ['producerStreamAddr', cfg.producerStreamAddr]] as const) {
     if (v && !/^([^\s:]*|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(v)) problems.push(`${name(k)}: must be host:port or :port, got ${JSON.stringify(v)}`);

@@ -46,6 +46,7 @@ export const CONFIG_KEYS = [
   { yaml: 'shutdownGraceSeconds', env: 'CODEQ_SHUTDOWN_GRACE_SECONDS' },
   { yaml: 'metricsToken', env: 'CODEQ_METRICS_TOKEN' },
   { yaml: 'metricsMaxCommands', env: 'CODEQ_METRICS_MAX_COMMANDS' },
+  { yaml: 'webhookAllowPrivate', env: 'CODEQ_WEBHOOK_ALLOW_PRIVATE' },
 ] as const;
 
 export type YamlKey = (typeof CONFIG_KEYS)[number]['yaml'];

@@ -179,7 +179,7 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
     const timer = setTimeout(() => ac.abort(), this.config.webhookTimeoutMs);
     let outcome: 'success' | 'failure' = 'failure';
     try {
-      const res = await fetch(s.callbackUrl, { method: 'POST', headers: this.webhooks.headers(body), body, signal: ac.signal, redirect: 'manual' });
+      const res = await this.webhooks.fetch(s.callbackUrl, { method: 'POST', headers: this.webhooks.headers(body), body, signal: ac.signal, redirect: 'manual' });
       outcome = res.status >= 200 && res.status < 300 ? 'success' : 'failure';
       await res.body?.cancel().catch(() => undefined);
     } catch (e) {

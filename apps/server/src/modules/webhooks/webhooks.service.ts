@@ -14,6 +14,7 @@ import { formatTime } from '../../domain/time.js';
 import { RateLimiter } from '../auth/rate-limiter.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
+import { isBlocked, webhookFetch } from './address-guard.js';
 
 export interface WebhookDelivery {
   url: string;
@@ -25,6 +26,8 @@ export interface WebhookDelivery {
 export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   private readonly inflight = new Set<AbortController>();
   private stopped = false;
+  /** Outgoing fetch: public addresses only unless CODEQ_WEBHOOK_ALLOW_PRIVATE (issue 12 item 12). */
+  readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -32,7 +35,9 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(TaskEvents) private readonly events: TaskEvents,
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
-  ) {}
+  ) {
+    this.fetch = webhookFetch(config.webhookAllowPrivate);
+  }
 
   onModuleInit(): void {
     this.events.onFinished((task, result) => {
@@ -68,11 +73,19 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
       let ok = false;
       let why = '';
       try {
-        const res = await fetch(d.url, { method: 'POST', headers: this.headers(d.body), body: d.body, signal: ac.signal, redirect: 'manual' });
+        const res = await this.fetch(d.url, { method: 'POST', headers: this.headers(d.body), body: d.body, signal: ac.signal, redirect: 'manual' });
         ok = res.status >= 200 && res.status < 300;
         why = `HTTP ${res.status}`;
         await res.body?.cancel().catch(() => undefined);
       } catch (e) {
+        if (isBlocked(e)) {
+          // Refused before any connection: no retry, and the same outcome whatever the target.
+          clearTimeout(timer);
+          this.inflight.delete(ac);
+          this.log.warn({ host: safeHost(d.url) }, 'result webhook refused: non-public address');
+          this.metrics.webhookDeliveries.inc({ kind: 'task_result', command: d.command, outcome: 'failure' });
+          return 'failure';
+        }
         why = ac.signal.aborted ? 'timeout' : (e as Error).message;
       } finally {
         clearTimeout(timer);
