@@ -15,6 +15,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from './task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
 import { tierPriority } from '../../domain/topic.js';
+import { discard, pendingName, publish, removeOrphanArtifacts } from './artifact-files.js';
 
 export type BatchItemOutcome = { task: TaskRecord } | { error: string };
 
@@ -81,7 +82,10 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       total += n;
       if (n < 512) break;
     }
-    if (total) this.log.debug({ deleted: total }, 'retention sweep');
+    if (total) {
+      this.log.debug({ deleted: total }, 'retention sweep');
+      await this.removeOrphanArtifacts();
+    }
     return total;
   }
 
@@ -188,10 +192,34 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     if (input.artifacts.some((a) => a.content)) {
       // Check the guards before writing files, then write, then apply (guards re-checked atomically).
       const current = await this.store.get(tenantId, id);
-      assertCanComplete(current, actor, () => null);
-      artifacts = artifacts.concat(await this.writeArtifacts(id, input));
+      // A resubmission for the same lease replays the stored result (no files written again).
+      const stored = current && current.status !== 'IN_PROGRESS' ? await this.store.getResult(tenantId, id) : null;
+      const { replay } = assertCanComplete(current, actor, () => stored);
+      if (replay) return replay;
+      const written = await this.writeArtifacts(id, input);
+      artifacts = artifacts.concat(written.refs);
+      let record: ResultRecord;
+      try {
+        record = await this.finish(tenantId, id, actor, input, artifacts);
+      } catch (e) {
+        await discard(written.files);
+        throw e;
+      }
+      if (record.artifacts?.some((a) => written.refs.some((w) => w.url === a.url))) await publish(written.files);
+      else await discard(written.files); // a replay of an earlier result: its own files stay
+      return record;
     }
     return this.finish(tenantId, id, actor, input, artifacts);
+  }
+
+  /** Delete artifact directories of tasks that retention or cleanup removed. */
+  async removeOrphanArtifacts(): Promise<number> {
+    try {
+      return await removeOrphanArtifacts(resolve(this.config.localArtifactsDir), this.store);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'artifact cleanup failed');
+      return 0;
+    }
   }
 
   private async finish(tenantId: string, id: string, actor: Actor, input: ResultInput, artifacts: ArtifactRef[]): Promise<ResultRecord> {
@@ -213,24 +241,29 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     return record;
   }
 
-  private async writeArtifacts(taskId: string, input: ResultInput): Promise<ArtifactRef[]> {
+  /** Write uploaded artifacts under temporary names; publish() renames them after the commit. */
+  private async writeArtifacts(taskId: string, input: ResultInput): Promise<{ refs: ArtifactRef[]; files: { tmp: string; final: string }[] }> {
     const root = resolve(this.config.localArtifactsDir);
     const dir = join(root, 'results', taskId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const out: ArtifactRef[] = [];
+    const refs: ArtifactRef[] = [];
+    const files: { tmp: string; final: string }[] = [];
     for (const a of input.artifacts) {
       if (!a.content) continue;
       const file = resolve(dir, a.name);
       if (!file.startsWith(dir + sep)) throw bad(`artifact ${a.name} upload: path escapes the artifacts directory`);
+      const tmp = pendingName(file);
       try {
-        await writeFile(file, a.content, { mode: 0o600 });
+        await writeFile(tmp, a.content, { mode: 0o600 });
       } catch (e) {
+        await discard(files);
         throw bad(`artifact ${a.name} upload: ${(e as Error).message}`);
       }
+      files.push({ tmp, final: file });
       // Served back to the task's tenant by GET /v1/codeq/tasks/:id/artifacts/:name.
-      out.push({ name: a.name, url: `/v1/codeq/tasks/${taskId}/artifacts/${encodeURIComponent(a.name)}` });
+      refs.push({ name: a.name, url: `/v1/codeq/tasks/${taskId}/artifacts/${encodeURIComponent(a.name)}` });
     }
-    return out;
+    return { refs, files };
   }
 
   /** An uploaded artifact of a task of this tenant (path confined to the artifacts directory). */
@@ -299,6 +332,8 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
    * (never live ones; upstream purges every tenant, architecture §2).
    */
   async cleanup(tenantId: string, beforeMs: number, limit: number): Promise<number> {
-    return this.store.purgeTerminal(beforeMs - this.config.retentionSeconds * 1000, limit, tenantId);
+    const n = await this.store.purgeTerminal(beforeMs - this.config.retentionSeconds * 1000, limit, tenantId);
+    if (n) await this.removeOrphanArtifacts();
+    return n;
   }
 }
