@@ -38,12 +38,25 @@ export interface Subscription {
 }
 
 const DEFAULT_TTL_SECONDS = 60;
+/** Live subscriptions one tenant may hold (issue 12 item 9; 429 above). */
+export const MAX_SUBSCRIPTIONS_PER_TENANT = 1000;
+/** Queue-ready notifications being sent at once; more are dropped (and counted). */
+export const MAX_NOTIFICATIONS_IN_FLIGHT = 64;
+
+/** Index key of a subscription's event type within its tenant ('*' = every command). */
+const indexKey = (tenantId: string, eventType: string) => `${tenantId}\u0000${eventType === '*' ? '*' : eventType.toLowerCase()}`;
 
 @Injectable()
 export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown {
   private readonly subs = new Map<string, Subscription>();
   private readonly groupCursor = new Map<string, number>();
   private sweeper: NodeJS.Timeout | null = null;
+  /** (tenant, command or '*') → subscriptions, in creation order (issue 12 item 9). */
+  private readonly index = new Map<string, Set<Subscription>>();
+  private readonly perTenant = new Map<string, number>();
+  private readonly order = new WeakMap<Subscription, number>();
+  private created = 0;
+  private sending = 0;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -95,6 +108,10 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
     // Restricted to the commands the worker may claim (upstream does not check; architecture §2).
     if (!authorisedCommands(tokenEventTypes, eventTypes)) throw new CodeqError('FORBIDDEN', 'event type not allowed');
     const now = this.clock.now();
+    this.sweep();
+    if ((this.perTenant.get(tenantId) ?? 0) >= MAX_SUBSCRIPTIONS_PER_TENANT) {
+      throw new CodeqError('RATE_LIMITED', `too many subscriptions for this tenant (at most ${MAX_SUBSCRIPTIONS_PER_TENANT})`, { retryAfterSeconds: DEFAULT_TTL_SECONDS });
+    }
     const sub: Subscription = {
       id: randomUUID(),
       tenantId,
@@ -108,7 +125,26 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
       lastNotifiedAtMs: 0,
     };
     this.subs.set(sub.id, sub);
+    this.order.set(sub, this.created++);
+    this.perTenant.set(tenantId, (this.perTenant.get(tenantId) ?? 0) + 1);
+    for (const e of new Set(eventTypes.map((x) => indexKey(tenantId, x)))) {
+      let set = this.index.get(e);
+      if (!set) this.index.set(e, (set = new Set()));
+      set.add(sub);
+    }
     return sub;
+  }
+
+  private remove(s: Subscription): void {
+    this.subs.delete(s.id);
+    const n = (this.perTenant.get(s.tenantId) ?? 1) - 1;
+    if (n > 0) this.perTenant.set(s.tenantId, n);
+    else this.perTenant.delete(s.tenantId);
+    for (const e of new Set(s.eventTypes.map((x) => indexKey(s.tenantId, x)))) {
+      const set = this.index.get(e);
+      set?.delete(s);
+      if (set && !set.size) this.index.delete(e);
+    }
   }
 
   heartbeat(tenantId: string, id: string, body: unknown): Subscription {
@@ -130,13 +166,14 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
 
   private sweep(): void {
     const now = this.clock.now();
-    for (const [id, s] of this.subs) if (s.expiresAtMs <= now) this.subs.delete(id);
+    for (const s of [...this.subs.values()]) if (s.expiresAtMs <= now) this.remove(s);
   }
 
   /** Subscriptions to notify for a newly ready task. */
   recipients(task: TaskRecord): Subscription[] {
     const now = this.clock.now();
-    const matching = [...this.subs.values()].filter((s) => s.tenantId === task.tenantId && s.expiresAtMs > now && s.eventTypes.some((e) => e === '*' || e.toLowerCase() === task.commandKey));
+    const candidates = new Set([...(this.index.get(indexKey(task.tenantId, task.commandKey)) ?? []), ...(this.index.get(indexKey(task.tenantId, '*')) ?? [])]);
+    const matching = [...candidates].filter((s) => s.expiresAtMs > now).sort((a, b) => (this.order.get(a) ?? 0) - (this.order.get(b) ?? 0));
     const out: Subscription[] = matching.filter((s) => s.deliveryMode === 'fanout');
     const groups = new Map<string, Subscription[]>();
     for (const s of matching) if (s.deliveryMode === 'group') groups.set(s.groupId ?? '', [...(groups.get(s.groupId ?? '') ?? []), s]);
@@ -161,6 +198,10 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
   }
 
   private async send(s: Subscription, task: TaskRecord): Promise<void> {
+    if (this.sending >= MAX_NOTIFICATIONS_IN_FLIGHT) {
+      this.metrics.webhookDeliveries.inc({ kind: 'queue_ready', command: task.command, outcome: 'dropped' });
+      return; // bounded outbound concurrency: a notification is only a hint
+    }
     try {
       this.limiter.take('webhook', 'queue_ready', s.callbackUrl);
     } catch {
@@ -178,6 +219,7 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), this.config.webhookTimeoutMs);
     let outcome: 'success' | 'failure' = 'failure';
+    this.sending++;
     try {
       const res = await this.webhooks.fetch(s.callbackUrl, { method: 'POST', headers: this.webhooks.headers(body), body, signal: ac.signal, redirect: 'manual' });
       outcome = res.status >= 200 && res.status < 300 ? 'success' : 'failure';
@@ -186,6 +228,7 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
       this.log.debug({ err: (e as Error).message, subscriptionId: s.id }, 'queue-ready notification failed');
     } finally {
       clearTimeout(timer);
+      this.sending--;
     }
     this.metrics.webhookDeliveries.inc({ kind: 'queue_ready', command: task.command, outcome });
   }

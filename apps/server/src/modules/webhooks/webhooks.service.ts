@@ -16,6 +16,11 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
 import { isBlocked, webhookFetch } from './address-guard.js';
 
+/** Result webhooks being delivered or waiting to retry; more are dropped (issue 12 item 9). */
+export const MAX_PENDING_WEBHOOKS = 10_000;
+/** A delivery stops retrying this long after its first attempt. */
+export const MAX_WEBHOOK_AGE_MS = 3600_000;
+
 export interface WebhookDelivery {
   url: string;
   body: string;
@@ -26,6 +31,7 @@ export interface WebhookDelivery {
 export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   private readonly inflight = new Set<AbortController>();
   private stopped = false;
+  private pending = 0;
   /** Outgoing fetch: public addresses only unless CODEQ_WEBHOOK_ALLOW_PRIVATE (issue 12 item 12). */
   readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
 
@@ -49,6 +55,8 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   onApplicationShutdown(): void {
     this.stopped = true;
     for (const ac of this.inflight) ac.abort();
+    // Deliveries live in memory: those not done yet are lost with the process (documented).
+    if (this.pending) this.log.warn({ lost: this.pending }, 'result webhooks not delivered before shutdown are dropped');
   }
 
   /** Headers for one attempt: JSON, plus timestamp and HMAC-SHA256 signature when configured. */
@@ -63,9 +71,24 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Deliver with retries; resolves with the final outcome. Never throws. */
-  async deliver(d: WebhookDelivery): Promise<'success' | 'failure'> {
+  async deliver(d: WebhookDelivery): Promise<'success' | 'failure' | 'dropped'> {
+    if (this.pending >= MAX_PENDING_WEBHOOKS) {
+      this.metrics.webhookDeliveries.inc({ kind: 'task_result', command: d.command, outcome: 'dropped' });
+      this.log.warn({ host: safeHost(d.url), pending: this.pending }, 'result webhook dropped: too many pending deliveries');
+      return 'dropped';
+    }
+    this.pending++;
+    try {
+      return await this.attempts(d);
+    } finally {
+      this.pending--;
+    }
+  }
+
+  private async attempts(d: WebhookDelivery): Promise<'success' | 'failure'> {
     const max = Math.max(1, this.config.resultWebhookMaxAttempts);
-    for (let attempt = 1; attempt <= max && !this.stopped; attempt++) {
+    const giveUpAt = Date.now() + MAX_WEBHOOK_AGE_MS;
+    for (let attempt = 1; attempt <= max && !this.stopped && Date.now() < giveUpAt; attempt++) {
       await this.waitForToken(d.url);
       const ac = new AbortController();
       this.inflight.add(ac);
