@@ -43,7 +43,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 function guardedLookup(hostname: string, options: { all?: boolean } & Record<string, unknown>, cb: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return cb(err, '');
-    const list = addresses as LookupAddress[];
+    const list = addresses;
     if (!list.length || list.some((a) => isNonPublicAddress(a.address))) return cb(new BlockedAddressError(), '');
     if (options.all) return cb(null, list);
     cb(null, list[0]!.address, list[0]!.family);
@@ -58,7 +58,7 @@ export function webhookFetch(allowPrivate: boolean): (url: string, init: Request
     const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
     // IP literals are connected to without a lookup: check them here.
     if (isIP(host) && isNonPublicAddress(host)) throw new BlockedAddressError();
-    return (await undiciFetch(url, { ...(init as object), dispatcher: agent } as never)) as unknown as Response;
+    return await undiciFetch(url, { ...(init as object), dispatcher: agent });
   };
 }
 
