@@ -85,3 +85,24 @@ describe('bounded memory (issue 12 items 7, 8)', () => {
     }
   }, 60_000);
 });
+
+describe('shutdown after aborted long-polls (found by bench/soak.mjs)', () => {
+  it('stops within the grace period even when clients aborted long-polls and kept connections alive', async () => {
+    const srv = await startServer({ shutdownGraceSeconds: 2 });
+    const c = client(srv.url);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => c.claim({ commands: [`idle-${i}`], waitSeconds: 1 })));
+    const ctrl = new AbortController();
+    const gone = Array.from({ length: 10 }, (_, i) =>
+      c.call('POST', '/v1/codeq/tasks/claim', { token: T.worker, body: { commands: [`left-${i}`], waitSeconds: 30 }, signal: ctrl.signal }).catch(() => null),
+    );
+    await sleep(300);
+    ctrl.abort();
+    await Promise.all(gone);
+    const t = await c.create({ command: 'once', payload: {} });
+    expect(t.status).toBe(202);
+    expect((await c.claim({ commands: ['once'] })).status).toBe(200);
+    const started = Date.now();
+    await srv.stop();
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 60_000);
+});
