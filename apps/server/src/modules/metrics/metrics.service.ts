@@ -33,8 +33,8 @@ export class MetricsService {
     return OTHER_COMMAND;
   }
 
-  constructor(@Inject(TASK_STORE) store: TaskStore, @Inject(CONFIG) config: Config) {
-    this.maxCommands = config.metricsMaxCommands;
+  constructor(@Inject(TASK_STORE) store: TaskStore, @Inject(CONFIG) config?: Config) {
+    this.maxCommands = config?.metricsMaxCommands ?? 200;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.created = new Counter({ name: 'codeq_task_created_total', help: 'Tasks durably enqueued (idempotent replays excluded).', labelNames: ['command'], registers });
@@ -64,6 +64,8 @@ export class MetricsService {
       async collect() {
         const depths = await byCommand(store, (c) => svc.commandLabel(c));
         this.reset();
+        // Engines drop empty queues: commands seen before still report 0.
+        for (const command of svc.commandLabels) if (!depths.has(command)) depths.set(command, { ready: 0, delayed: 0, inProgress: 0, dlq: 0 });
         for (const [command, d] of depths) {
           this.set({ command, queue: 'ready' }, d.ready);
           this.set({ command, queue: 'delayed' }, d.delayed);
@@ -80,6 +82,7 @@ export class MetricsService {
       async collect() {
         const depths = await byCommand(store, (c) => svc.commandLabel(c));
         this.reset();
+        for (const command of svc.commandLabels) if (!depths.has(command)) depths.set(command, { ready: 0, delayed: 0, inProgress: 0, dlq: 0 });
         for (const [command, d] of depths) this.set({ command }, d.dlq);
       },
     });
