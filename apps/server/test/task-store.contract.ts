@@ -22,7 +22,7 @@ export function newTask(over: Partial<TaskRecord> = {}): TaskRecord {
     id: randomUUID(), tenantId: 'acme', command: 'CMD', commandKey: 'cmd', payload: '{}', priority: 0, webhook: null,
     status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, attempts: 0,
     maxAttempts: 5, error: null, resultKey: null, idempotencyKey: null, visibleAtMs: null, seq: 0,
-    createdAtMs: now, updatedAtMs: now, terminalAtMs: null, ...over,
+    createdAtMs: now, updatedAtMs: now, terminalAtMs: null, lastError: null, cancelRequested: false, ...over,
   };
 }
 
