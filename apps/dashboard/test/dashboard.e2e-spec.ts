@@ -134,19 +134,21 @@ describe('codeQ dashboard in Chromium', () => {
     expect(page.url()).toContain('command=RENDER_VIDEO');
     await shot(page, '02-tasks');
 
-    // The worker completes the first task with a result and an artifact.
+    // A worker claims one: the detail page shows the lease holder and expiry, then (live) the result.
     const c = await claim('RENDER_VIDEO');
     const done = c.id;
     expect([id, later]).toContain(done);
-    const res = await api('POST', `/tasks/${done}/result`, { status: 'COMPLETED', result: { frames: 3, url: 's3://bucket/out.mp4' }, artifacts: [{ name: 'log.txt', contentBase64: Buffer.from('rendered 3 frames\n').toString('base64'), contentType: 'text/plain' }] }, WORKER);
-    expect(res.status).toBe(200);
-
     await page.locator(`tr[data-task-id="${done}"] a`).click();
     await page.getByRole('heading', { level: 1, name: /RENDER_VIDEO/ }).waitFor();
-    await expectText(page.getByTestId('task-status'), /COMPLETED/);
+    await expectText(page.getByTestId('task-status'), /IN PROGRESS/);
+    expect(await page.getByTestId('lease-holder').textContent()).toBe('worker-1');
+    expect(await page.getByTestId('lease-until').textContent()).toMatch(/\(in \d+(s|m)\)/);
     expect(await page.getByLabel('Payload').textContent()).toContain('"film": ');
+    const res = await api('POST', `/tasks/${done}/result`, { status: 'COMPLETED', result: { frames: 3, url: 's3://bucket/out.mp4' }, artifacts: [{ name: 'log.txt', contentBase64: Buffer.from('rendered 3 frames\n').toString('base64'), contentType: 'text/plain' }] }, WORKER);
+    expect(res.status).toBe(200);
+    await expectText(page.getByTestId('task-status'), /COMPLETED/);
+    await page.getByLabel('Result').waitFor();
     expect(await page.getByLabel('Result').textContent()).toContain('"frames": 3');
-    expect(await page.locator('main').textContent()).toContain('worker-1');
     const download = page.waitForEvent('download');
     await page.getByRole('button', { name: 'Download log.txt' }).click();
     const file = await (await download).path();

@@ -36,7 +36,7 @@ export function DeadLetters() {
         setNote(`Redriven: ${out.redriven} task(s).`);
         setSelected(new Set());
       } else if (c?.kind === 'all') {
-        const out = await api.redrive({ command: c.command, limit: Math.max(1, c.count) });
+        const out = await api.redrive({ command: c.command, limit: Math.min(1000, Math.max(1, c.count)) });
         setNote(`Redriven: ${out.redriven} task(s) of ${c.command}.`);
       }
     } catch (e) {

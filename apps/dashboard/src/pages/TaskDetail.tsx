@@ -91,9 +91,11 @@ export function TaskDetail({ id, me }: { id: string; me: Me }) {
             <dt>Priority</dt>
             <dd>{t.priority ?? 0}</dd>
             <dt>Lease holder</dt>
-            <dd className="mono">{t.workerId ?? '—'}</dd>
+            <dd className="mono" data-testid="lease-holder">
+              {t.workerId ?? '—'}
+            </dd>
             <dt>Lease expires</dt>
-            <dd>{t.leaseUntil ? `${fmtTime(t.leaseUntil)} (${ago(t.leaseUntil)})` : '—'}</dd>
+            <dd data-testid="lease-until">{t.leaseUntil ? `${fmtTime(t.leaseUntil)} (${ago(t.leaseUntil)})` : '—'}</dd>
             <dt>Created</dt>
             <dd>{fmtTime(t.createdAt)}</dd>
             <dt>Updated</dt>
