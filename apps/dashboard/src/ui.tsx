@@ -116,29 +116,27 @@ export function ThroughputChart({ data }: { data: Throughput }) {
   const P = 24;
   const b = data.buckets;
   const max = Math.max(1, ...b.map((x) => Math.max(x.created, x.completed, x.failed)));
-  const x = (i: number) => P + (i * (W - 2 * P)) / Math.max(1, b.length - 1);
+  const x = (i: number) => (i * W) / Math.max(1, b.length - 1);
   const y = (v: number) => H - P - (v * (H - 2 * P)) / max;
   const line = (k: 'created' | 'completed' | 'failed') => b.map((p, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(p[k]).toFixed(1)}`).join(' ');
   const first = b[0]?.at;
   const summary = `Last ${data.minutes} minutes: ${data.totals.created} created, ${data.totals.completed} completed, ${data.totals.failed} failed (per ${data.bucketSeconds} s bucket, peak ${max}).`;
   return (
     <figure className="chart">
+      <div className="chart-max" aria-hidden="true">
+        {max}
+      </div>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={summary} preserveAspectRatio="none">
-        <line x1={P} y1={H - P} x2={W - P} y2={H - P} className="axis" />
-        <line x1={P} y1={P} x2={W - P} y2={P} className="grid" />
-        <text x={P} y={P - 6} className="tick">
-          {max}
-        </text>
-        <text x={P} y={H - 6} className="tick">
-          {first ? new Date(first).toLocaleTimeString(undefined, { hour12: false, hour: '2-digit', minute: '2-digit' }) : ''}
-        </text>
-        <text x={W - P} y={H - 6} className="tick" textAnchor="end">
-          now
-        </text>
+        <line x1={0} y1={H - P} x2={W} y2={H - P} className="axis" />
+        <line x1={0} y1={P} x2={W} y2={P} className="grid" />
         <path d={line('created')} className="series created" />
         <path d={line('completed')} className="series completed" />
         <path d={line('failed')} className="series failed" />
       </svg>
+      <div className="row between chart-x" aria-hidden="true">
+        <span>{first ? new Date(first).toLocaleTimeString(undefined, { hour12: false, hour: '2-digit', minute: '2-digit' }) : ''}</span>
+        <span>now</span>
+      </div>
       <figcaption>
         <span className="key created">created</span> <span className="key completed">completed</span> <span className="key failed">failed</span> per {data.bucketSeconds} s
       </figcaption>

@@ -228,6 +228,10 @@ describe('codeQ dashboard in Chromium', () => {
     expect((await api('POST', `/tasks/${id}/result`, { status: 'COMPLETED', result: { ok: true } }, WORKER)).status).toBe(200);
     await page.goto(`${server.url}/ui/tasks/${id}`);
     await expectText(page.getByTestId('task-status'), /COMPLETED/);
+    // An admin sees Redrive on a dead letter's page.
+    await page.goto(`${server.url}/ui/tasks/${other}`);
+    await expectText(page.getByTestId('task-status'), /dead letter/);
+    expect(await page.getByRole('button', { name: 'Redrive' }).count()).toBe(1);
     // "Redrive all" of the command takes the rest.
     await page.goto(`${server.url}/ui/dead-letters`);
     await page.getByRole('button', { name: /Redrive all 1 dead letters of FLAKY/ }).click();
@@ -271,6 +275,7 @@ describe('codeQ dashboard in Chromium', () => {
     expect(await page.locator('main').textContent()).toContain('need an admin token');
     await page.goto(`${server.url}/ui/tasks/${dead}`);
     await page.getByRole('heading', { level: 1, name: /USER_DLQ/ }).waitFor();
+    await expectText(page.getByTestId('task-status'), /dead letter/);
     expect(await page.getByRole('button', { name: 'Redrive' }).count()).toBe(0);
     await page.goto(`${server.url}/ui/queues`);
     await page.getByRole('heading', { name: 'Not allowed' }).waitFor();
