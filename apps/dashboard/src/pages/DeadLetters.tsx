@@ -90,7 +90,7 @@ export function DeadLetters() {
         <table aria-label="Dead-lettered tasks">
           <thead>
             <tr>
-              <th scope="col">
+              <th scope="col" className="sel">
                 <input
                   type="checkbox"
                   aria-label="Select all on this page"
@@ -119,8 +119,8 @@ export function DeadLetters() {
                   <input type="checkbox" aria-label={`Select task ${t.id}`} checked={selected.has(t.id)} onChange={() => toggle(t.id)} />
                 </td>
                 <td>
-                  <Link to={`/tasks/${encodeURIComponent(t.id)}`} className="mono">
-                    {t.id.slice(0, 8)}…
+                  <Link to={`/tasks/${encodeURIComponent(t.id)}`} className="mono small" title={t.id}>
+                    {t.id}
                   </Link>
                 </td>
                 <td>{t.command}</td>

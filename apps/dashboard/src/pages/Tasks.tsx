@@ -91,8 +91,8 @@ export function Tasks({ search }: { search: URLSearchParams }) {
             {tasks.map((t) => (
               <tr key={t.id} data-task-id={t.id}>
                 <td>
-                  <Link to={`/tasks/${encodeURIComponent(t.id)}`} className="mono">
-                    {t.id.slice(0, 8)}…
+                  <Link to={`/tasks/${encodeURIComponent(t.id)}`} className="mono small" title={t.id}>
+                    {t.id}
                   </Link>
                 </td>
                 <td>{t.command}</td>
