@@ -2,7 +2,7 @@
 const preset = require('../../jest.preset.cjs');
 module.exports = {
   ...preset,
-  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.test.json' }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/test/tsconfig.json' }] },
   testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
   testTimeout: 120000,
 };

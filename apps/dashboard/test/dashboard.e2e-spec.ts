@@ -39,7 +39,6 @@ let server: TestServer;
 let browser: Browser;
 let profile: string;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function api(method: string, path: string, body?: unknown, token = ADMIN): Promise<{ status: number; body: any }> {
   const r = await fetch(`${server.url}/v1/codeq${path}`, {
     method,

@@ -22,7 +22,8 @@ export function Tasks({ search }: { search: URLSearchParams }) {
     const f = new FormData(e.currentTarget);
     const p = new URLSearchParams();
     for (const k of ['command', 'status', 'createdAfter', 'createdBefore']) {
-      const v = String(f.get(k) ?? '').trim();
+      const raw = f.get(k);
+      const v = typeof raw === 'string' ? raw.trim() : '';
       if (v) p.set(k, v);
     }
     setCursors([null]);
