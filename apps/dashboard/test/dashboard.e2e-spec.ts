@@ -156,6 +156,35 @@ describe('codeQ dashboard in Chromium', () => {
     await ctx.close();
   });
 
+  it('pages through tasks with keyset cursors and filters by status and time range', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 55; i++) ids.push(await createTask('PAGED', { i }));
+    const finished = await claim('PAGED');
+    await api('POST', `/tasks/${finished.id}/result`, { status: 'FAILED', error: 'disk full' }, WORKER);
+    const { ctx, page } = await signIn(ADMIN);
+    await page.goto(`${server.url}/ui/tasks?command=PAGED`);
+    await waitFor(async () => (await page.locator('tbody tr[data-task-id]').count()) === 50, 15_000, 'first page of 50');
+    // Newest first: the last created is on page 1, the first created on page 2.
+    await page.locator(`tr[data-task-id="${ids[54]}"]`).waitFor();
+    await page.getByRole('button', { name: 'Older →' }).click();
+    await waitFor(async () => (await page.locator('tbody tr[data-task-id]').count()) === 5, 15_000, 'second page of 5');
+    await page.locator(`tr[data-task-id="${ids[0]}"]`).waitFor();
+    expect(await page.getByRole('button', { name: 'Older →' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: '← Newer' }).click();
+    await page.locator(`tr[data-task-id="${ids[54]}"]`).waitFor();
+    // Status filter.
+    await page.getByLabel('Status').selectOption('FAILED');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await waitFor(async () => (await page.locator('tbody tr[data-task-id]').count()) === 1, 15_000, 'one failed task');
+    expect(await page.locator(`tr[data-task-id="${finished.id}"]`).textContent()).toContain('disk full');
+    // A time range in the future matches nothing.
+    await page.getByLabel('Status').selectOption('');
+    await page.getByLabel('Created after').fill('2099-01-01T00:00');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expectText(page.locator('tbody'), /No tasks match/);
+    await ctx.close();
+  });
+
   it('cancels a queued task from its detail page', async () => {
     const id = await createTask('CANCEL_ME', { n: 1 });
     const { ctx, page } = await signIn(ADMIN);
