@@ -918,7 +918,7 @@ export class PostgresTaskStore implements TaskStore {
     this.assertOpen();
     const pick =
       'ids' in sel
-        ? `SELECT id FROM codeq_finished WHERE tenant_id = $1 AND location = 'DLQ_SET' AND id = ANY($3::text[]) FOR UPDATE`
+        ? `SELECT id FROM codeq_finished WHERE tenant_id = $1 AND location = 'DLQ_SET' AND id = ANY($3::text[]) ORDER BY id FOR UPDATE`
         : `SELECT id FROM codeq_finished WHERE tenant_id = $1 AND command_key = $3 AND location = 'DLQ_SET' ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED`;
     const reset: Record<string, string> = {
       status: `'PENDING'`, location: `'PENDING_LIST'`, worker_id: 'NULL', lease_id: 'NULL', lease_until: 'NULL', attempts: '0', error: 'NULL',
