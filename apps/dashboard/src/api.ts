@@ -85,7 +85,7 @@ export interface TaskPage {
 
 export interface ResultRecord {
   taskId: string;
-  status: 'COMPLETED' | 'FAILED';
+  status: 'COMPLETED' | 'FAILED' | 'CANCELLED';
   result?: unknown;
   error?: string;
   artifacts?: { name: string; url: string }[];

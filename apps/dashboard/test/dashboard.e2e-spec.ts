@@ -185,7 +185,7 @@ describe('codeQ dashboard in Chromium', () => {
     await ctx.close();
   });
 
-  it('cancels a queued task from its detail page', async () => {
+  it('cancels a queued task, and a running one (cancel requested, then CANCELLED), from the detail page', async () => {
     const id = await createTask('CANCEL_ME', { n: 1 });
     const { ctx, page } = await signIn(ADMIN);
     await page.goto(`${server.url}/ui/tasks/${id}`); // a deep link (the server answers index.html)
@@ -196,6 +196,16 @@ describe('codeQ dashboard in Chromium', () => {
     await expectText(page.getByTestId('task-status'), /CANCELLED/);
     expect((await api('GET', `/tasks/${id}`)).body.status).toBe('CANCELLED');
     expect(await page.getByRole('button', { name: 'Cancel task' }).count()).toBe(0);
+    // A running task: the cancel is requested; the worker's next heartbeat is refused and it ends CANCELLED.
+    const running = await createTask('CANCEL_ME', { n: 2 });
+    expect((await claim('CANCEL_ME')).id).toBe(running);
+    await page.goto(`${server.url}/ui/tasks/${running}`);
+    await expectText(page.getByTestId('task-status'), /IN PROGRESS/);
+    await page.getByRole('button', { name: 'Cancel task' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel task' }).click();
+    await expectText(page.getByTestId('task-status'), /cancel requested/);
+    expect((await api('POST', `/tasks/${running}/heartbeat`, { extendSeconds: 30 }, WORKER)).status).toBe(409);
+    await expectText(page.getByTestId('task-status'), /CANCELLED/);
     await ctx.close();
   });
 

@@ -30,7 +30,10 @@ export class DashboardService implements OnModuleInit {
 
   onModuleInit(): void {
     this.events.onCreated((t) => this.throughput.record(t.tenantId, 'created', this.clock.now()));
-    this.events.onFinished((t, r) => this.throughput.record(t.tenantId, r.status === 'COMPLETED' ? 'completed' : 'failed', this.clock.now()));
+    this.events.onFinished((t, r) => {
+      if (r.status === 'COMPLETED') this.throughput.record(t.tenantId, 'completed', this.clock.now());
+      else if (r.status === 'FAILED') this.throughput.record(t.tenantId, 'failed', this.clock.now());
+    });
     this.loadFiles();
     this.routes(this.http.httpAdapter.getInstance<FastifyInstance>());
   }
