@@ -79,6 +79,27 @@ describe('dashboard static files at /ui', () => {
   });
 });
 
+describe('the built @codeq/dashboard package (default location)', () => {
+  // turbo builds @codeq/dashboard before the server (it is a dependency), so its dist/ is there.
+  it('is found without CODEQ_DASHBOARD_DIR and served at /ui', async () => {
+    const s = await startServer();
+    try {
+      const r = await call(s.url, 'GET', '/ui/');
+      expect(r.status).toBe(200);
+      expect(r.text).toContain('<div id="root"></div>');
+      const js = /src="(\/ui\/assets\/[^"]+\.js)"/.exec(r.text)?.[1];
+      expect(js).toBeDefined();
+      const asset = await raw(s.url + js!, { 'accept-encoding': 'br' });
+      expect(asset.status).toBe(200);
+      expect(asset.headers['content-encoding']).toBe('br');
+      // The whole dashboard stays small: its script is well under 1 MB compressed.
+      expect(asset.body.length).toBeLessThan(1024 * 1024);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
 describe('without a built dashboard', () => {
   it('the server runs and /ui answers 404 with a clear message', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'codeq-nodash-'));
