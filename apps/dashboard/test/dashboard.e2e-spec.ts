@@ -343,6 +343,14 @@ describe('codeQ dashboard in Chromium', () => {
       }).length,
     );
     expect(unlabelled).toBe(0);
+    // The theme button cycles system → light → dark, and the choice survives a reload.
+    await page.getByRole('button', { name: /^Theme: system/ }).click();
+    await page.getByRole('button', { name: /^Theme: light/ }).click();
+    await page.getByRole('button', { name: /^Theme: dark/ }).waitFor();
+    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(15, 17, 21)');
+    await page.reload();
+    await page.getByRole('button', { name: /^Theme: dark/ }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.dataset['theme'])).toBe('dark');
     await ctx.close();
   });
 });
