@@ -101,6 +101,9 @@ describe('codeQ dashboard in Chromium', () => {
     await page.getByLabel('Bearer token').fill('wrong-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expectText(page.getByRole('alert'), /invalid token/i);
+    await page.getByLabel('Bearer token').fill(WORKER);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expectText(page.getByRole('alert'), /worker token/);
     await page.getByLabel('Bearer token').fill(ADMIN);
     await page.keyboard.press('Enter'); // the form submits from the keyboard
     await page.getByTestId('tenant').waitFor();

@@ -142,6 +142,22 @@ describe('whoami and throughput', () => {
     expect((await call(s.url, 'GET', '/v1/codeq/whoami', { token: 'nope' })).status).toBe(401);
   });
 
+  it('whoami answers as the producer for a token both validators accept (npm start uses one token)', async () => {
+    const both = await startServer({
+      dashboardDir: 'off',
+      producerAuthProvider: 'static',
+      producerAuthConfig: { token: 'dev-token', subject: 'producer-dev', raw: { role: 'ADMIN', tid: 'dev-tenant' } },
+      workerAuthProvider: 'static',
+      workerAuthConfig: { token: 'dev-token', subject: 'worker-dev', scopes: ['codeq:claim'], eventTypes: ['*'], raw: { tid: 'dev-tenant' } },
+    });
+    try {
+      const r = await call(both.url, 'GET', '/v1/codeq/whoami', { token: 'dev-token' });
+      expect(r.body).toEqual({ tenantId: 'dev-tenant', subject: 'producer-dev', kind: 'producer', role: 'ADMIN', admin: true });
+    } finally {
+      await both.stop();
+    }
+  });
+
   it('throughput counts created, completed and failed tasks of the caller tenant only', async () => {
     const c = client(s.url);
     const ids: string[] = [];
