@@ -66,6 +66,8 @@ export interface QueueStats {
   readonly delayed: number;
   readonly inProgress: number;
   readonly dlq: number;
+  /** Claims of the command are paused (operator API; absent on upstream servers). */
+  readonly paused?: boolean;
 }
 
 /** Answer of `POST /admin/tasks/cleanup`. */
