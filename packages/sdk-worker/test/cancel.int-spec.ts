@@ -2,6 +2,7 @@
  * Cancellation (issue 14) over both wires: a producer cancels a task a handler is running; the
  * next heartbeat (or the result) answers 409 CANCELLED; the worker aborts ctx.signal with
  * TaskCancelledError, records nothing, emits `cancelled`; the task ends CANCELLED, not retried.
+ * And a paused command hands a running worker nothing until it is resumed (long-polls and streams).
  */
 import { createWorker, TaskCancelledError, type TransportKind, type Worker, type WorkerEvent, type WorkerOptions } from '../src/index.js';
 import { api, startServer, TOKEN, waitFor, type TestServer } from '@codeq/testkit';
@@ -65,6 +66,20 @@ describe.each<TransportKind>(['http', 'grpc'])('cancellation over %s', (mode) =>
     const mine = events.filter((e) => 'taskId' in e && e.taskId === t.id).map((e) => e.type);
     expect(mine).toEqual(['claimed', 'cancelled']);
     expect(runs).toBe(1);
+  });
+
+  it('a paused command hands the running worker nothing until it is resumed', async () => {
+    const events: WorkerEvent[] = [];
+    const command = cmd('c.paused');
+    expect((await api(server.url, 'POST', `/admin/queues/${command}/pause`)).body).toEqual({ command, paused: true });
+    worker({ commands: [command], handler: () => ({ ok: true }) }, events);
+    const t = (await api(server.url, 'POST', '/tasks', { command, payload: {} })).body as { id: string };
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(events.filter((e) => e.type === 'claimed')).toEqual([]);
+    expect((await api(server.url, 'GET', `/tasks/${t.id}`)).body.status).toBe('PENDING');
+    await api(server.url, 'POST', `/admin/queues/${command}/resume`);
+    await waitFor(() => events.some((e) => e.type === 'completed'), 10_000, 'completed after resume');
+    expect((await api(server.url, 'GET', `/tasks/${t.id}`)).body.status).toBe('COMPLETED');
   });
 
   it('a result refused with CANCELLED emits `cancelled` and is not retried', async () => {

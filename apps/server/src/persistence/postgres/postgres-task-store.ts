@@ -24,6 +24,7 @@
  *    PostgreSQL releases the lock and another replica takes over within LEADER_RETRY_MS.
  * Connections per replica: `poolSize` + 2 (LISTEN, maintenance lock).
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import type { CreateOutcome, ExpiredLease, ListQuery, PausedCommand, QueueCounts, QueueDepth, RedriveSelection, TaskStore, Transition, TransitionFn } from '../../domain/task-store.js';
@@ -897,7 +898,8 @@ export class PostgresTaskStore implements TaskStore {
     const branches = listBranches(q);
     if (!branches.length || q.limit <= 0) return [];
     const { text, values } = listSql(q, branches, listTable, (i) => `$${i}`);
-    const r = await this.pool.query<Row>(text, values);
+    // Named (prepared once per connection): the few shapes of listing SQL are planned once.
+    const r = await this.pool.query<Row>({ name: `codeq_list_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values });
     return r.rows.map(rowToTask);
   }
 
