@@ -283,16 +283,20 @@ describe('codeQ dashboard in Chromium', () => {
   });
 
   it('shows queue depths and throughput on the overview, at 1280 px, on a phone and in dark mode', async () => {
+    for (let i = 0; i < 5; i++) await createTask('REPORT', { i });
     const { ctx, page } = await signIn(ADMIN);
-    const row = page.locator('tr[data-command="RENDER_VIDEO"]');
+    const row = page.locator('tr[data-command="REPORT"]');
     await row.waitFor();
+    expect(await row.locator('td').first().textContent()).toBe('5'); // ready
     await waitFor(async () => Number(await page.getByTestId('total-created').textContent()) >= 5, 15_000, 'created total');
     expect(await page.getByRole('img', { name: /Last 15 minutes: \d+ created/ }).count()).toBe(1);
     await shot(page, '01-overview');
+    await page.getByLabel('Window').selectOption('60');
+    await page.getByRole('img', { name: /Last 60 minutes: \d+ created/ }).waitFor();
     await ctx.close();
 
     const phone = await signIn(ADMIN, { width: 390, height: 844 }, 'dark');
-    await phone.page.locator('tr[data-command="RENDER_VIDEO"]').waitFor();
+    await phone.page.locator('tr[data-command="REPORT"]').waitFor();
     // Nothing overflows the viewport horizontally except inside scrollable tables.
     const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);

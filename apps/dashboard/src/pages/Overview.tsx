@@ -1,9 +1,11 @@
+import { useState } from 'react';
 import { api, type Me } from '../api';
 import { Link } from '../router';
 import { ErrorNote, ThroughputChart, usePoll } from '../ui';
 
 export function Overview({ me }: { me: Me }) {
-  const tp = usePoll(() => api.throughput(15), 5000, []);
+  const [minutes, setMinutes] = useState(15);
+  const tp = usePoll(() => api.throughput(minutes), 5000, [minutes]);
   const cmds = usePoll(() => (me.admin ? api.commands() : Promise.resolve(null)), 5000, [me.admin]);
   const rows = cmds.data?.commands ?? [];
   return (
@@ -13,12 +15,24 @@ export function Overview({ me }: { me: Me }) {
         <Stat label="Created / s" value={tp.data?.perSecond.created} testId="rate-created" />
         <Stat label="Completed / s" value={tp.data?.perSecond.completed} testId="rate-completed" />
         <Stat label="Failed / s" value={tp.data?.perSecond.failed} testId="rate-failed" />
-        <Stat label={`Created (${tp.data?.minutes ?? 15} min)`} value={tp.data?.totals.created} testId="total-created" />
-        <Stat label={`Completed (${tp.data?.minutes ?? 15} min)`} value={tp.data?.totals.completed} testId="total-completed" />
+        <Stat label={`Created (${minutes} min)`} value={tp.data?.totals.created} testId="total-created" />
+        <Stat label={`Completed (${minutes} min)`} value={tp.data?.totals.completed} testId="total-completed" />
       </div>
       <ErrorNote error={tp.error} />
       <div className="card">
-        <h2>Throughput, last {tp.data?.minutes ?? 15} minutes</h2>
+        <div className="row between wrap">
+          <h2>Throughput, last {minutes} minutes</h2>
+          <label className="check">
+            Window{' '}
+            <select value={minutes} onChange={(e) => setMinutes(Number(e.target.value))}>
+              {[5, 15, 30, 60].map((m) => (
+                <option key={m} value={m}>
+                  {m} min
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
         {tp.data ? <ThroughputChart data={tp.data} /> : <p className="muted">Loading…</p>}
         <p className="muted small">Counted by this server process since it started (not Prometheus).</p>
       </div>
