@@ -306,6 +306,7 @@ describe('codeQ dashboard in Chromium', () => {
     await phone.page.getByRole('link', { name: 'Tasks' }).click();
     await phone.page.locator('tbody tr').first().waitFor();
     await shot(phone.page, '07-tasks-phone-dark');
+    expect(await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
     await phone.ctx.close();
   });
 

@@ -119,8 +119,12 @@ export function DeadLetters() {
                   <input type="checkbox" aria-label={`Select task ${t.id}`} checked={selected.has(t.id)} onChange={() => toggle(t.id)} />
                 </td>
                 <td>
-                  <Link to={`/tasks/${encodeURIComponent(t.id)}`} className="mono small" title={t.id}>
-                    {t.id}
+                  <Link to={`/tasks/${encodeURIComponent(t.id)}`} className="mono small nowrap" title={t.id}>
+                    <span className="hide-sm">{t.id.slice(0, -12)}</span>
+                    <span className="show-sm" aria-hidden="true">
+                      …
+                    </span>
+                    {t.id.slice(-12)}
                   </Link>
                 </td>
                 <td>{t.command}</td>

@@ -92,8 +92,12 @@ export function Tasks({ search }: { search: URLSearchParams }) {
             {tasks.map((t) => (
               <tr key={t.id} data-task-id={t.id}>
                 <td>
-                  <Link to={`/tasks/${encodeURIComponent(t.id)}`} className="mono small" title={t.id}>
-                    {t.id}
+                  <Link to={`/tasks/${encodeURIComponent(t.id)}`} className="mono small nowrap" title={t.id}>
+                    <span className="hide-sm">{t.id.slice(0, -12)}</span>
+                    <span className="show-sm" aria-hidden="true">
+                      …
+                    </span>
+                    {t.id.slice(-12)}
                   </Link>
                 </td>
                 <td>{t.command}</td>
