@@ -61,9 +61,17 @@ async function claim(command: string): Promise<{ id: string; leaseId?: string }>
   return r.body;
 }
 
+/** Console errors and uncaught exceptions of every page (a CSP violation or a crash shows up here). */
+const pageErrors: string[] = [];
+
 async function signIn(token: string, viewport = { width: 1280, height: 860 }, colorScheme: 'light' | 'dark' = 'light'): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await browser.newContext({ viewport, colorScheme, acceptDownloads: true });
   const page = await ctx.newPage();
+  page.on('console', (m) => {
+    // Failed API calls the UI shows on purpose (401 at sign-in, 404 of a missing result) are logged by Chromium too.
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(`${server.url}/ui/`);
   await page.getByLabel('Bearer token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -84,6 +92,11 @@ beforeAll(async () => {
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--disk-cache-dir=${join(profile, 'cache')}`],
   });
+});
+
+afterEach(() => {
+  const errors = pageErrors.splice(0);
+  expect(errors).toEqual([]);
 });
 
 afterAll(async () => {

@@ -12,7 +12,7 @@ import { TaskEvents } from '../tasks/task-events.js';
 import { ThroughputRecorder, type ThroughputReport } from './throughput.js';
 import { loadStaticFiles, pickEncoding, resolveDashboardDir, type StaticFile } from './static-files.js';
 
-const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 @Injectable()
 export class DashboardService implements OnModuleInit {
