@@ -133,6 +133,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     const out = await this.store.create(this.newTask(tenantId, input, now));
     if (out.created) {
       this.metrics.created.inc({ command: input.command });
+      this.events.emitCreated(out.task);
       if (out.task.location === 'PENDING_LIST') this.events.emitCreatedReady(out.task);
     }
     return out.task;
