@@ -55,7 +55,7 @@ describe('upgrade of an existing SQLite database', () => {
       db.prepare(`DELETE FROM migrations WHERE name = 'OperatorApi1764500000000'`).run();
       const ins = db.prepare(`INSERT INTO tasks (${OLD_COLUMNS}) VALUES (${OLD_ROWS[0].map(() => '?').join(', ')})`);
       for (const r of OLD_ROWS) ins.run(...r);
-      expect((db.prepare(`SELECT name FROM pragma_table_info('tasks') WHERE name = 'last_error'`).all() as unknown[]).length).toBe(0);
+      expect((db.prepare(`SELECT name FROM pragma_table_info('tasks') WHERE name = 'last_error'`).all()).length).toBe(0);
       db.close();
 
       const store = new SqliteTaskStore({ path: dir, fsyncOnCommit: false });
