@@ -61,6 +61,8 @@ export interface Config {
   metricsMaxCommands: number;
   /** Let webhooks and subscription callbacks reach loopback, link-local and private addresses. */
   webhookAllowPrivate: boolean;
+  /** The built web dashboard served at /ui: '' = the @codeq/dashboard package's dist/, 'off' = not served. */
+  dashboardDir: string;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -126,6 +128,7 @@ const DEFAULTS: Record<YamlKey, unknown> = {
   metricsToken: '',
   metricsMaxCommands: 200,
   webhookAllowPrivate: false,
+  dashboardDir: '',
 };
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
@@ -352,6 +355,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     metricsToken: str('metricsToken'),
     metricsMaxCommands: int('metricsMaxCommands', 1, 100_000),
     webhookAllowPrivate: bool('webhookAllowPrivate'),
+    dashboardDir: str('dashboardDir'),
   };
   for (const [k, v] of [['workerStreamAddr', cfg.workerStreamAddr], ['producerStreamAddr', cfg.producerStreamAddr]] as const) {
     if (v && !/^([^\s:]*|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(v)) problems.push(`${name(k)}: must be host:port or :port, got ${JSON.stringify(v)}`);

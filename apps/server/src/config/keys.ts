@@ -47,6 +47,7 @@ export const CONFIG_KEYS = [
   { yaml: 'metricsToken', env: 'CODEQ_METRICS_TOKEN' },
   { yaml: 'metricsMaxCommands', env: 'CODEQ_METRICS_MAX_COMMANDS' },
   { yaml: 'webhookAllowPrivate', env: 'CODEQ_WEBHOOK_ALLOW_PRIVATE' },
+  { yaml: 'dashboardDir', env: 'CODEQ_DASHBOARD_DIR' },
 ] as const;
 
 export type YamlKey = (typeof CONFIG_KEYS)[number]['yaml'];

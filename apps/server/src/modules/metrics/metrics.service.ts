@@ -18,6 +18,8 @@ export class MetricsService {
   readonly leaseExpired: Counter<'command'>;
   readonly webhookDeliveries: Counter<'kind' | 'command' | 'outcome'>;
   readonly rateLimitHits: Counter<'scope' | 'operation'>;
+  readonly cancelled: Counter<'command'>;
+  readonly redriven: Counter<'command'>;
 
   /** Command label values in use (at most `metricsMaxCommands`). */
   private readonly commandLabels = new Set<string>();
@@ -52,10 +54,32 @@ export class MetricsService {
     for (const m of [this.created, this.claimed, this.completed, this.leaseExpired, this.webhookDeliveries]) foldCommandLabel(m, (c) => this.commandLabel(c));
     foldCommandLabel(this.latency, (c) => this.commandLabel(c));
     this.rateLimitHits = new Counter({ name: 'codeq_rate_limit_hits_total', help: 'Requests refused by a rate limit.', labelNames: ['scope', 'operation'], registers });
-    // Depth gauges are computed at scrape time from the engine's counters, summed over tenants
-    // (tenant-free labels keep cardinality bounded).
+    this.cancelled = new Counter({ name: 'codeq_tasks_cancelled_total', help: 'Tasks that ended CANCELLED (operator cancel).', labelNames: ['command'], registers });
+    this.redriven = new Counter({ name: 'codeq_tasks_redriven_total', help: 'Dead-lettered tasks moved back to the ready queue.', labelNames: ['command'], registers });
+    for (const m of [this.cancelled, this.redriven]) foldCommandLabel(m, (c) => this.commandLabel(c));
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- collect() runs with `this` = the gauge
     const svc = this;
+    new Gauge({
+      name: 'codeq_queue_paused',
+      help: 'Tenants in which the command is paused (0 = claims flow), computed at scrape time.',
+      labelNames: ['command'],
+      registers,
+      async collect() {
+        const [depths, paused] = await Promise.all([store.depths(), store.pausedCommands()]);
+        this.reset();
+        const n = new Map<string, number>();
+        for (const d of depths) n.set(svc.commandLabel(d.command), 0);
+        // Engines drop empty queues: commands seen before still report 0.
+        for (const c of svc.commandLabels) if (!n.has(c)) n.set(c, 0);
+        for (const p of paused) {
+          const c = svc.commandLabel(p.command);
+          n.set(c, (n.get(c) ?? 0) + 1);
+        }
+        for (const [command, v] of n) this.set({ command }, v);
+      },
+    });
+    // Depth gauges are computed at scrape time from the engine's counters, summed over tenants
+    // (tenant-free labels keep cardinality bounded).
     new Gauge({
       name: 'codeq_queue_depth',
       help: 'Tasks per command and queue (ready, delayed, in_progress, dlq), all tenants.',
