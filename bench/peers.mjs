@@ -15,7 +15,8 @@
 // = producer.submit() / createWorker() over the gRPC streams), sample the server's RSS, stop it.
 // The harness starts and stops its own Redis (AOF everysec). Knobs passed through to the harness:
 // REPS (3), N (20000), SCENARIOS ("full latency"), LAT_RATES ("1000"), SECONDS_LAT, CONCURRENCY,
-// PRODUCER_INFLIGHT, CODEQ_WAIT_SECONDS. Others: FSYNC ("false true"), SDK_TRANSPORT (grpc|http).
+// PRODUCER_INFLIGHT, CODEQ_WAIT_SECONDS. Others: FSYNC ("false true"), SDK_TRANSPORT (grpc|http),
+// SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server).
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -67,7 +68,7 @@ async function startServer(fsync) {
   if (!existsSync(main)) throw new Error('apps/server/dist/main.js missing: build first (bash scripts/pnpm.sh exec turbo run build)');
   const dir = mkdtempSync(join(tmpdir(), 'codeq-peers-server-'));
   const [port, wport, pport] = [await freePort(), await freePort(), await freePort()];
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(process.execPath, [...(env.SERVER_NODE_ARGS || '').split(/\s+/).filter(Boolean), main], {
     env: {
       PATH: env.PATH,
       HOST: '127.0.0.1',
