@@ -106,6 +106,30 @@ describe('Coalescer', () => {
     expect(out).toEqual(batch.map((it) => s.byKey.get(it.key)));
   });
 
+  it('a batch too large for the server is split until the parts fit; an item too large alone fails alone', async () => {
+    const s = fakeServer();
+    const calls: number[] = [];
+    const limit = 4; // the "server" takes at most 4 items' worth of body
+    const sendMany = async (items: readonly Item[]) => {
+      calls.push(items.length);
+      const weight = items.reduce((a, i) => a + (i.key === 'huge' ? 100 : 1), 0);
+      if (weight > limit) throw new CodeqError('PAYLOAD_TOO_LARGE', 'request body too large');
+      return s.sendMany(items);
+    };
+    const sendOne = async (it: Item) => {
+      calls.push(1);
+      if (it.key === 'huge') throw new CodeqError('PAYLOAD_TOO_LARGE', 'request body too large');
+      return s.sendOne(it);
+    };
+    const c = new Coalescer<Item, string>({ sendMany, sendOne, lingerMs: 0, maxBatch: 100, retry });
+    const all = [...items(9), { key: 'huge', n: 99 }];
+    const res = await Promise.allSettled(all.map((it) => c.submit(it)));
+    expect(res.slice(0, 9).every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(res[9]).toMatchObject({ status: 'rejected', reason: { code: 'PAYLOAD_TOO_LARGE' } });
+    expect(s.byKey.size).toBe(9);
+    expect(calls[0]).toBe(10);
+  });
+
   it('gives up per item after maxAttempts with the last error', async () => {
     const s = fakeServer(() => 'fail-before');
     const c = new Coalescer<Item, string>({ ...s, lingerMs: 0, maxBatch: 100, retry: resolveRetry({ initialMs: 1, maxMs: 2, maxAttempts: 3 }) });

@@ -7,7 +7,8 @@
  * - A batch of one item is sent with the single-item call (`send1`), so a lone submit is exactly
  *   the request it was without coalescing.
  * - A failure of the whole request (network, 503, a stream that broke mid-batch) retries every
- *   item of it with its own backoff; a per-item error settles (or retries) that item only.
+ *   item of it with its own backoff; a per-item error settles (or retries) that item only. A
+ *   batch the server refuses as too large (413) is split in halves until the parts fit.
  *   Idempotency keys are fixed by the caller before the first attempt, so a retry of a batch the
  *   server had partly or fully committed creates nothing twice.
  * - An aborted `signal` removes an item that was not sent yet (also while it waits for a retry)
@@ -131,6 +132,7 @@ export class Coalescer<I, O> {
   }
 
   private async send(batch: Pending<I, O>[]): Promise<void> {
+    if (!batch.length) return;
     for (const p of batch) {
       p.state = 'sent';
       p.attempts++;
@@ -143,9 +145,19 @@ export class Coalescer<I, O> {
         if (outcomes.length !== batch.length) throw new CodeqError('INTERNAL', `batch answer has ${outcomes.length} outcomes for ${batch.length} items`);
       }
     } catch (e) {
+      const err = isAbortError(e) ? e : toCodeqError(e);
+      // A batch whose body is too large for the server (items that were fine one by one) is
+      // split in halves and sent again, not counted as an attempt: each caller ends up with the
+      // answer its own submit would have had.
+      if (batch.length > 1 && CodeqError.is(err) && err.code === 'PAYLOAD_TOO_LARGE') {
+        const live = batch.filter((p) => p.state === 'sent');
+        for (const p of live) p.attempts--;
+        const half = Math.ceil(live.length / 2);
+        await Promise.all([this.send(live.slice(0, half)), this.send(live.slice(half))]);
+        return;
+      }
       // A single-item call rejecting with a request error is that item's own error (validation,
       // 4xx...); for a batch it is the error of every item in it.
-      const err = isAbortError(e) ? e : toCodeqError(e);
       for (const p of batch) this.failed(p, err);
       return;
     }

@@ -74,6 +74,23 @@ describe.each(kinds)('submit coalescing over %s', (kind) => {
     }
   });
 
+  it('submits that fit one by one but not as one batch body are split, and all succeed', async () => {
+    // Three payloads of ~400 KB: each fits the server's 1 MiB body limit (HTTP) / one stream
+    // message, together they do not fit one HTTP batch body.
+    const big = 'x'.repeat(400_000);
+    const t = counted(transportTo(server.url, server.producerAddress));
+    const producer = createProducer({ transport: t });
+    try {
+      const command = `co.${kind}.big`;
+      const tasks = await Promise.all([0, 1, 2].map((i) => producer.submit(command, { i, big })));
+      expect(tasks.map((x) => (x.payloadJson as { i: number }).i)).toEqual([0, 1, 2]);
+      expect(await stats(command)).toMatchObject({ ready: 3 });
+    } finally {
+      await producer.close();
+      await t.close();
+    }
+  }, 30_000);
+
   it('batching: false sends every submit on its own', async () => {
     const t = counted(transportTo(server.url, server.producerAddress));
     const producer = createProducer({ transport: t, batching: false });
