@@ -70,6 +70,8 @@ find "$out" -type d ! -perm -o=rx -exec chmod a+rx {} +
   "$out"/*) ;; *) die "@codeq/proto is a link out of the bundle ($(readlink -f "$out/node_modules/@codeq/proto"))" ;;
 esac
 [ -d "$out/node_modules/@codeq/proto/dist" ] || die "bundle's @codeq/proto has no dist/ (was it built?)"
+# The web dashboard (/ui): the built @codeq/dashboard package, static files only.
+[ -f "$out/node_modules/@codeq/dashboard/dist/index.html" ] || die "bundle lacks the dashboard (@codeq/dashboard/dist/index.html)"
 node - "$out" <<'EOF' || die "bundle check failed"
 const { createRequire } = require('node:module');
 const { join } = require('node:path');

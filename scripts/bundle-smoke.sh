@@ -168,6 +168,7 @@ say "task $task_id is still COMPLETED after the restart"
 
 expect_status /healthz 200
 expect_status /readyz 200
+expect_status /ui/ 200 # the web dashboard ships in the bundle
 metrics="$(curl -sS --max-time 10 "$base/metrics")" || fail "GET /metrics failed"
 for m in codeq_task_created_total codeq_task_claimed_total codeq_task_completed_total \
   codeq_task_processing_latency_seconds codeq_lease_expired_total codeq_queue_depth codeq_dlq_depth \

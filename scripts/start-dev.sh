@@ -17,5 +17,5 @@ export WORKER_AUTH_PROVIDER="${WORKER_AUTH_PROVIDER:-static}"
 export WORKER_AUTH_CONFIG="${WORKER_AUTH_CONFIG:-{\"token\":\"dev-token\",\"subject\":\"worker-dev\",\"scopes\":[\"codeq:claim\",\"codeq:heartbeat\",\"codeq:abandon\",\"codeq:nack\",\"codeq:result\",\"codeq:subscribe\"],\"eventTypes\":[\"*\"],\"raw\":{\"tid\":\"dev-tenant\"\}\}}"
 export WORKER_STREAM_ADDR="${WORKER_STREAM_ADDR-:9091}"
 export PRODUCER_STREAM_ADDR="${PRODUCER_STREAM_ADDR-:9092}"
-echo "codeQ dev server on http://localhost:$PORT (token: dev-token, tenant: dev-tenant, data: ./data)" >&2
+echo "codeQ dev server on http://localhost:$PORT (token: dev-token, tenant: dev-tenant, data: ./data); dashboard: http://localhost:$PORT/ui" >&2
 exec node apps/server/dist/main.js

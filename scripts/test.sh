@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 bash scripts/pnpm.sh install --frozen-lockfile
+# The dashboard's end-to-end tests drive Debian's headless Chromium (apps/dashboard/README.md).
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && command -v apt-get >/dev/null; then
+  echo "installing chromium for the dashboard's browser tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 bash scripts/pnpm.sh exec turbo run build --output-logs=errors-only
 bash scripts/pnpm.sh run lint
 bash scripts/pnpm.sh exec turbo run test --concurrency=1 --output-logs=full

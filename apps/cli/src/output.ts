@@ -46,3 +46,20 @@ export function taskBlock(t: Task): string {
     ['updatedAt', t.updatedAt],
   ]);
 }
+
+/** Listing status: a scheduled PENDING task shows as DELAYED; a cancel request is marked. */
+export function listStatus(t: Task): string {
+  if (t.status === 'PENDING' && t.lastKnownLocation === 'DELAYED_ZSET') return 'DELAYED';
+  if (t.status === 'FAILED' && t.lastKnownLocation === 'DLQ_SET') return 'FAILED (DLQ)';
+  if (t.cancelRequested && t.status === 'IN_PROGRESS') return 'IN_PROGRESS (cancel requested)';
+  return t.status;
+}
+
+/** One line per task of an operator listing. Long errors are cut to keep one line per task. */
+export function taskRows(tasks: readonly Task[]): string {
+  const cut = (s: string | undefined, n: number) => (!s ? '' : s.length > n ? `${s.slice(0, n - 1)}…` : s).replace(/\s+/g, ' ');
+  return table(
+    ['ID', 'COMMAND', 'STATUS', 'ATTEMPTS', 'CREATED', 'LAST ERROR'],
+    tasks.map((t) => [t.id, t.command, listStatus(t), `${t.attempts}/${t.maxAttempts}`, t.createdAt, cut(t.lastError ?? t.error, 60)]),
+  );
+}

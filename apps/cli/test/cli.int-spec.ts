@@ -207,12 +207,93 @@ describe('codeq queues and admin', () => {
     await cli(['tasks', 'submit', 'cli.stats', '--payload', '{}', '--delay', '100']);
     const s = await cli(['queues', 'stats', 'cli.stats']);
     expect(s).toMatchObject({ code: 0, stdout: 'READY: 1 | DELAYED: 1 | IN_PROGRESS: 0 | DLQ: 0\n' });
-    expect(JSON.parse((await cli(['queues', 'stats', 'cli.stats', '--json'])).stdout)).toEqual({ command: 'cli.stats', ready: 1, delayed: 1, inProgress: 0, dlq: 0 });
+    expect(JSON.parse((await cli(['queues', 'stats', 'cli.stats', '--json'])).stdout)).toEqual({ command: 'cli.stats', ready: 1, delayed: 1, inProgress: 0, dlq: 0, paused: false });
     const l = await cli(['queues', 'list']);
-    expect(l.stdout).toMatch(/^QUEUE\s+COUNT\n/);
-    expect(l.stdout).toMatch(/codeq:q:cli\.stats:acme:pending:0\s+1\n/);
+    expect(l.stdout).toMatch(/^COMMAND\s+READY\s+DELAYED\s+IN_PROGRESS\s+DLQ\s+PAUSED\n/);
+    expect(l.stdout).toMatch(/\ncli\.stats\s+1\s+1\s+0\s+0\s+no\n/);
     const c = await cli(['admin', 'cleanup', '--limit', '10']);
     expect(c.stdout).toMatch(/^\[OK\] Deleted \d+ finished tasks? \(before .+\)\n$/);
+  });
+});
+
+describe('codeq operator commands (tasks list|cancel, queues pause|resume|list, dlq list|redrive)', () => {
+  /** Submit a task of `command` with maxAttempts 1, claim it and nack it: dead-lettered with `reason`. */
+  async function deadLetter(command: string, reason: string): Promise<string> {
+    const id = JSON.parse((await cli(['tasks', 'submit', command, '--payload', '{}', '--max-attempts', '1', '--json'])).stdout).id as string;
+    const claimed = JSON.parse((await cli(['tasks', 'claim', '--commands', command, '--json'])).stdout);
+    expect(claimed.id).toBe(id);
+    await cli(['tasks', 'nack', id, '--reason', reason, '--lease-id', claimed.leaseId]);
+    return id;
+  }
+
+  it('tasks list shows a table (DELAYED apart), pages with --cursor, follows every page with --all, and --json for scripts', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(lastWord((await cli(['tasks', 'submit', 'cli.list', '--payload', '{}'])).stdout));
+    const delayed = lastWord((await cli(['tasks', 'submit', 'cli.list', '--payload', '{}', '--delay', '600'])).stdout);
+    const t = await cli(['tasks', 'list', '--command', 'cli.list']);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toMatch(/^ID\s+COMMAND\s+STATUS\s+ATTEMPTS\s+CREATED\s+LAST ERROR\n/);
+    expect(t.stdout.trim().split('\n')).toHaveLength(5);
+    expect(t.stdout).toMatch(new RegExp(`${delayed}\\s+cli\\.list\\s+DELAYED\\s+0/5`));
+    const p1 = await cli(['tasks', 'list', '--command', 'cli.list', '--limit', '2', '--json']);
+    const page1 = JSON.parse(p1.stdout) as { tasks: { id: string }[]; nextCursor: string };
+    expect(page1.tasks).toHaveLength(2);
+    const p2 = JSON.parse((await cli(['tasks', 'list', '--command', 'cli.list', '--limit', '2', '--cursor', page1.nextCursor, '--json'])).stdout) as { tasks: { id: string }[]; nextCursor: string | null };
+    expect(p2.tasks).toHaveLength(2);
+    expect(p2.nextCursor).toBeNull();
+    const human = await cli(['tasks', 'list', '--command', 'cli.list', '--limit', '2']);
+    expect(human.stderr).toContain(`More: --cursor ${page1.nextCursor}`);
+    const all = JSON.parse((await cli(['tasks', 'list', '--command', 'cli.list', '--limit', '1', '--all', '--json'])).stdout) as { tasks: { id: string }[] };
+    expect(all.tasks.map((x) => x.id).sort()).toEqual([...ids, delayed].sort());
+    const onlyDelayed = JSON.parse((await cli(['tasks', 'list', '--command', 'cli.list', '--status', 'delayed', '--json'])).stdout) as { tasks: { id: string }[] };
+    expect(onlyDelayed.tasks.map((x) => x.id)).toEqual([delayed]);
+    const bad = await cli(['tasks', 'list', '--status', 'DONE']);
+    expect(bad.code).toBe(2);
+  });
+
+  it('tasks cancel cancels a pending task, asks a running one to stop, and exits 5 for a finished one', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.cancel', '--payload', '{}'])).stdout);
+    const r = await cli(['tasks', 'cancel', id]);
+    expect(r).toMatchObject({ code: 0, stdout: `[OK] Task cancelled: ${id}\n` });
+    expect(JSON.parse((await cli(['tasks', 'cancel', id, '--json'])).stdout).status).toBe('CANCELLED');
+    const running = lastWord((await cli(['tasks', 'submit', 'cli.cancel2', '--payload', '{}'])).stdout);
+    await cli(['tasks', 'claim', '--commands', 'cli.cancel2']);
+    expect((await cli(['tasks', 'cancel', running])).stdout).toMatch(/^\[OK\] Cancel requested: /);
+    const done = lastWord((await cli(['tasks', 'submit', 'cli.cancel3', '--payload', '{}'])).stdout);
+    await cli(['tasks', 'claim', '--commands', 'cli.cancel3']);
+    await cli(['tasks', 'result', done, '--status', 'COMPLETED', '--result', '{}']);
+    const fin = await cli(['tasks', 'cancel', done, '--json']);
+    expect(fin.code).toBe(5);
+    expect(JSON.parse(fin.stdout).error).toMatchObject({ code: 'TASK_FINISHED', httpStatus: 409 });
+  });
+
+  it('queues pause stops claims, queues list shows PAUSED, queues resume lets them flow', async () => {
+    expect((await cli(['queues', 'pause', 'cli.pause'])).stdout).toBe('[OK] Paused: cli.pause\n');
+    await cli(['tasks', 'submit', 'cli.pause', '--payload', '{}']);
+    const none = await cli(['tasks', 'claim', '--commands', 'cli.pause', '--json']);
+    expect(JSON.parse(none.stdout)).toBeNull();
+    expect((await cli(['queues', 'list'])).stdout).toMatch(/\ncli\.pause\s+1\s+0\s+0\s+0\s+yes\n/);
+    const j = JSON.parse((await cli(['queues', 'list', '--json'])).stdout) as { commands: { command: string; paused: boolean }[] };
+    expect(j.commands.find((x) => x.command === 'cli.pause')).toEqual({ command: 'cli.pause', ready: 1, delayed: 0, inProgress: 0, dlq: 0, paused: true });
+    expect(JSON.parse((await cli(['queues', 'resume', 'cli.pause', '--json'])).stdout)).toEqual({ command: 'cli.pause', paused: false });
+    expect(JSON.parse((await cli(['tasks', 'claim', '--commands', 'cli.pause', '--json'])).stdout)).toMatchObject({ command: 'cli.pause' });
+  });
+
+  it('dlq list shows the last error; dlq redrive --ids / --command moves tasks back once', async () => {
+    const a = await deadLetter('cli.dlq', 'bad input a');
+    const b = await deadLetter('cli.dlq', 'bad input b');
+    const l = await cli(['dlq', 'list', '--command', 'cli.dlq']);
+    expect(l.code).toBe(0);
+    expect(l.stdout).toMatch(new RegExp(`${a}\\s+cli\\.dlq\\s+FAILED \\(DLQ\\)\\s+1/1\\s+\\S+\\s+bad input a\\n`));
+    const lj = JSON.parse((await cli(['dlq', 'list', '--command', 'cli.dlq', '--json'])).stdout) as { tasks: { id: string; lastError: string }[] };
+    expect(lj.tasks.map((x) => x.id).sort()).toEqual([a, b].sort());
+    const r = await cli(['dlq', 'redrive', '--ids', `${a},missing`]);
+    expect(r).toMatchObject({ code: 0, stdout: `[OK] Redriven: 1 task\n${a}\n` });
+    expect(JSON.parse((await cli(['dlq', 'redrive', '--ids', a, '--json'])).stdout)).toEqual({ redriven: 0, ids: [] });
+    expect(JSON.parse((await cli(['dlq', 'redrive', '--command', 'cli.dlq', '--limit', '5', '--json'])).stdout)).toEqual({ redriven: 1, ids: [b] });
+    expect((await cli(['dlq', 'redrive'])).code).toBe(2);
+    expect((await cli(['dlq', 'redrive', '--ids', 'x', '--command', 'y'])).code).not.toBe(0);
+    expect(JSON.parse((await cli(['queues', 'stats', 'cli.dlq', '--json'])).stdout)).toMatchObject({ ready: 2, dlq: 0 });
   });
 });
 

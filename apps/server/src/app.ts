@@ -27,6 +27,7 @@ import { TasksModule } from './modules/tasks/tasks.module.js';
 import { TenantsModule } from './modules/tenants/tenants.module.js';
 import { WebhooksModule } from './modules/webhooks/webhooks.module.js';
 import { StreamsModule } from './modules/streams/streams.module.js';
+import { DashboardModule } from './modules/dashboard/dashboard.module.js';
 import { StreamsService } from './modules/streams/streams.service.js';
 
 export interface CreateAppOptions {
@@ -72,7 +73,7 @@ function rootModule(config: Config, store: EngineStore, log: Logger, clock: Cloc
   class AppModule {}
   return {
     module: AppModule,
-    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule, WebhooksModule, StreamsModule],
+    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule, WebhooksModule, StreamsModule, DashboardModule],
   };
 }
 

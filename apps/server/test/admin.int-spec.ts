@@ -26,7 +26,7 @@ describe('admin', () => {
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ 'codeq:q:gen:acme:pending:5': 1, 'codeq:q:gen:acme:inprog': 1, 'codeq:q:gen:acme:delayed': 1 });
     const stats = await c.call('GET', '/v1/codeq/admin/queues/Gen', { token: T.producer });
-    expect(stats.body).toEqual({ command: 'Gen', ready: 1, delayed: 1, inProgress: 1, dlq: 0 });
+    expect(stats.body).toEqual({ command: 'Gen', ready: 1, delayed: 1, inProgress: 1, dlq: 0, paused: false });
     expect((await c.call('GET', '/v1/codeq/admin/queues/%20', { token: T.producer })).body.error).toBe('command is required');
   });
 

@@ -93,7 +93,7 @@ describe('restart durability', () => {
       expect((await c.get(leased)).body.status).toBe('COMPLETED');
       expect((await c.get(delayed)).body.status).toBe('IN_PROGRESS');
       const stats = await c.call('GET', '/v1/codeq/admin/queues/JOB', { token: T.producer });
-      expect(stats.body).toEqual({ command: 'JOB', ready: 0, delayed: 0, inProgress: 1, dlq: 0 });
+      expect(stats.body).toEqual({ command: 'JOB', ready: 0, delayed: 0, inProgress: 1, dlq: 0, paused: false });
       await s.stop({ keepDir: true });
     } finally {
       await rm(dir, { recursive: true, force: true });

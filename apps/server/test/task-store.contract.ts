@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TaskStore } from '../src/domain/task-store.js';
 import type { TaskRecord } from '../src/domain/task.js';
-import { complete, leaseTask } from '../src/domain/rules.js';
+import { cancelForHolder, cancelTask, complete, deadLetterResult, leaseTask, retryOrDeadLetter } from '../src/domain/rules.js';
 
 export interface StoreFactory {
   /** A fresh, opened store. */
@@ -22,7 +22,7 @@ export function newTask(over: Partial<TaskRecord> = {}): TaskRecord {
     id: randomUUID(), tenantId: 'acme', command: 'CMD', commandKey: 'cmd', payload: '{}', priority: 0, webhook: null,
     status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, attempts: 0,
     maxAttempts: 5, error: null, resultKey: null, idempotencyKey: null, visibleAtMs: null, seq: 0,
-    createdAtMs: now, updatedAtMs: now, terminalAtMs: null, ...over,
+    createdAtMs: now, updatedAtMs: now, terminalAtMs: null, lastError: null, cancelRequested: false, ...over,
   };
 }
 
@@ -141,6 +141,144 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
       expect(await store.get('acme', t.id)).toBeNull();
       expect(await store.getResult('acme', t.id)).toBeNull();
       expect(await store.get('acme', live.id)).not.toBeNull();
+    });
+
+    // --- operator API (issue 14) -----------------------------------------------------------
+
+    /** Dead-letter one claimed task of `cmd` (maxAttempts 1) through a transition. */
+    const deadLetter = async (over: Partial<TaskRecord> = {}) => {
+      const t = newTask({ maxAttempts: 1, ...over });
+      await store.create(t);
+      const [leased] = await store.claim(t.tenantId, [t.commandKey], 1, lease());
+      expect(leased?.id).toBe(t.id);
+      await store.transition(t.tenantId, t.id, (cur) => {
+        const { next } = retryOrDeadLetter(cur!, 0, 'broken', Date.now());
+        return { next, result: deadLetterResult(next, 'broken', Date.now()), value: null };
+      });
+      return t;
+    };
+
+    it('lists newest first with a keyset cursor, stable while tasks are being created', async () => {
+      const base = Date.now() - 100_000;
+      const made: TaskRecord[] = [];
+      // several tasks share a millisecond: the id breaks the tie
+      for (let i = 0; i < 12; i++) made.push(newTask({ createdAtMs: base + Math.floor(i / 3) }));
+      for (const t of made) await store.create(t);
+      await store.create(newTask({ tenantId: 'other', createdAtMs: base + 50 }));
+      const expected = [...made].sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? 1 : -1)).map((t) => t.id);
+      const seen: string[] = [];
+      let after: { createdAtMs: number; id: string } | undefined;
+      for (let page = 0; page < 10; page++) {
+        const rows = await store.list({ tenantId: 'acme', limit: 5, ...(after ? { after } : {}) });
+        seen.push(...rows.map((r) => r.id));
+        // creates in between pages are newer than any cursor: never seen by later pages
+        await store.create(newTask({ createdAtMs: Date.now() }));
+        if (rows.length < 5) break;
+        const last = rows[rows.length - 1]!;
+        after = { createdAtMs: last.createdAtMs, id: last.id };
+      }
+      expect(seen).toEqual(expected);
+    });
+
+    it('lists by status (DELAYED apart from PENDING), command, dead letters and creation time', async () => {
+      const ready = newTask();
+      const delayed = newTask({ location: 'DELAYED_ZSET', visibleAtMs: Date.now() + 600_000 });
+      const other = newTask({ command: 'Other', commandKey: 'other' });
+      for (const t of [ready, delayed, other]) await store.create(t);
+      const dead = await deadLetter({ command: 'Dead', commandKey: 'dead' });
+      const ids = async (q: Partial<Parameters<TaskStore['list']>[0]>) => (await store.list({ tenantId: 'acme', limit: 50, ...q })).map((t) => t.id).sort();
+      expect(await ids({ statuses: ['PENDING'] })).toEqual([ready.id, other.id].sort());
+      expect(await ids({ statuses: ['DELAYED'] })).toEqual([delayed.id]);
+      expect(await ids({ statuses: ['PENDING', 'DELAYED'], commandKey: 'cmd' })).toEqual([ready.id, delayed.id].sort());
+      expect(await ids({ statuses: ['FAILED'] })).toEqual([dead.id]);
+      expect(await ids({ dlq: true })).toEqual([dead.id]);
+      expect(await ids({ dlq: true, commandKey: 'cmd' })).toEqual([]);
+      expect(await ids({ statuses: ['COMPLETED', 'CANCELLED', 'IN_PROGRESS'] })).toEqual([]);
+      expect(await ids({ createdAfterMs: Date.now() + 60_000 })).toEqual([]);
+      expect((await ids({ createdBeforeMs: Date.now() + 60_000 })).length).toBe(4);
+      const [row] = await store.list({ tenantId: 'acme', limit: 1, dlq: true });
+      expect(row).toMatchObject({ status: 'FAILED', location: 'DLQ_SET', lastError: 'broken', attempts: 1, payload: '{}' });
+      expect(await store.list({ tenantId: 'other', limit: 50 })).toEqual([]);
+    });
+
+    it('cancels a ready task for good, and a cancel racing a result has exactly one winner', async () => {
+      const t = newTask();
+      await store.create(t);
+      await store.transition('acme', t.id, (cur) => {
+        const out = cancelTask(cur, Date.now());
+        if (out.kind !== 'cancelled') throw new Error(out.kind);
+        return { next: out.next, result: out.result, value: null };
+      });
+      expect(await store.claim('acme', ['cmd'], 5, lease())).toEqual([]);
+      expect((await store.getResult('acme', t.id))?.status).toBe('CANCELLED');
+      expect(await store.counts('acme', 'cmd')).toMatchObject({ readyByPriority: new Array(10).fill(0), inProgress: 0 });
+
+      for (let i = 0; i < 5; i++) {
+        const r = newTask();
+        await store.create(r);
+        const [leased] = await store.claim('acme', ['cmd'], 1, lease('w1'));
+        const now = Date.now();
+        const result = store.transition('acme', r.id, (cur) => {
+          const c = cancelForHolder(cur, { workerId: 'w1', leaseId: leased!.leaseId! }, now);
+          if (c) return { next: c.next, result: c.result, value: 'cancelled' };
+          const { next, result: rec } = complete(cur!, { workerId: 'w1', leaseId: leased!.leaseId! }, { status: 'COMPLETED', result: '{}', error: null, artifacts: [] }, now);
+          return { next, result: rec, value: 'completed' };
+        });
+        const cancel = store.transition('acme', r.id, (cur) => {
+          const out = cancelTask(cur, now);
+          return out.kind === 'requested' ? { next: out.next, value: 'requested' } : { value: out.kind };
+        });
+        const [res, can] = await Promise.allSettled([result, cancel]);
+        const final = await store.get('acme', r.id);
+        if (res.status === 'fulfilled' && res.value === 'completed') {
+          expect(final?.status).toBe('COMPLETED');
+          expect(can.status).toBe('rejected'); // TASK_FINISHED
+        } else {
+          expect(can).toEqual({ status: 'fulfilled', value: 'requested' });
+          expect(res).toEqual({ status: 'fulfilled', value: 'cancelled' });
+          expect(final?.status).toBe('CANCELLED');
+        }
+        expect((await store.counts('acme', 'cmd')).inProgress).toBe(0);
+      }
+    });
+
+    it('pauses claims of a command durably and wakes claimers on resume', async () => {
+      const t = newTask();
+      await store.create(t);
+      await store.setPaused('acme', 'cmd', 'CMD', true);
+      await store.setPaused('acme', 'cmd', 'CMD', true); // idempotent
+      expect(await store.claim('acme', ['cmd'], 5, lease())).toEqual([]);
+      expect(await store.pausedCommands('acme')).toEqual([{ tenantId: 'acme', commandKey: 'cmd', command: 'CMD' }]);
+      expect(await store.pausedCommands('other')).toEqual([]);
+      store = await factory.reopen(store);
+      expect(await store.claim('acme', ['cmd'], 5, lease())).toEqual([]);
+      const wait = store.waitForWork('acme', ['cmd'], Date.now() + 10_000);
+      await store.setPaused('acme', 'cmd', 'CMD', false);
+      await wait;
+      expect((await store.claim('acme', ['cmd'], 5, lease())).map((x) => x.id)).toEqual([t.id]);
+      expect(await store.pausedCommands()).toEqual([]);
+    });
+
+    it('redrives dead letters once, by ids or by command, in the tenant only', async () => {
+      const a = await deadLetter();
+      const b = await deadLetter();
+      const foreign = await deadLetter({ tenantId: 'other' });
+      expect((await store.counts('acme', 'cmd')).dlq).toBe(2);
+      const moved = await store.redrive('acme', { ids: [a.id, a.id, foreign.id, 'missing'] }, Date.now());
+      expect(moved.map((t) => t.id)).toEqual([a.id]);
+      expect(moved[0]).toMatchObject({ status: 'PENDING', location: 'PENDING_LIST', attempts: 0, error: null, terminalAtMs: null });
+      expect(await store.redrive('acme', { ids: [a.id] }, Date.now())).toEqual([]);
+      expect(await store.getResult('acme', a.id)).toBeNull();
+      expect(await store.counts('acme', 'cmd')).toMatchObject({ dlq: 1 });
+      expect((await store.counts('acme', 'cmd')).readyByPriority[0]).toBe(1);
+      // both at once: each task moves exactly once
+      const [x, y] = await Promise.all([store.redrive('acme', { commandKey: 'cmd', limit: 10 }, Date.now()), store.redrive('acme', { commandKey: 'cmd', limit: 10 }, Date.now())]);
+      expect([...x, ...y].map((t) => t.id)).toEqual([b.id]);
+      expect((await store.counts('acme', 'cmd')).dlq).toBe(0);
+      const got = await store.claim('acme', ['cmd'], 5, lease());
+      expect(got.map((t) => t.id).sort()).toEqual([a.id, b.id].sort());
+      expect(got.every((t) => t.attempts === 1)).toBe(true);
+      expect((await store.counts('other', 'cmd')).dlq).toBe(1);
     });
   });
 }

@@ -44,7 +44,7 @@ describe('POST /v1/codeq/tasks', () => {
     const future = new Date(Date.now() + 3600_000).toISOString();
     expect((await c.create({ command: 'later', payload: {}, runAt: future, delaySeconds: -1 })).body.lastKnownLocation).toBe('DELAYED_ZSET');
     expect((await c.create({ command: 'later', payload: {}, runAt: '2020-01-01T00:00:00+02:00' })).body.lastKnownLocation).toBe('PENDING_LIST');
-    expect(await stats('later')).toEqual({ command: 'later', ready: 1, delayed: 2, inProgress: 0, dlq: 0 });
+    expect(await stats('later')).toEqual({ command: 'later', ready: 1, delayed: 2, inProgress: 0, dlq: 0, paused: false });
   });
 
   it.each([
@@ -216,7 +216,7 @@ describe('tenant isolation', () => {
     const batch = await c.call('POST', '/v1/codeq/tasks/batch/results', { token: g, body: { results: [{ taskId: id, status: 'COMPLETED', result: {} }] } });
     expect(batch.body.results[0]).toEqual({ taskId: id, error: 'task not found' });
     expect((await c.call('GET', '/v1/codeq/admin/queues', { token: gp })).body).toEqual({});
-    expect((await c.call('GET', '/v1/codeq/admin/queues/secret', { token: gp })).body).toEqual({ command: 'secret', ready: 0, delayed: 0, inProgress: 0, dlq: 0 });
+    expect((await c.call('GET', '/v1/codeq/admin/queues/secret', { token: gp })).body).toEqual({ command: 'secret', ready: 0, delayed: 0, inProgress: 0, dlq: 0, paused: false });
     // nothing changed for the owner
     expect((await c.get(id)).body).toMatchObject({ status: 'IN_PROGRESS', workerId: 'worker-1' });
     expect((await c.result(id, { status: 'COMPLETED', result: {} })).status).toBe(200);

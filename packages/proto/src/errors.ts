@@ -52,6 +52,8 @@ export const ERRORS = {
   NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, retryable: false, exit: 4, summary: 'not found' },
   NOT_IN_PROGRESS: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, retryable: false, exit: 5, summary: 'not-in-progress' },
   LEASE_NOT_HELD: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, retryable: false, exit: 5, summary: 'lease-mismatch' },
+  CANCELLED: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, retryable: false, exit: 5, summary: 'cancelled' },
+  TASK_FINISHED: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, retryable: false, exit: 5, summary: 'task already finished' },
   PAYLOAD_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false, exit: 2, summary: 'request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false, exit: 2, summary: 'unsupported media type' },
   UNPROCESSABLE: { http: 422, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false, exit: 2, summary: 'invalid field' },

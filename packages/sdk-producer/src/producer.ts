@@ -10,6 +10,7 @@ import type { Logger } from './transport/logger.js';
 import { resolveRetry, withRetry, type RetryPolicy } from './transport/retry.js';
 import type { CallOptions, CreateTaskInput, Transport } from './transport/transport.js';
 import type { Task, TaskResult } from './transport/types.js';
+import { OperatorCalls, type ListFilter, type ProducerAdmin, type TaskPage } from './operator.js';
 
 /** The wire of a producer or worker: the REST API, or the gRPC streams. */
 export type TransportKind = 'http' | 'grpc';
@@ -116,6 +117,21 @@ export interface Producer {
   getResult(id: string, opts?: CallOptions): Promise<TaskResult>;
   /** Long-poll until the task has a result (COMPLETED or FAILED, incl. dead-lettered) or the timeout. */
   waitForResult(id: string, opts?: WaitOptions): Promise<TaskResult>;
+  /**
+   * Every task of the tenant matching `filter`, newest first, following pages (`limit` = page size).
+   * `for await (const t of producer.list({ status: 'FAILED', command: 'email.send' })) …`
+   */
+  list(filter?: ListFilter): AsyncIterable<Task>;
+  /** One page of the listing and the cursor of the next one (null on the last page). */
+  listPage(filter?: ListFilter): Promise<TaskPage>;
+  /**
+   * Cancel a task: PENDING/DELAYED → CANCELLED now; IN_PROGRESS → `cancelRequested` (its worker is
+   * told at its next heartbeat and the task ends CANCELLED). Idempotent; a finished task rejects
+   * with `TASK_FINISHED`.
+   */
+  cancel(id: string, opts?: CallOptions): Promise<Task>;
+  /** Admin calls: pause/resume commands, the commands overview, dead letters (admin token). */
+  readonly admin: ProducerAdmin;
   /** Release connections. */
   close(): Promise<void>;
 }
@@ -153,6 +169,8 @@ class DefaultProducer implements Producer {
   private readonly logger: Logger | undefined;
   private readonly ownsTransport: boolean;
   private readonly coalescer: Coalescer<CreateTaskInput, Task> | undefined;
+  private readonly ops: OperatorCalls;
+  readonly admin: ProducerAdmin;
 
   constructor(opts: ProducerOptions) {
     const { transport, owned } = openTransport(opts);
@@ -174,6 +192,20 @@ class DefaultProducer implements Producer {
         op: 'submit',
       });
     }
+    this.ops = new OperatorCalls(transport, (op, fn, signal) => this.call(op, fn, signal));
+    this.admin = this.ops.admin;
+  }
+
+  list(filter?: ListFilter): AsyncIterable<Task> {
+    return this.ops.list(filter);
+  }
+
+  listPage(filter?: ListFilter): Promise<TaskPage> {
+    return this.ops.listPage(filter);
+  }
+
+  cancel(id: string, opts?: CallOptions): Promise<Task> {
+    return this.ops.cancel(id, opts);
   }
 
   private call<T>(op: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {

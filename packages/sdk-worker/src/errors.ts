@@ -38,3 +38,17 @@ export class WorkerStoppedError extends Error {
     this.name = 'WorkerStoppedError';
   }
 }
+
+/**
+ * The abort reason of `ctx.signal` when a producer cancelled the task (the server answered a
+ * heartbeat or the result with 409 `CANCELLED`). The worker records nothing more for the task:
+ * the server has already ended it `CANCELLED`, and it is not retried.
+ */
+export class TaskCancelledError extends Error {
+  readonly taskId: string;
+  constructor(taskId: string, options?: ErrorOptions) {
+    super(`task ${taskId} was cancelled`, options);
+    this.name = 'TaskCancelledError';
+    this.taskId = taskId;
+  }
+}

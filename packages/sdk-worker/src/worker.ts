@@ -13,7 +13,7 @@ import {
   type Task,
   type Transport,
 } from '@codeq/sdk-producer/transport';
-import { LeaseLostError, PermanentFailure, RetryTask, WorkerStoppedError } from './errors.js';
+import { LeaseLostError, PermanentFailure, RetryTask, TaskCancelledError, WorkerStoppedError } from './errors.js';
 import { GrpcWorkerTransport, type GrpcWorkerTransportOptions } from './grpc-worker-transport.js';
 
 /** The wire of the claim loop: HTTP long-polls, or the gRPC worker stream. */
@@ -32,7 +32,11 @@ export type PayloadOf<C extends string> = C extends Extract<keyof Commands, stri
 
 /** What a handler gets besides the task. */
 export interface TaskContext {
-  /** Aborts when the lease is lost (expired, taken over, task deleted) or when a stop's deadline passes. */
+  /**
+   * Aborts when the lease is lost (expired, taken over, task deleted: reason {@link LeaseLostError}),
+   * when a producer cancelled the task ({@link TaskCancelledError}) or when a stop's deadline passes
+   * ({@link WorkerStoppedError}).
+   */
   readonly signal: AbortSignal;
   readonly taskId: string;
   /** Fencing token of this delivery ('' when the server sent none). */
@@ -63,6 +67,8 @@ export type WorkerEvent =
   | { type: 'nacked'; taskId: string; command: string; attempt: number; durationMs: number; reason: string; status: 'requeued' | 'dlq'; delaySeconds: number }
   | { type: 'abandoned'; taskId: string; command: string; attempt: number; reason: string }
   | { type: 'lease-lost'; taskId: string; command: string; attempt: number; reason: string }
+  /** A producer cancelled the task: `ctx.signal` aborted with TaskCancelledError, nothing more is recorded. */
+  | { type: 'cancelled'; taskId: string; command: string; attempt: number; durationMs: number }
   | { type: 'error'; phase: 'claim' | 'heartbeat' | 'result' | 'fatal'; error: Error; taskId?: string; command?: string }
   | { type: 'reconnected'; downtimeMs: number }
   | { type: 'stopped' };
@@ -469,6 +475,21 @@ class ClaimLoopWorker<C extends string> implements Worker {
     this.emit({ type: 'lease-lost', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, reason });
   }
 
+  /**
+   * The server said the task was cancelled (409 CANCELLED on a heartbeat or the result): abort the
+   * handler with TaskCancelledError and record nothing more (the task already ended CANCELLED).
+   */
+  private cancelled(e: InFlight, cause: unknown): void {
+    if (e.lost || e.detached) return;
+    e.lost = true;
+    clearTimeout(e.watchdog);
+    this.hbDue.delete(e);
+    e.cancelCtl.abort(TASK_SETTLED);
+    if (!e.finished) this.handlerCtl(e).abort(new TaskCancelledError(e.task.id, { cause }));
+    log(this.logger, 'info', 'codeq worker: task cancelled', { taskId: e.task.id });
+    this.emit({ type: 'cancelled', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, durationMs: Date.now() - e.started });
+  }
+
   private async sendHeartbeat(e: InFlight, extendSeconds: number | undefined, rethrow: boolean): Promise<void> {
     const t0 = Date.now();
     try {
@@ -485,7 +506,8 @@ class ClaimLoopWorker<C extends string> implements Worker {
         if (rethrow) throw err;
         return;
       }
-      if (isLeaseLost(err)) this.loseLease(e, (err as CodeqError).message, err);
+      if (CodeqError.is(err) && err.code === 'CANCELLED') this.cancelled(e, err);
+      else if (isLeaseLost(err)) this.loseLease(e, (err as CodeqError).message, err);
       else {
         const ce = toCodeqError(err, this.transport.target);
         log(this.logger, 'debug', 'codeq worker: heartbeat failed', { taskId: e.task.id, code: ce.code, error: ce.message });
@@ -575,6 +597,10 @@ class ClaimLoopWorker<C extends string> implements Worker {
       } catch (raw) {
         if (isAbortError(raw) || e.cancelCtl.signal.aborted) return;
         const err = toCodeqError(raw, this.transport.target);
+        if (err.code === 'CANCELLED') {
+          this.cancelled(e, err);
+          return;
+        }
         if (isLeaseLost(err)) {
           // A nack/abandon whose first answer was lost already released the lease.
           if (attempt > 1 && (outcome.kind === 'nack' || outcome.kind === 'abandon')) {

@@ -55,6 +55,8 @@ export interface Config {
   /** Largest accepted request body (413 above). */
   maxBodyBytes: number;
   shutdownGraceSeconds: number;
+  /** The built web dashboard served at /ui: '' = the @codeq/dashboard package's dist/, 'off' = not served. */
+  dashboardDir: string;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +116,7 @@ const DEFAULTS: Record<YamlKey, unknown> = {
   retentionSeconds: 86400,
   maxBodyBytes: 1048576,
   shutdownGraceSeconds: 10,
+  dashboardDir: '',
 };
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
@@ -335,6 +338,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     retentionSeconds: int('retentionSeconds', 0, 10 * 365 * 86400),
     maxBodyBytes: int('maxBodyBytes', 1024, 256 * 1024 * 1024),
     shutdownGraceSeconds: int('shutdownGraceSeconds', 0, 3600),
+    dashboardDir: str('dashboardDir'),
   };
   for (const [k, v] of [['workerStreamAddr', cfg.workerStreamAddr], ['producerStreamAddr', cfg.producerStreamAddr]] as const) {
     if (v && !/^([^\s:]*|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(v)) problems.push(`${name(k)}: must be host:port or :port, got ${JSON.stringify(v)}`);

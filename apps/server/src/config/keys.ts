@@ -44,6 +44,7 @@ export const CONFIG_KEYS = [
   { yaml: 'retentionSeconds', env: 'CODEQ_RETENTION_SECONDS' },
   { yaml: 'maxBodyBytes', env: 'CODEQ_MAX_BODY_BYTES' },
   { yaml: 'shutdownGraceSeconds', env: 'CODEQ_SHUTDOWN_GRACE_SECONDS' },
+  { yaml: 'dashboardDir', env: 'CODEQ_DASHBOARD_DIR' },
 ] as const;
 
 export type YamlKey = (typeof CONFIG_KEYS)[number]['yaml'];

@@ -42,6 +42,7 @@ export function leaseTask(t: TaskRecord, workerId: string, leaseId: string, leas
 
 export function heartbeat(t: TaskRecord | null, actor: Actor, extendSeconds: number, now: number): TaskRecord {
   if (!t) throw new CodeqError('TASK_NOT_FOUND', 'not-found');
+  assertNotCancelled(t);
   assertHolder(t, actor);
   if (t.status !== 'IN_PROGRESS') throw new CodeqError('NOT_IN_PROGRESS', 'not-in-progress', { taskId: t.id });
   return { ...t, location: 'INPROG_SET', leaseUntilMs: now + extendSeconds * 1000, updatedAtMs: now };
@@ -49,6 +50,7 @@ export function heartbeat(t: TaskRecord | null, actor: Actor, extendSeconds: num
 
 export function abandon(t: TaskRecord | null, actor: Actor, now: number): TaskRecord {
   if (!t) throw new CodeqError('TASK_NOT_FOUND', 'not-found');
+  assertNotCancelled(t);
   assertHolder(t, actor);
   if (t.status !== 'IN_PROGRESS') throw new CodeqError('NOT_IN_PROGRESS', 'not-in-progress', { taskId: t.id });
   return { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, updatedAtMs: now };
@@ -60,11 +62,11 @@ export type RetryOutcome = { kind: 'requeued'; delaySeconds: number } | { kind: 
  * After a failed delivery (nack or lease expiry): dead-letter when the deliveries used up
  * maxAttempts, else schedule the next delivery after `delaySeconds`.
  */
-export function retryOrDeadLetter(t: TaskRecord, delaySeconds: number, deadReason: string, now: number): { next: TaskRecord; outcome: RetryOutcome } {
-  const base = { ...t, workerId: null, leaseId: null, leaseUntilMs: null, updatedAtMs: now };
+export function retryOrDeadLetter(t: TaskRecord, delaySeconds: number, deadReason: string, now: number, reason: string | null = deadReason): { next: TaskRecord; outcome: RetryOutcome } {
+  const base = { ...t, workerId: null, leaseId: null, leaseUntilMs: null, updatedAtMs: now, lastError: reason ?? t.lastError };
   if (t.attempts >= t.maxAttempts) {
     return {
-      next: { ...base, status: 'FAILED', location: 'DLQ_SET', error: deadReason, visibleAtMs: null, terminalAtMs: now },
+      next: { ...base, status: 'FAILED', location: 'DLQ_SET', error: deadReason, lastError: deadReason, visibleAtMs: null, terminalAtMs: now },
       outcome: { kind: 'dlq', error: deadReason },
     };
   }
@@ -77,6 +79,7 @@ export function retryOrDeadLetter(t: TaskRecord, delaySeconds: number, deadReaso
 /** Nack check order (http-api §6.7): not-found → not-owner → not-in-progress. */
 export function assertCanNack(t: TaskRecord | null, actor: Actor): TaskRecord {
   if (!t) throw new CodeqError('TASK_NOT_FOUND', 'not-found');
+  assertNotCancelled(t);
   assertHolder(t, actor);
   if (t.status !== 'IN_PROGRESS') throw new CodeqError('NOT_IN_PROGRESS', 'not-in-progress', { taskId: t.id });
   return t;
@@ -93,6 +96,7 @@ export interface ResultSubmission {
 /** Result check order (http-api §6.8): task not found → not-owner → not-in-progress. */
 export function assertCanComplete(t: TaskRecord | null, actor: Actor, stored: () => ResultRecord | null): { replay: ResultRecord | null } {
   if (!t) throw new CodeqError('TASK_NOT_FOUND', 'task not found');
+  assertNotCancelled(t);
   // Idempotent resubmission for the same lease (architecture §3.3).
   if (actor.leaseId !== undefined && t.status !== 'IN_PROGRESS') {
     const r = stored();
@@ -124,6 +128,7 @@ export function complete(t: TaskRecord, actor: Actor, s: ResultSubmission, now: 
     leaseId: null,
     leaseUntilMs: null,
     error: s.error ? s.error : t.error,
+    lastError: s.error ? s.error : t.lastError,
     resultKey: 'codeq:results',
     updatedAtMs: now,
     terminalAtMs: now,
@@ -134,4 +139,86 @@ export function complete(t: TaskRecord, actor: Actor, s: ResultSubmission, now: 
 /** The FAILED record written when a task is dead-lettered, so result waiters finish (architecture §2). */
 export function deadLetterResult(t: TaskRecord, error: string, now: number): ResultRecord {
   return { taskId: t.id, tenantId: t.tenantId, status: 'FAILED', result: null, error, artifacts: null, completedAtMs: now, leaseId: null, workerId: null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cancellation (operator API)
+
+/** A cancelled task refuses every worker call with 409 CANCELLED. */
+export function assertNotCancelled(t: TaskRecord): void {
+  if (t.status === 'CANCELLED') throw new CodeqError('CANCELLED', 'cancelled', { taskId: t.id });
+}
+
+/** The terminal CANCELLED state and the result record that finishes result waiters. */
+export function finishCancelled(t: TaskRecord, now: number): { next: TaskRecord; result: ResultRecord } {
+  const next: TaskRecord = {
+    ...t,
+    status: 'CANCELLED',
+    location: 'NONE',
+    workerId: null,
+    leaseId: null,
+    leaseUntilMs: null,
+    visibleAtMs: null,
+    resultKey: 'codeq:results',
+    updatedAtMs: now,
+    terminalAtMs: now,
+  };
+  const result: ResultRecord = { taskId: t.id, tenantId: t.tenantId, status: 'CANCELLED', result: null, error: 'cancelled', artifacts: null, completedAtMs: now, leaseId: null, workerId: null };
+  return { next, result };
+}
+
+export type CancelOutcome =
+  | { kind: 'cancelled'; next: TaskRecord; result: ResultRecord }
+  | { kind: 'requested'; next: TaskRecord }
+  | { kind: 'unchanged'; task: TaskRecord };
+
+/**
+ * A producer cancels a task: PENDING (ready or scheduled) → CANCELLED at once; IN_PROGRESS →
+ * cancel requested (the holder is told at its next heartbeat/result/nack); CANCELLED → unchanged
+ * (idempotent); COMPLETED/FAILED → 409 TASK_FINISHED.
+ */
+export function cancelTask(t: TaskRecord | null, now: number): CancelOutcome {
+  if (!t) throw new CodeqError('TASK_NOT_FOUND', 'task not found');
+  switch (t.status) {
+    case 'CANCELLED':
+      return { kind: 'unchanged', task: t };
+    case 'COMPLETED':
+    case 'FAILED':
+      throw new CodeqError('TASK_FINISHED', 'task already finished', { taskId: t.id, status: t.status });
+    case 'PENDING':
+      return { kind: 'cancelled', ...finishCancelled(t, now) };
+    case 'IN_PROGRESS':
+      if (t.cancelRequested) return { kind: 'unchanged', task: t };
+      return { kind: 'requested', next: { ...t, cancelRequested: true, updatedAtMs: now } };
+  }
+}
+
+/**
+ * When the holder of a cancel-requested task calls (heartbeat, result, nack, abandon), the task
+ * ends CANCELLED. Returns null when the task is not cancel-requested. Holder checks first: another
+ * worker still gets NOT_OWNER / LEASE_NOT_HELD.
+ */
+export function cancelForHolder(t: TaskRecord | null, actor: Actor, now: number): { next: TaskRecord; result: ResultRecord } | null {
+  if (!t || t.status !== 'IN_PROGRESS' || !t.cancelRequested) return null;
+  assertHolder(t, actor);
+  return finishCancelled(t, now);
+}
+
+/** Dead-lettered task back to the ready queue: attempts reset, error cleared (lastError kept as history). */
+export function redriveTask(t: TaskRecord, now: number): TaskRecord {
+  return {
+    ...t,
+    status: 'PENDING',
+    location: 'PENDING_LIST',
+    workerId: null,
+    leaseId: null,
+    leaseUntilMs: null,
+    attempts: 0,
+    error: null,
+    resultKey: null,
+    visibleAtMs: null,
+    updatedAtMs: now,
+    terminalAtMs: null,
+    cancelRequested: false,
+  };
 }

@@ -4,7 +4,7 @@
  * Engines: SqliteTaskStore (embedded, default) and PostgresTaskStore (shared by N replicas); both
  * pass the same contract suite (apps/server/test/task-store.contract.ts).
  */
-import type { ResultRecord, TaskRecord } from './task.js';
+import type { ListStatus, ResultRecord, TaskRecord } from './task.js';
 
 export interface QueueCounts {
   /** Ready tasks per priority 0..9. */
@@ -39,6 +39,32 @@ export interface CreateOutcome {
   task: TaskRecord;
   /** False when an idempotency key replayed an existing task. */
   created: boolean;
+}
+
+/** A page of the operator listing: newest first (createdAt desc, id desc), keyset after `after`. */
+export interface ListQuery {
+  tenantId: string;
+  commandKey?: string;
+  /** Any of these (empty/absent = every status). */
+  statuses?: readonly ListStatus[];
+  /** Only dead-lettered tasks. */
+  dlq?: boolean;
+  /** created_at >= createdAfterMs. */
+  createdAfterMs?: number;
+  /** created_at < createdBeforeMs. */
+  createdBeforeMs?: number;
+  /** Strictly older than this (createdAt, id) position. */
+  after?: { createdAtMs: number; id: string };
+  limit: number;
+}
+
+/** Which dead-lettered tasks to redrive. */
+export type RedriveSelection = { ids: readonly string[] } | { commandKey: string; limit: number };
+
+export interface PausedCommand {
+  tenantId: string;
+  commandKey: string;
+  command: string;
 }
 
 export interface ExpiredLease {
@@ -92,6 +118,19 @@ export interface TaskStore {
   counts(tenantId: string, commandKey: string): Promise<QueueCounts>;
   /** Counts of every queue (admin overview, metrics). */
   depths(): Promise<QueueDepth[]>;
+
+  /** One page of tasks of a tenant, read from indexes of the database (never a full scan). */
+  list(q: ListQuery): Promise<TaskRecord[]>;
+  /**
+   * Move dead-lettered tasks of the tenant back to the ready queue (attempts 0, error cleared,
+   * stored FAILED result removed), in one transaction. Ids that are not dead-lettered in this
+   * tenant are skipped. Returns the tasks moved.
+   */
+  redrive(tenantId: string, sel: RedriveSelection, now: number): Promise<TaskRecord[]>;
+  /** Pause or resume claims of one command (durable; every replica sees it). Resume wakes waiters. */
+  setPaused(tenantId: string, commandKey: string, command: string, paused: boolean): Promise<void>;
+  /** Paused commands of one tenant, or of all. */
+  pausedCommands(tenantId?: string): Promise<PausedCommand[]>;
 
   /**
    * Delete up to `limit` terminal tasks (with results and idempotency keys) that ended at or

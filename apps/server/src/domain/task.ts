@@ -4,7 +4,7 @@
  */
 import { formatTime, formatLeaseUntil } from './time.js';
 
-export const TASK_STATUSES = ['PENDING', 'IN_PROGRESS', 'COMPLETED', 'FAILED'] as const;
+export const TASK_STATUSES = ['PENDING', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export const LOCATIONS = ['PENDING_LIST', 'DELAYED_ZSET', 'INPROG_SET', 'DLQ_SET', 'NONE'] as const;
@@ -43,6 +43,10 @@ export interface TaskRecord {
   updatedAtMs: number;
   /** When the task reached a terminal state (drives retention). */
   terminalAtMs: number | null;
+  /** The last failure seen (nack reason, lease expiry, failed result, dead-letter reason); kept across retries. */
+  lastError: string | null;
+  /** A producer asked to cancel this IN_PROGRESS task; its holder is told at its next heartbeat/result. */
+  cancelRequested: boolean;
 }
 
 export interface ArtifactRef {
@@ -54,7 +58,7 @@ export interface ArtifactRef {
 export interface ResultRecord {
   taskId: string;
   tenantId: string;
-  status: 'COMPLETED' | 'FAILED';
+  status: 'COMPLETED' | 'FAILED' | 'CANCELLED';
   /** JSON text of the worker's result object, or null. */
   result: string | null;
   error: string | null;
@@ -66,7 +70,7 @@ export interface ResultRecord {
 }
 
 export function isTerminal(status: TaskStatus): boolean {
-  return status === 'COMPLETED' || status === 'FAILED';
+  return status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED';
 }
 
 /** Queue identity of a command. */
@@ -91,6 +95,20 @@ export function taskToJson(t: TaskRecord): Record<string, unknown> {
   if (t.tenantId) o['tenantId'] = t.tenantId;
   o['createdAt'] = formatTime(t.createdAtMs);
   o['updatedAt'] = formatTime(t.updatedAtMs);
+  if (t.cancelRequested) o['cancelRequested'] = true;
+  return o;
+}
+
+/** Status names of the operator listing: a scheduled PENDING task is DELAYED there. */
+export const LIST_STATUSES = ['PENDING', 'DELAYED', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type ListStatus = (typeof LIST_STATUSES)[number];
+
+/** A task as the operator listing shows it: the task JSON plus attempts (always) and the last error. */
+export function taskToListJson(t: TaskRecord): Record<string, unknown> {
+  const o = taskToJson(t);
+  o['attempts'] = t.attempts;
+  const lastError = t.lastError ?? t.error;
+  if (lastError) o['lastError'] = lastError;
   return o;
 }
 

@@ -25,9 +25,11 @@ export interface MigrationSummary {
 const TASK_COLS = [
   'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
   'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
-  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at',
+  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at', 'last_error', 'cancel_requested',
 ] as const;
-const TASK_TYPES = ['text', 'text', 'text', 'text', 'text', 'smallint', 'text', 'text', 'text', 'text', 'text', 'bigint', 'integer', 'integer', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint'];
+const TASK_TYPES = ['text', 'text', 'text', 'text', 'text', 'smallint', 'text', 'text', 'text', 'text', 'text', 'bigint', 'integer', 'integer', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'text', 'integer'];
+/** Values for columns a source database from before their migration does not have. */
+const DEFAULTS: Record<string, unknown> = { cancel_requested: 0 };
 const RESULT_COLS = ['task_id', 'tenant_id', 'status', 'result', 'error', 'artifacts', 'completed_at', 'lease_id', 'worker_id'] as const;
 const RESULT_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'text'];
 const TOPIC_COLS = ['topic_id', 'tenant_id', 'topic_name', 'policy', 'version', 'created_at', 'updated_at'] as const;
@@ -57,7 +59,7 @@ function lockDirectory(dir: string): Database.Database {
 async function insertChunks(client: pg.ClientBase, table: string, cols: readonly string[], types: string[], rows: Row[]): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK) {
     const chunk = rows.slice(i, i + CHUNK);
-    const arrays = cols.map((c) => chunk.map((r) => r[c] ?? null));
+    const arrays = cols.map((c) => chunk.map((r) => r[c] ?? DEFAULTS[c] ?? null));
     await client.query(
       `INSERT INTO ${table} (${cols.map((c) => `"${c}"`).join(', ')}) SELECT * FROM unnest(${cols.map((_, k) => `$${k + 1}::${types[k]}[]`).join(', ')})`,
       arrays,

@@ -10,7 +10,7 @@ export type Row = Record<string, unknown>;
 export const TASK_COLUMNS = [
   'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
   'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
-  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at',
+  'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at', 'last_error', 'cancel_requested',
 ] as const;
 
 export function rowToTask(r: Row): TaskRecord {
@@ -37,6 +37,8 @@ export function rowToTask(r: Row): TaskRecord {
     createdAtMs: r['created_at'] as number,
     updatedAtMs: r['updated_at'] as number,
     terminalAtMs: (r['terminal_at'] as number | null) ?? null,
+    lastError: (r['last_error'] as string | null) ?? null,
+    cancelRequested: !!r['cancel_requested'],
   };
 }
 
@@ -44,7 +46,7 @@ export function taskValues(t: TaskRecord): unknown[] {
   return [
     t.id, t.tenantId, t.command, t.commandKey, t.payload, t.priority, t.webhook, t.status, t.location,
     t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.maxAttempts, t.error, t.resultKey,
-    t.idempotencyKey, t.visibleAtMs, t.seq, t.createdAtMs, t.updatedAtMs, t.terminalAtMs,
+    t.idempotencyKey, t.visibleAtMs, t.seq, t.createdAtMs, t.updatedAtMs, t.terminalAtMs, t.lastError, t.cancelRequested ? 1 : 0,
   ];
 }
 

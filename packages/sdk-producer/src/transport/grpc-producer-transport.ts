@@ -359,6 +359,11 @@ export class GrpcProducerTransport implements Transport {
     return this.create(inputs, opts);
   }
 
+  /** The HTTP API transport of reads and admin calls (the operator API uses it); throws naming `op` when none. */
+  httpFor(op: string): Transport {
+    return this.needHttp(op);
+  }
+
   private needHttp(op: string): Transport {
     if (!this.http) throw new CodeqError('VALIDATION_FAILED', `${op} is not available on the producer stream: pass baseUrl (the HTTP API) as well`);
     return this.http;

@@ -1,7 +1,7 @@
 import { CodeqError } from '@codeq/proto';
 
 /** Task states (http-api §4.1). */
-export type TaskStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+export type TaskStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 
 /**
  * A task as the server reports it, with two conveniences: `payloadJson` (the payload parsed
@@ -36,12 +36,17 @@ export interface Task<P = unknown> {
   readonly tenantId?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** The last failure (nack reason, `LEASE_EXPIRED`, result error, dead-letter reason): in operator listings. */
+  readonly lastError?: string;
+  /** A producer asked to cancel this IN_PROGRESS task (its worker is told at its next heartbeat). */
+  readonly cancelRequested?: boolean;
 }
 
 /** A stored result (http-api §4.2). */
 export interface ResultRecord<R = Record<string, unknown>> {
   readonly taskId: string;
-  readonly status: 'COMPLETED' | 'FAILED';
+  /** `CANCELLED` when a producer cancelled the task (operator API). */
+  readonly status: 'COMPLETED' | 'FAILED' | 'CANCELLED';
   readonly result?: R;
   readonly error?: string;
   readonly artifacts?: ReadonlyArray<{ readonly name: string; readonly url: string }>;
@@ -61,6 +66,8 @@ export interface QueueStats {
   readonly delayed: number;
   readonly inProgress: number;
   readonly dlq: number;
+  /** Claims of the command are paused (operator API; absent on upstream servers). */
+  readonly paused?: boolean;
 }
 
 /** Answer of `POST /admin/tasks/cleanup`. */

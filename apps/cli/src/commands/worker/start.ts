@@ -106,6 +106,8 @@ export default class WorkerStart extends BaseCommand<typeof WorkerStart> {
         return this.log(`${tag.warn()} Task abandoned: ${e.taskId} (${e.command}): ${e.reason}`);
       case 'lease-lost':
         return this.log(`${tag.warn()} Lease lost: ${e.taskId} (${e.command}): ${e.reason}`);
+      case 'cancelled':
+        return this.log(`${tag.warn()} Task cancelled: ${e.taskId} (${e.command}) after ${e.durationMs} ms`);
       case 'error':
         if (e.phase === 'fatal') return; // reported as the command's error
         return this.note(`${tag.warn()} ${e.phase === 'claim' ? 'Cannot claim: ' : ''}${e.error.message}${e.taskId ? ` (task ${e.taskId})` : ''}`);

@@ -58,8 +58,8 @@ export class LeasesHttpController {
   @Auth('worker', 'codeq:abandon')
   async abandon(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
     const { leaseId } = parseAbandon(body);
-    await this.leases.abandon(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id);
-    return { status: 'requeued' };
+    const status = await this.leases.abandon(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id);
+    return { status };
   }
 
   @Post(':id/nack')

@@ -9,7 +9,7 @@ import type { ExpiredLease, TaskStore } from '../../domain/task-store.js';
 import { commandKeyOf, type TaskRecord } from '../../domain/task.js';
 import { authorisedCommands } from '../../domain/claims.js';
 import { backoffSeconds, nackDelaySeconds } from '../../domain/backoff.js';
-import { abandon, assertCanNack, deadLetterResult, heartbeat, leaseTask, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
+import { abandon, assertCanNack, cancelForHolder, deadLetterResult, finishCancelled, heartbeat, leaseTask, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
 import type { ClaimInput } from '../../domain/requests.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
@@ -86,28 +86,61 @@ export class LeasesService implements OnApplicationBootstrap {
     }
   }
 
+  /**
+   * Heartbeat. On a cancel-requested task the holder is answered 409 CANCELLED and the task ends
+   * CANCELLED (result waiters finish with status CANCELLED).
+   */
   async heartbeat(tenantId: string, actor: Actor, id: string, extendSeconds: number): Promise<TaskRecord> {
     const now = this.clock.now();
-    return this.store.transition(tenantId, id, (t) => {
+    const out = await this.store.transition<{ task: TaskRecord; cancelled: boolean }>(tenantId, id, (t) => {
+      const c = cancelIfRequested(t, actor, now);
+      if (c) return { next: c.next, result: c.result, value: { task: c.next, cancelled: true } };
       const next = heartbeat(t, actor, extendSeconds, now);
-      return { next, value: next };
+      return { next, value: { task: next, cancelled: false } };
     });
+    if (out.cancelled) throw this.cancelled(out.task);
+    return out.task;
   }
 
-  async abandon(tenantId: string, actor: Actor, id: string): Promise<void> {
+  /** Abandon: back to the ready queue, or CANCELLED when a cancel was requested. */
+  async abandon(tenantId: string, actor: Actor, id: string): Promise<'requeued' | 'cancelled'> {
     const now = this.clock.now();
-    await this.store.transition(tenantId, id, (t) => ({ next: abandon(t, actor, now), value: undefined }));
+    const out = await this.store.transition<{ task: TaskRecord; cancelled: boolean }>(tenantId, id, (t) => {
+      const c = cancelIfRequested(t, actor, now);
+      if (c) return { next: c.next, result: c.result, value: { task: c.next, cancelled: true } };
+      const next = abandon(t, actor, now);
+      return { next, value: { task: next, cancelled: false } };
+    });
+    if (out.cancelled) {
+      this.metrics.cancelled.inc({ command: out.task.command });
+      return 'cancelled';
+    }
+    return 'requeued';
+  }
+
+  /** The holder learns its task was cancelled; the task has just ended CANCELLED. */
+  private cancelled(t: TaskRecord): CodeqError {
+    this.metrics.cancelled.inc({ command: t.command });
+    this.log.info({ taskId: t.id, tenantId: t.tenantId }, 'task cancelled (holder told)');
+    return new CodeqError('CANCELLED', 'cancelled', { taskId: t.id });
   }
 
   /** Nack: retry after a delay, or dead-letter when the deliveries are used up. */
   async nack(tenantId: string, actor: Actor, id: string, delaySeconds: number | undefined, reason: string): Promise<{ status: 'requeued' | 'dlq'; delaySeconds: number }> {
     const now = this.clock.now();
     let dead: { task: TaskRecord; error: string } | null = null;
+    let cancelled: TaskRecord | null = null;
     const out = await this.store.transition<{ status: 'requeued' | 'dlq'; delaySeconds: number }>(tenantId, id, (t) => {
       dead = null; // the engine may run this more than once (after a lost race)
+      cancelled = null;
+      const c = cancelIfRequested(t, actor, now);
+      if (c) {
+        cancelled = c.next;
+        return { next: c.next, result: c.result, value: { status: 'requeued', delaySeconds: 0 } };
+      }
       const cur = assertCanNack(t, actor);
       const delay = nackDelaySeconds(this.config.backoff, delaySeconds, cur.attempts);
-      const { next, outcome } = retryOrDeadLetter(cur, delay, reason || 'MAX_ATTEMPTS', now);
+      const { next, outcome } = retryOrDeadLetter(cur, delay, reason || 'MAX_ATTEMPTS', now, reason || null);
       if (outcome.kind === 'dlq') {
         next.resultKey = 'codeq:results';
         dead = { task: next, error: outcome.error };
@@ -115,6 +148,7 @@ export class LeasesService implements OnApplicationBootstrap {
       }
       return { next, value: { status: 'requeued', delaySeconds: outcome.delaySeconds } };
     });
+    if (cancelled) throw this.cancelled(cancelled);
     if (dead) this.afterDeadLetter(dead, now);
     return out;
   }
@@ -129,11 +163,19 @@ export class LeasesService implements OnApplicationBootstrap {
     for (const l of leases) {
       const now = this.clock.now();
       let dead: { task: TaskRecord; error: string } | null = null;
+      let cancelled: TaskRecord | null = null;
       try {
         const expired = await this.store.transition<string | null>(null, l.taskId, (t) => {
           dead = null; // the engine may run this more than once (after a lost race)
+          cancelled = null;
           // Guard with the current state and lease: a task finished meanwhile is left alone.
           if (!t || t.status !== 'IN_PROGRESS' || t.leaseId !== l.leaseId || (t.leaseUntilMs ?? 0) > now) return { value: null };
+          // A cancel-requested task whose holder went silent ends CANCELLED, not retried.
+          if (t.cancelRequested) {
+            const c = finishCancelled(t, now);
+            cancelled = c.next;
+            return { next: c.next, result: c.result, value: t.command };
+          }
           const delay = backoffSeconds(this.config.backoff, t.attempts);
           const { next, outcome } = retryOrDeadLetter(t, delay, 'LEASE_EXPIRED', now);
           if (outcome.kind === 'dlq') {
@@ -148,9 +190,16 @@ export class LeasesService implements OnApplicationBootstrap {
           this.log.warn({ taskId: l.taskId, tenantId: l.tenantId }, 'lease expired');
         }
         if (dead) this.afterDeadLetter(dead, now);
+        if (cancelled) this.metrics.cancelled.inc({ command: (cancelled as TaskRecord).command });
       } catch (e) {
         this.log.error({ taskId: l.taskId, err: (e as Error).message }, 'lease expiry failed');
       }
     }
   }
+}
+
+/** A cancel-requested task called by its holder ends CANCELLED; a CANCELLED task refuses (409). */
+function cancelIfRequested(t: TaskRecord | null, actor: Actor, now: number): ReturnType<typeof cancelForHolder> {
+  if (t && t.status === 'CANCELLED') throw new CodeqError('CANCELLED', 'cancelled', { taskId: t.id });
+  return cancelForHolder(t, actor, now);
 }

@@ -14,6 +14,8 @@ export class MetricsService {
   readonly leaseExpired: Counter<'command'>;
   readonly webhookDeliveries: Counter<'kind' | 'command' | 'outcome'>;
   readonly rateLimitHits: Counter<'scope' | 'operation'>;
+  readonly cancelled: Counter<'command'>;
+  readonly redriven: Counter<'command'>;
 
   constructor(@Inject(TASK_STORE) store: TaskStore) {
     const registers = [this.registry];
@@ -31,6 +33,22 @@ export class MetricsService {
     this.leaseExpired = new Counter({ name: 'codeq_lease_expired_total', help: 'Expired leases detected.', labelNames: ['command'], registers });
     this.webhookDeliveries = new Counter({ name: 'codeq_webhook_deliveries_total', help: 'Webhook delivery outcomes.', labelNames: ['kind', 'command', 'outcome'], registers });
     this.rateLimitHits = new Counter({ name: 'codeq_rate_limit_hits_total', help: 'Requests refused by a rate limit.', labelNames: ['scope', 'operation'], registers });
+    this.cancelled = new Counter({ name: 'codeq_tasks_cancelled_total', help: 'Tasks that ended CANCELLED (operator cancel).', labelNames: ['command'], registers });
+    this.redriven = new Counter({ name: 'codeq_tasks_redriven_total', help: 'Dead-lettered tasks moved back to the ready queue.', labelNames: ['command'], registers });
+    new Gauge({
+      name: 'codeq_queue_paused',
+      help: 'Tenants in which the command is paused (0 = claims flow), computed at scrape time.',
+      labelNames: ['command'],
+      registers,
+      async collect() {
+        const [depths, paused] = await Promise.all([store.depths(), store.pausedCommands()]);
+        this.reset();
+        const n = new Map<string, number>();
+        for (const d of depths) n.set(d.command, 0);
+        for (const p of paused) n.set(p.command, (n.get(p.command) ?? 0) + 1);
+        for (const [command, v] of n) this.set({ command }, v);
+      },
+    });
     // Depth gauges are computed at scrape time from the engine's counters, summed over tenants
     // (tenant-free labels keep cardinality bounded).
     new Gauge({

@@ -8,11 +8,16 @@ import type { Principal } from '../../domain/claims.js';
 import { parseCleanup } from '../../domain/requests.js';
 import { Auth, AuthGuard } from '../auth/auth.guard.js';
 import { TasksService } from './tasks.service.js';
+import { OperatorService } from './operator.service.js';
 
 @Controller('v1/codeq')
 @UseGuards(AuthGuard)
 export class AdminHttpController {
-  constructor(@Inject(TasksService) private readonly tasks: TasksService, @Inject(CLOCK) private readonly clock: Clock) {}
+  constructor(
+    @Inject(TasksService) private readonly tasks: TasksService,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(OperatorService) private readonly ops: OperatorService,
+  ) {}
 
   @Get('admin/queues')
   @Auth('admin')
@@ -22,10 +27,11 @@ export class AdminHttpController {
 
   @Get('admin/queues/:command')
   @Auth('admin')
-  queueStats(@Caller() p: Principal, @Param('command') command: string) {
+  async queueStats(@Caller() p: Principal, @Param('command') command: string) {
     const c = command.trim();
     if (!c) throw new CodeqError('VALIDATION_FAILED', 'command is required');
-    return this.tasks.stats(p.tenantId, c);
+    const [stats, paused] = await Promise.all([this.tasks.stats(p.tenantId, c), this.ops.isPaused(p.tenantId, c)]);
+    return { ...stats, paused };
   }
 
   @Post('admin/tasks/cleanup')

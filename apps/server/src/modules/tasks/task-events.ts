@@ -12,6 +12,20 @@ export type TaskReadyListener = (task: TaskRecord) => void;
 export class TaskEvents {
   private readonly finished: TaskFinishedListener[] = [];
   private readonly created: TaskReadyListener[] = [];
+  private readonly stored: TaskReadyListener[] = [];
+  /** Any new task was stored (ready or scheduled; not an idempotent replay). Keep listeners O(1). */
+  onCreated(l: TaskReadyListener): void {
+    this.stored.push(l);
+  }
+  emitCreated(task: TaskRecord): void {
+    for (const l of this.stored) {
+      try {
+        l(task);
+      } catch {
+        /* a listener must not break the queue */
+      }
+    }
+  }
   /** A new task was stored and is immediately claimable (not scheduled, not an idempotent replay). */
   onCreatedReady(l: TaskReadyListener): void {
     this.created.push(l);

@@ -7,11 +7,13 @@ import { AdminHttpController } from './admin.http-controller.js';
 import { TaskEvents } from './task-events.js';
 import { TasksHttpController } from './tasks.http-controller.js';
 import { TasksService } from './tasks.service.js';
+import { OperatorHttpController } from './operator.http-controller.js';
+import { OperatorService } from './operator.service.js';
 
 @Module({
   imports: [AuthModule, MetricsModule, TenantsModule],
-  controllers: [TasksHttpController, AdminHttpController, TopicsHttpController],
-  providers: [TasksService, TaskEvents],
-  exports: [TasksService, TaskEvents],
+  controllers: [TasksHttpController, AdminHttpController, TopicsHttpController, OperatorHttpController],
+  providers: [TasksService, TaskEvents, OperatorService],
+  exports: [TasksService, TaskEvents, OperatorService],
 })
 export class TasksModule {}

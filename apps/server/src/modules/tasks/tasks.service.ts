@@ -10,7 +10,7 @@ import { newTaskId } from '../../domain/ids.js';
 import type { TaskStore, QueueCounts } from '../../domain/task-store.js';
 import { commandKeyOf, type ArtifactRef, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { bad, parseCreate, parseResult, type CreateInput, type ResultInput } from '../../domain/requests.js';
-import { assertCanComplete, complete, type Actor } from '../../domain/rules.js';
+import { assertCanComplete, cancelForHolder, complete, type Actor } from '../../domain/rules.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from './task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
@@ -112,6 +112,8 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       createdAtMs: now,
       updatedAtMs: now,
       terminalAtMs: null,
+      lastError: null,
+      cancelRequested: false,
     };
   }
 
@@ -131,6 +133,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     const out = await this.store.create(this.newTask(tenantId, input, now));
     if (out.created) {
       this.metrics.created.inc({ command: input.command });
+      this.events.emitCreated(out.task);
       if (out.task.location === 'PENDING_LIST') this.events.emitCreatedReady(out.task);
     }
     return out.task;
@@ -186,7 +189,8 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       // Check the guards before writing files, then write, then apply (guards re-checked atomically).
       const current = await this.store.get(tenantId, id);
       assertCanComplete(current, actor, () => null);
-      artifacts = artifacts.concat(await this.writeArtifacts(id, input));
+      // A cancel-requested task is refused below (409 CANCELLED): write no files for it.
+      if (!current?.cancelRequested) artifacts = artifacts.concat(await this.writeArtifacts(id, input));
     }
     return this.finish(tenantId, id, actor, input, artifacts);
   }
@@ -194,14 +198,27 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
   private async finish(tenantId: string, id: string, actor: Actor, input: ResultInput, artifacts: ArtifactRef[]): Promise<ResultRecord> {
     const now = this.clock.now();
     let finished: { task: TaskRecord; result: ResultRecord } | null = null;
+    let cancelled: TaskRecord | null = null;
     const record = await this.store.transition(tenantId, id, (t, ctx) => {
       finished = null; // the engine may run this more than once (after a lost race)
+      cancelled = null;
+      // The holder of a cancel-requested task: the result is refused and the task ends CANCELLED.
+      const c = t && t.status === 'IN_PROGRESS' ? cancelForHolder(t, actor, now) : null;
+      if (c) {
+        cancelled = c.next;
+        return { next: c.next, result: c.result, value: c.result };
+      }
       const { replay } = assertCanComplete(t, actor, () => ctx.result());
       if (replay) return { value: replay };
       const { next, result } = complete(t!, actor, { status: input.status, result: input.result, error: input.error, artifacts }, now);
       finished = { task: next, result };
       return { next, result, value: result };
     });
+    if (cancelled) {
+      const t = cancelled as TaskRecord;
+      this.metrics.cancelled.inc({ command: t.command });
+      throw new CodeqError('CANCELLED', 'cancelled', { taskId: t.id });
+    }
     if (finished) {
       const f = finished as { task: TaskRecord; result: ResultRecord };
       this.metrics.observeCompletion(f.task.command, f.result.status, f.task.createdAtMs, now);

@@ -24,12 +24,15 @@
  *    PostgreSQL releases the lock and another replica takes over within LEADER_RETRY_MS.
  * Connections per replica: `poolSize` + 2 (LISTEN, maintenance lock).
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import type { CreateOutcome, ExpiredLease, QueueCounts, QueueDepth, TaskStore, Transition, TransitionFn } from '../../domain/task-store.js';
+import type { CreateOutcome, ExpiredLease, ListQuery, PausedCommand, QueueCounts, QueueDepth, RedriveSelection, TaskStore, Transition, TransitionFn } from '../../domain/task-store.js';
 import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres-schema.js';
+import { PostgresOperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
+import { listBranches, listSql, type ListBranch } from '../list-sql.js';
 import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 
 export interface PostgresStoreOptions {
@@ -57,11 +60,11 @@ const SQL_TYPES: Record<(typeof COLS)[number], string> = {
   id: 'text', tenant_id: 'text', command: 'text', command_key: 'text', payload: 'text', priority: 'smallint', webhook: 'text',
   status: 'text', location: 'text', worker_id: 'text', lease_id: 'text', lease_until: 'bigint', attempts: 'integer',
   max_attempts: 'integer', error: 'text', result_key: 'text', idempotency_key: 'text', visible_at: 'bigint', seq: 'bigint',
-  created_at: 'bigint', updated_at: 'bigint', terminal_at: 'bigint',
+  created_at: 'bigint', updated_at: 'bigint', terminal_at: 'bigint', last_error: 'text', cancel_requested: 'integer',
 };
 const COL_LIST = COLS.map((c) => `"${c}"`).join(', ');
 /** Columns a transition can change (identity, command, payload and creation never change). */
-const MUTABLE = ['status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key', 'visible_at', 'updated_at', 'terminal_at'] as const;
+const MUTABLE = ['status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key', 'visible_at', 'updated_at', 'terminal_at', 'last_error', 'cancel_requested'] as const;
 
 /** A task row as read: live rows (codeq_tasks) carry the version their writes are guarded by. */
 interface Fetched {
@@ -71,7 +74,7 @@ interface Fetched {
 }
 
 function mutableValues(t: TaskRecord): unknown[] {
-  return [t.status, t.location, t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.error, t.resultKey, t.visibleAtMs, t.updatedAtMs, t.terminalAtMs];
+  return [t.status, t.location, t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.error, t.resultKey, t.visibleAtMs, t.updatedAtMs, t.terminalAtMs, t.lastError, t.cancelRequested ? 1 : 0];
 }
 
 /** bigint columns come back as numbers (epoch ms and sequence values stay far below 2^53). */
@@ -190,7 +193,7 @@ export class PostgresTaskStore implements TaskStore {
       url: this.opts.url,
       poolSize: this.opts.poolSize,
       extra: { max: this.opts.poolSize, types: TYPES, application_name: 'codeq' },
-      migrations: [PostgresSchema1764400000000],
+      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000],
       migrationsTableName: 'codeq_migrations',
       synchronize: false,
       logging: false,
@@ -550,6 +553,7 @@ export class PostgresTaskStore implements TaskStore {
                WHERE t.id IN (
                  SELECT id FROM codeq_tasks
                  WHERE tenant_id = $1 AND command_key = $2 AND location = 'PENDING_LIST'
+                   AND NOT EXISTS (SELECT 1 FROM codeq_paused p WHERE p.tenant_id = $1 AND p.command_key = $2)
                  ORDER BY priority DESC, seq
                  LIMIT $6 FOR UPDATE SKIP LOCKED)
                RETURNING ${COLS.map((c) => `t."${c}"`).join(', ')}, t."version"`,
@@ -886,6 +890,77 @@ export class PostgresTaskStore implements TaskStore {
     return [...out.values()];
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Operator API
+
+  async list(q: ListQuery): Promise<TaskRecord[]> {
+    this.assertOpen();
+    const branches = listBranches(q);
+    if (!branches.length || q.limit <= 0) return [];
+    const { text, values } = listSql(q, branches, listTable, (i) => `$${i}`);
+    // Named (prepared once per connection): the few shapes of listing SQL are planned once.
+    const r = await this.pool.query<Row>({ name: `codeq_list_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, values });
+    return r.rows.map(rowToTask);
+  }
+
+  /** EXPLAIN of the listing's SQL (tests check every branch uses an index). */
+  async explainList(q: ListQuery): Promise<string[]> {
+    const { text, values } = listSql(q, listBranches(q), listTable, (i) => `$${i}`);
+    const r = await this.pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${text}`, values);
+    return r.rows.map((x) => x['QUERY PLAN']);
+  }
+
+  /**
+   * One statement (one transaction): dead-lettered rows leave codeq_finished, come back to
+   * codeq_tasks ready (attempts 0, error cleared, new seq), their FAILED result is deleted, and
+   * waiting workers are notified. Concurrent redrives of the same rows cannot both move them: the
+   * DELETE locks each row, and the second finds it gone.
+   */
+  async redrive(tenantId: string, sel: RedriveSelection, now: number): Promise<TaskRecord[]> {
+    this.assertOpen();
+    const pick =
+      'ids' in sel
+        ? `SELECT id FROM codeq_finished WHERE tenant_id = $1 AND location = 'DLQ_SET' AND id = ANY($3::text[]) ORDER BY id FOR UPDATE`
+        : `SELECT id FROM codeq_finished WHERE tenant_id = $1 AND command_key = $3 AND location = 'DLQ_SET' ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED`;
+    const reset: Record<string, string> = {
+      status: `'PENDING'`, location: `'PENDING_LIST'`, worker_id: 'NULL', lease_id: 'NULL', lease_until: 'NULL', attempts: '0', error: 'NULL',
+      result_key: 'NULL', visible_at: 'NULL', seq: `nextval('codeq_seq')`, updated_at: '$2::bigint', terminal_at: 'NULL', cancel_requested: '0',
+    };
+    const r = await this.pool.query<Row>(
+      `WITH moved AS (DELETE FROM codeq_finished WHERE id IN (${pick}) RETURNING *),
+            src AS (INSERT INTO codeq_tasks (${COL_LIST}) SELECT ${COLS.map((c) => reset[c] ?? `"${c}"`).join(', ')} FROM moved RETURNING ${COL_LIST}),
+            r AS (DELETE FROM codeq_results WHERE task_id IN (SELECT id FROM moved)),
+            n AS (${NOTIFY_WORK})
+       SELECT *, (SELECT count(*) FROM n) AS notified FROM src`,
+      'ids' in sel ? [tenantId, now, [...new Set(sel.ids)]] : [tenantId, now, sel.commandKey, sel.limit],
+    );
+    return r.rows.map(rowToTask).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Stored in codeq_paused, which every replica's claim statement checks; resume notifies codeq_work. */
+  async setPaused(tenantId: string, commandKey: string, command: string, paused: boolean): Promise<void> {
+    this.assertOpen();
+    this.rememberQueue(tenantId, commandKey, command);
+    if (paused) {
+      await this.pool.query(`INSERT INTO codeq_paused (tenant_id, command_key, command, paused_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [tenantId, commandKey, command, Date.now()]);
+    } else {
+      // Wake every parked claimer of the command on every replica (they claim again).
+      await this.pool.query(
+        `WITH gone AS (DELETE FROM codeq_paused WHERE tenant_id = $1 AND command_key = $2 RETURNING tenant_id, command_key)
+         SELECT pg_notify('codeq_work', tenant_id || ':1000000:' || command_key) FROM gone`,
+        [tenantId, commandKey],
+      );
+    }
+  }
+
+  async pausedCommands(tenantId?: string): Promise<PausedCommand[]> {
+    const r = await this.pool.query<{ tenant_id: string; command_key: string; command: string }>(
+      tenantId === undefined ? `SELECT tenant_id, command_key, command FROM codeq_paused` : `SELECT tenant_id, command_key, command FROM codeq_paused WHERE tenant_id = $1`,
+      tenantId === undefined ? [] : [tenantId],
+    );
+    return r.rows.map((x) => ({ tenantId: x.tenant_id, commandKey: x.command_key, command: x.command }));
+  }
+
   /**
    * Deletes finished tasks, their results and idempotency keys. The server-wide sweep (no tenant)
    * runs on the maintenance replica only; a tenant's admin cleanup runs wherever it arrives.
@@ -949,10 +1024,15 @@ export class PostgresTaskStore implements TaskStore {
   }
 }
 
+/** Live statuses are in codeq_tasks, terminal ones in codeq_finished: each listing branch reads one table. */
+function listTable(b: ListBranch): string {
+  return b.status === 'PENDING' || b.status === 'IN_PROGRESS' ? 'codeq_tasks' : 'codeq_finished';
+}
+
 const PROBE: TaskRecord = {
   id: '', tenantId: '', command: '', commandKey: '', payload: '', priority: 0, webhook: null, status: 'PENDING', location: 'PENDING_LIST',
   workerId: null, leaseId: null, leaseUntilMs: null, attempts: 0, maxAttempts: 1, error: null, resultKey: null, idempotencyKey: null,
-  visibleAtMs: null, seq: 0, createdAtMs: 0, updatedAtMs: 0, terminalAtMs: null,
+  visibleAtMs: null, seq: 0, createdAtMs: 0, updatedAtMs: 0, terminalAtMs: null, lastError: null, cancelRequested: false,
 };
 
 function emptyCounts(): QueueCounts {

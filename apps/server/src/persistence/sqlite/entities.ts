@@ -9,6 +9,10 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 @Index('tasks_idempotency', ['tenantId', 'idempotencyKey'], { unique: true, where: 'idempotency_key IS NOT NULL' })
 @Index('tasks_terminal', ['terminalAt'], { where: 'terminal_at IS NOT NULL' })
 @Index('tasks_live', ['seq'], { where: 'terminal_at IS NULL' })
+@Index('tasks_list_status', ['tenantId', 'status', 'createdAt', 'id'])
+@Index('tasks_list_command', ['tenantId', 'commandKey', 'status', 'createdAt', 'id'])
+@Index('tasks_dlq', ['tenantId', 'createdAt', 'id'], { where: "location = 'DLQ_SET'" })
+@Index('tasks_dlq_command', ['tenantId', 'commandKey', 'createdAt', 'id'], { where: "location = 'DLQ_SET'" })
 export class TaskEntity {
   @PrimaryColumn({ type: 'text' }) id!: string;
   @Column({ name: 'tenant_id', type: 'text' }) tenantId!: string;
@@ -32,6 +36,8 @@ export class TaskEntity {
   @Column({ name: 'created_at', type: 'integer' }) createdAt!: number;
   @Column({ name: 'updated_at', type: 'integer' }) updatedAt!: number;
   @Column({ name: 'terminal_at', type: 'integer', nullable: true }) terminalAt!: number | null;
+  @Column({ name: 'last_error', type: 'text', nullable: true }) lastError!: string | null;
+  @Column({ name: 'cancel_requested', type: 'integer', default: 0 }) cancelRequested!: number;
 }
 
 @Entity({ name: 'results' })
@@ -63,4 +69,12 @@ export class TopicEntity {
   @Column({ type: 'integer' }) version!: number;
   @Column({ name: 'created_at', type: 'integer' }) createdAt!: number;
   @Column({ name: 'updated_at', type: 'integer' }) updatedAt!: number;
+}
+
+@Entity({ name: 'paused_commands' })
+export class PausedCommandEntity {
+  @PrimaryColumn({ name: 'tenant_id', type: 'text' }) tenantId!: string;
+  @PrimaryColumn({ name: 'command_key', type: 'text' }) commandKey!: string;
+  @Column({ type: 'text' }) command!: string;
+  @Column({ name: 'paused_at', type: 'integer' }) pausedAt!: number;
 }

@@ -18,7 +18,10 @@ import { DataSource } from 'typeorm';
 import type {
   CreateOutcome,
   ExpiredLease,
+  ListQuery,
+  PausedCommand,
   QueueCounts,
+  RedriveSelection,
   QueueDepth,
   TaskStore,
   TransitionFn,
@@ -26,7 +29,10 @@ import type {
 import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { Alarm, Deque, MinHeap } from '../structures.js';
 import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
-import { MetaEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
+import { MetaEntity, PausedCommandEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
+import { OperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
+import { listBranches, listSql } from '../list-sql.js';
+import { redriveTask } from '../../domain/rules.js';
 import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
 import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
@@ -86,13 +92,13 @@ function deferred(): Deferred {
 /** Columns a transition can change (identity, command, payload and creation never change). */
 const MUTABLE_COLUMNS = [
   'status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key',
-  'visible_at', 'seq', 'updated_at', 'terminal_at',
+  'visible_at', 'seq', 'updated_at', 'terminal_at', 'last_error', 'cancel_requested',
 ] as const;
 
 function updateParams(t: TaskRecord): unknown[] {
   return [
     t.status, t.location, t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.error, t.resultKey,
-    t.visibleAtMs, t.seq, t.updatedAtMs, t.terminalAtMs, t.id,
+    t.visibleAtMs, t.seq, t.updatedAtMs, t.terminalAtMs, t.lastError, t.cancelRequested ? 1 : 0, t.id,
   ];
 }
 
@@ -136,6 +142,8 @@ export class SqliteTaskStore implements TaskStore {
   private readonly delayAlarm = new Alarm(() => this.promoteDue());
   private readonly leaseAlarm = new Alarm(() => this.expireLeases());
   private readonly resultWaiters = new Map<string, Set<() => void>>();
+  /** Paused commands (queue key → spelling), a copy of table paused_commands. */
+  private readonly paused = new Map<string, PausedCommand>();
   private leaseHandler: ((leases: ExpiredLease[]) => void) | null = null;
   private seqCounter = 0;
   private ok = false;
@@ -151,8 +159,8 @@ export class SqliteTaskStore implements TaskStore {
     const ds = new DataSource({
       type: 'better-sqlite3',
       database: file,
-      entities: [TaskEntity, ResultEntity, MetaEntity, TopicEntity],
-      migrations: [InitialSchema1764300000000, Topics1764310000000],
+      entities: [TaskEntity, ResultEntity, MetaEntity, TopicEntity, PausedCommandEntity],
+      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000],
       migrationsTableName: 'migrations',
       synchronize: false,
       logging: false,
@@ -266,6 +274,9 @@ export class SqliteTaskStore implements TaskStore {
       .prepare(`SELECT tenant_id, command_key, min(command) AS command, count(*) AS n FROM tasks WHERE location = 'DLQ_SET' GROUP BY tenant_id, command_key`)
       .all() as { tenant_id: string; command_key: string; command: string; n: number }[];
     for (const d of dlq) this.queue(d.tenant_id, d.command_key, d.command).dlq += d.n;
+    for (const r of this.db.prepare(`SELECT tenant_id, command_key, command FROM paused_commands`).all() as { tenant_id: string; command_key: string; command: string }[]) {
+      this.paused.set(this.queueKey(r.tenant_id, r.command_key), { tenantId: r.tenant_id, commandKey: r.command_key, command: r.command });
+    }
     this.opts.log?.info({ liveTasks: n, ms: Date.now() - started, path: this.opts.path }, 'embedded store opened');
     this.armAlarms();
   }
@@ -606,7 +617,7 @@ export class SqliteTaskStore implements TaskStore {
     const out: TaskRecord[] = [];
     for (const key of commandKeys) {
       const q = this.queues.get(this.queueKey(tenantId, key));
-      if (!q) continue;
+      if (!q || this.paused.has(q.tenantId + '\u0000' + q.commandKey)) continue;
       for (let p = MAX_PRIORITY; p >= 0 && out.length < count; p--) {
         const fifo = q.ready[p]!;
         while (out.length < count && fifo.length) {
@@ -727,7 +738,8 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   private depthsNow(): QueueDepth[] {
-    return [...this.queues.values()].map((q) => ({
+    // Queues that exist only because a worker waits on them are not listed.
+    return [...this.queues.values()].filter((q) => q.named).map((q) => ({
       tenantId: q.tenantId,
       commandKey: q.commandKey,
       command: q.command,
@@ -736,6 +748,69 @@ export class SqliteTaskStore implements TaskStore {
       inProgress: q.inProgress,
       dlq: q.dlq,
     }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Operator API
+
+  /** Read from the database through the listing indexes (the memory copies are not walked). */
+  async list(q: ListQuery): Promise<TaskRecord[]> {
+    this.assertOpen();
+    await this.settled();
+    const branches = listBranches(q);
+    if (!branches.length || q.limit <= 0) return [];
+    const { text, values } = listSql(q, branches, () => 'tasks', () => '?');
+    return (this.db.prepare(text).all(...values) as Row[]).map(rowToTask);
+  }
+
+  /** Explain the listing's SQL (tests check every branch uses an index). */
+  explainList(q: ListQuery): string[] {
+    const { text, values } = listSql(q, listBranches(q), () => 'tasks', () => '?');
+    return (this.db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...values) as { detail: string }[]).map((r) => r.detail);
+  }
+
+  async redrive(tenantId: string, sel: RedriveSelection, now: number): Promise<TaskRecord[]> {
+    this.assertOpen();
+    await this.settled();
+    const ids =
+      'ids' in sel
+        ? [...new Set(sel.ids)]
+        : (this.db
+            .prepare(`SELECT id FROM tasks WHERE tenant_id = ? AND command_key = ? AND location = 'DLQ_SET' ORDER BY created_at, id LIMIT ?`)
+            .all(tenantId, sel.commandKey, sel.limit) as { id: string }[]).map((r) => r.id);
+    const moved: TaskRecord[] = [];
+    for (const id of ids) {
+      const t = this.lookup(id);
+      if (!t || t.tenantId !== tenantId || t.location !== 'DLQ_SET' || !isTerminal(t.status)) continue;
+      const next = redriveTask(t, now);
+      this.applyChange(t, next);
+      this.dirtyResults.set(id, null);
+      moved.push({ ...next });
+    }
+    // Every change above lands in one group commit, which is one transaction.
+    if (moved.length) await this.commit();
+    return moved;
+  }
+
+  async setPaused(tenantId: string, commandKey: string, command: string, paused: boolean): Promise<void> {
+    this.assertOpen();
+    const key = this.queueKey(tenantId, commandKey);
+    if (paused) {
+      this.db
+        .prepare(`INSERT INTO paused_commands (tenant_id, command_key, command, paused_at) VALUES (?, ?, ?, ?) ON CONFLICT(tenant_id, command_key) DO NOTHING`)
+        .run(tenantId, commandKey, command, Date.now());
+      if (!this.paused.has(key)) this.paused.set(key, { tenantId, commandKey, command: this.queues.get(key)?.command ?? command });
+    } else {
+      this.db.prepare(`DELETE FROM paused_commands WHERE tenant_id = ? AND command_key = ?`).run(tenantId, commandKey);
+      if (this.paused.delete(key)) {
+        const q = this.queues.get(key);
+        if (q) this.wakeAll(q);
+      }
+    }
+  }
+
+  pausedCommands(tenantId?: string): Promise<PausedCommand[]> {
+    return Promise.resolve([...this.paused.values()].filter((p) => tenantId === undefined || p.tenantId === tenantId).map((p) => ({ ...p })));
   }
 
   async purgeTerminal(terminalBeforeMs: number, limit: number, tenantId?: string): Promise<number> {
