@@ -5,10 +5,11 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './common/logger.js';
 // Nest routes Fastify's own errors (413, bad framing) through this global filter as well.
@@ -97,10 +98,11 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
 
   let app: NestFastifyApplication;
   try {
+    const nextRequestId = requestIdGenerator();
     const adapter = new FastifyAdapter({
       bodyLimit: config.maxBodyBytes,
       requestIdHeader: 'x-request-id',
-      genReqId: requestIdGenerator(),
+      genReqId: nextRequestId,
       keepAliveTimeout: 75_000,
       // A client must send its whole request (headers and body) within this time (issue 12 item 1):
       // slow or stalled uploads cannot hold sockets and memory forever.
@@ -115,7 +117,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     fastify.removeAllContentTypeParsers();
     fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
-      if (!text.trim()) return done(null, undefined);
+      // A body that is empty or only whitespace counts as absent (trim() only when it may be).
+      const c = text.charCodeAt(0);
+      if (!text.length || ((c === 32 || c === 9 || c === 10 || c === 13) && !text.trim())) return done(null, undefined);
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -126,9 +130,14 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       if (jsonTooDeep(parsed)) return done(depthError());
       done(null, parsed);
     });
-    fastify.addHook('onSend', (req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, p?: unknown) => void) => {
-      void reply.header('x-request-id', req.id);
-      done(null, payload);
+    // Every answer carries the request id (the caller's X-Request-Id, else a generated one). Set on
+    // the raw response when the request arrives, before Fastify sees it: Fastify then takes the id
+    // from the header (requestIdHeader), and no onSend hook runs per request.
+    fastify.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && given ? given : nextRequestId();
+      req.headers['x-request-id'] = id;
+      res.setHeader('x-request-id', id);
     });
     app.useGlobalFilters(new HttpExceptionFilter(log));
     await app.init();

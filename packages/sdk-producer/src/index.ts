@@ -4,6 +4,7 @@
  * Transient failures are retried with one idempotency key per task, so retries never duplicate.
  */
 export { createProducer, MAX_BATCH } from './producer.js';
+export type { BatchingOptions } from './coalescer.js';
 export type { Producer, ProducerOptions, ProducerTarget, TransportKind, SubmitOptions, SubmitItem, SubmitItems, SubmitManyResult, WaitOptions } from './producer.js';
 export type { Commands, KnownCommand, PayloadOf } from './commands.js';
 export type { ListFilter, ListStatus, TaskPage, CommandOverview, ProducerAdmin, RedriveSelection, RedriveOutcome } from './operator.js';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CodeqError } from '@codeq/proto';
+import { Coalescer, type BatchingOptions } from './coalescer.js';
 import type { PayloadOf } from './commands.js';
 import { GrpcProducerTransport } from './transport/grpc-producer-transport.js';
 import type { GrpcConnectionOptions } from './transport/grpc.js';
@@ -48,6 +49,14 @@ export type ProducerOptions = ProducerTarget & {
   timeoutMs?: number;
   /** Receives debug lines (requests, retries). Silent by default. */
   logger?: Logger;
+  /**
+   * Coalescing of concurrent `submit()` calls: the submits of one turn of the event loop (or of
+   * `lingerMs`) go out as one batch (HTTP `POST /tasks/batch`, gRPC `CreateTaskBatch`); each
+   * caller still gets its own task or error, its own idempotency key and its own retries.
+   * A lone submit is sent as a single create. `false` sends every submit on its own.
+   * @default `{ lingerMs: 0, maxBatch: 100 }` (HTTP) / `{ lingerMs: 0, maxBatch: 500 }` (gRPC)
+   */
+  batching?: BatchingOptions | false;
 };
 
 /** Options of one submission. */
@@ -159,6 +168,7 @@ class DefaultProducer implements Producer {
   private readonly retry: RetryPolicy;
   private readonly logger: Logger | undefined;
   private readonly ownsTransport: boolean;
+  private readonly coalescer: Coalescer<CreateTaskInput, Task> | undefined;
   private readonly ops: OperatorCalls;
   readonly admin: ProducerAdmin;
 
@@ -168,6 +178,20 @@ class DefaultProducer implements Producer {
     this.transport = transport;
     this.retry = resolveRetry(opts.retry);
     this.logger = opts.logger;
+    if (opts.batching !== false) {
+      const b = opts.batching ?? {};
+      const cap = transport instanceof GrpcProducerTransport ? 500 : MAX_BATCH;
+      const t = transport;
+      this.coalescer = new Coalescer<CreateTaskInput, Task>({
+        sendOne: (input) => t.createTask(input),
+        sendMany: async (inputs) => (await t.createTasks(inputs)).map((r) => (r.task ? { value: r.task } : { error: r.error })),
+        lingerMs: Math.max(0, b.lingerMs ?? 0),
+        maxBatch: Math.max(1, Math.min(Math.floor(b.maxBatch ?? cap), cap)),
+        retry: this.retry,
+        logger: this.logger,
+        op: 'submit',
+      });
+    }
     this.ops = new OperatorCalls(transport, (op, fn, signal) => this.call(op, fn, signal));
     this.admin = this.ops.admin;
   }
@@ -192,6 +216,7 @@ class DefaultProducer implements Producer {
     const key = opts.idempotencyKey ?? randomUUID(); // one key for every attempt
     const input = toInput(command, payload, opts, key);
     const signal = opts.signal;
+    if (this.coalescer) return (await this.coalescer.submit(input, signal)) as Task<PayloadOf<C>>;
     return (await this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal)) as Task<PayloadOf<C>>;
   }
 
@@ -253,6 +278,7 @@ class DefaultProducer implements Producer {
   }
 
   async close(): Promise<void> {
+    await this.coalescer?.close(); // sends what is queued and waits for its answers
     if (this.ownsTransport) await this.transport.close();
   }
 }

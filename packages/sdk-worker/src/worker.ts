@@ -155,11 +155,13 @@ interface InFlight {
   /** Local lower bound of the server's lease end (ms since epoch). */
   leaseDeadline: number;
   leaseMs: number;
-  /** Aborts the handler (lease lost / hard stop). */
-  handlerCtl: AbortController;
+  /** Aborts the handler (lease lost / hard stop); made when the handler reads `signal` or on abort. */
+  handlerCtl: AbortController | undefined;
   /** Cancels heartbeats and result retries of this task. */
   cancelCtl: AbortController;
   watchdog: NodeJS.Timeout | undefined;
+  /** The heartbeat on the wire, if any (the task is forgotten only after it settled). */
+  heartbeating: Promise<void> | undefined;
   lost: boolean;
   hardStopped: boolean;
   detached: boolean;
@@ -213,6 +215,10 @@ class ClaimLoopWorker<C extends string> implements Worker {
   private readonly ownsTransport: boolean;
   private readonly stopCtl = new AbortController();
   private readonly inflight = new Map<string, InFlight>();
+  /** Due time of each running task's next heartbeat (one timer for all, see scheduleHeartbeat). */
+  private readonly hbDue = new Map<InFlight, number>();
+  private hbTimer: NodeJS.Timeout | undefined;
+  private hbTimerAt = Infinity;
   private slots: Promise<void>[] = [];
   private fatalError: Error | undefined;
   private hardStopAt: number | undefined;
@@ -375,9 +381,10 @@ class ClaimLoopWorker<C extends string> implements Worker {
       // The claim's round trip already used part of the lease; leaseUntil is whole seconds.
       leaseDeadline: task.leaseUntil ? Math.min(now + leaseMs, Date.parse(task.leaseUntil) + 999) : now + leaseMs,
       leaseMs,
-      handlerCtl: new AbortController(),
+      handlerCtl: undefined,
       cancelCtl: new AbortController(),
       watchdog: undefined,
+      heartbeating: undefined,
       lost: false,
       hardStopped: this.hardStopAt !== undefined && Date.now() >= this.hardStopAt,
       detached: false,
@@ -386,7 +393,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
     this.inflight.set(task.id, e);
     this.emit({ type: 'claimed', taskId: task.id, command: task.command, attempt: task.attempts, leaseId: e.leaseId });
     this.armWatchdog(e);
-    const hb = this.heartbeatOn ? this.heartbeatLoop(e) : Promise.resolve();
+    if (this.heartbeatOn) this.scheduleHeartbeat(e, Date.now() + this.heartbeatInterval(e));
     let outcome: Outcome;
     try {
       const value = await this.opts.handler(task as Task<PayloadOf<C>>, this.context(e));
@@ -394,11 +401,11 @@ class ClaimLoopWorker<C extends string> implements Worker {
     } catch (err) {
       outcome = this.classify(task, err);
     }
-    return { settled: this.record(e, outcome, hb) };
+    return { settled: this.record(e, outcome) };
   }
 
   /** Records a handler's outcome (heartbeats go on until then) and forgets the task. Never rejects. */
-  private async record(e: InFlight, first: Outcome, hb: Promise<void>): Promise<void> {
+  private async record(e: InFlight, first: Outcome): Promise<void> {
     let outcome = first;
     try {
       if (e.detached || e.lost) return;
@@ -409,8 +416,9 @@ class ClaimLoopWorker<C extends string> implements Worker {
     } finally {
       e.finished = true;
       clearTimeout(e.watchdog);
+      this.hbDue.delete(e);
       e.cancelCtl.abort(TASK_SETTLED);
-      await hb.catch(() => undefined);
+      await e.heartbeating;
       if (this.inflight.get(e.task.id) === e) this.inflight.delete(e.task.id);
     }
   }
@@ -423,9 +431,17 @@ class ClaimLoopWorker<C extends string> implements Worker {
     return { kind: 'nack', reason: errorMessage(err), delaySeconds };
   }
 
+  /** The handler's abort controller, made on first use (most handlers never read their signal). */
+  private handlerCtl(e: InFlight): AbortController {
+    return (e.handlerCtl ??= new AbortController());
+  }
+
   private context(e: InFlight): TaskContext {
+    const handlerCtl = (): AbortController => this.handlerCtl(e);
     return {
-      signal: e.handlerCtl.signal,
+      get signal() {
+        return handlerCtl().signal;
+      },
       taskId: e.task.id,
       leaseId: e.leaseId,
       attempt: e.task.attempts,
@@ -453,7 +469,8 @@ class ClaimLoopWorker<C extends string> implements Worker {
     e.lost = true;
     clearTimeout(e.watchdog);
     e.cancelCtl.abort(TASK_SETTLED);
-    e.handlerCtl.abort(new LeaseLostError(e.task.id, reason, cause === undefined ? undefined : { cause }));
+    this.hbDue.delete(e);
+    this.handlerCtl(e).abort(new LeaseLostError(e.task.id, reason, cause === undefined ? undefined : { cause }));
     log(this.logger, 'warn', 'codeq worker: lease lost', { taskId: e.task.id, reason });
     this.emit({ type: 'lease-lost', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, reason });
   }
@@ -466,8 +483,9 @@ class ClaimLoopWorker<C extends string> implements Worker {
     if (e.lost || e.detached) return;
     e.lost = true;
     clearTimeout(e.watchdog);
+    this.hbDue.delete(e);
     e.cancelCtl.abort(TASK_SETTLED);
-    if (!e.finished) e.handlerCtl.abort(new TaskCancelledError(e.task.id, { cause }));
+    if (!e.finished) this.handlerCtl(e).abort(new TaskCancelledError(e.task.id, { cause }));
     log(this.logger, 'info', 'codeq worker: task cancelled', { taskId: e.task.id });
     this.emit({ type: 'cancelled', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, durationMs: Date.now() - e.started });
   }
@@ -499,16 +517,52 @@ class ClaimLoopWorker<C extends string> implements Worker {
     }
   }
 
-  private async heartbeatLoop(e: InFlight): Promise<void> {
-    const interval = this.heartbeatIntervalMs ?? Math.max(200, Math.floor(e.leaseMs / 3));
-    while (!e.finished && !e.lost && !e.detached) {
-      try {
-        await sleep(interval, e.cancelCtl.signal);
-      } catch {
-        return;
+  private heartbeatInterval(e: InFlight): number {
+    return this.heartbeatIntervalMs ?? Math.max(200, Math.floor(e.leaseMs / 3));
+  }
+
+  /**
+   * Heartbeats of all tasks run on one timer (not one sleeping timer per task): every task has
+   * its due time, the timer fires at the earliest, and each tick sends the heartbeats of every
+   * task due within the next tenth of its interval, so tasks claimed together are renewed
+   * together (one ResultBatch-like burst on the stream, not a trickle). The next heartbeat of a
+   * task is due one interval after its last one was answered.
+   */
+  private scheduleHeartbeat(e: InFlight, at: number): void {
+    this.hbDue.delete(e); // keep the map in due order (intervals are equal, so appending keeps it sorted)
+    this.hbDue.set(e, at);
+    if (at < this.hbTimerAt) this.armHeartbeats(at);
+  }
+
+  private armHeartbeats(at: number): void {
+    clearTimeout(this.hbTimer);
+    this.hbTimerAt = at;
+    this.hbTimer = setTimeout(() => this.heartbeatTick(), Math.max(0, at - Date.now()));
+  }
+
+  private heartbeatTick(): void {
+    this.hbTimer = undefined;
+    this.hbTimerAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const [e, at] of this.hbDue) {
+      if (e.finished || e.lost || e.detached) {
+        this.hbDue.delete(e);
+        continue;
       }
-      await this.sendHeartbeat(e, this.opts.leaseSeconds, false);
+      if (at > now + this.heartbeatInterval(e) / 10) {
+        next = Math.min(next, at);
+        continue;
+      }
+      this.hbDue.delete(e);
+      e.heartbeating = this.sendHeartbeat(e, this.opts.leaseSeconds, false)
+        .catch(() => undefined)
+        .finally(() => {
+          e.heartbeating = undefined;
+          if (!e.finished && !e.lost && !e.detached) this.scheduleHeartbeat(e, Date.now() + this.heartbeatInterval(e));
+        });
     }
+    if (next < Infinity) this.armHeartbeats(next);
   }
 
   /** Records the outcome, retrying transient failures for as long as the lease lasts. */
@@ -586,7 +640,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
     log(this.logger, 'warn', 'codeq worker: drain deadline passed, aborting handlers', { inFlight: this.inflight.size });
     for (const e of this.inflight.values()) {
       e.hardStopped = true;
-      e.handlerCtl.abort(new WorkerStoppedError());
+      this.handlerCtl(e).abort(new WorkerStoppedError());
     }
     this.graceTimer = setTimeout(() => void this.detachAll(), this.abortGraceMs);
   }
@@ -618,6 +672,8 @@ class ClaimLoopWorker<C extends string> implements Worker {
     this.state = 'stopped';
     clearTimeout(this.hardTimer);
     clearTimeout(this.graceTimer);
+    clearTimeout(this.hbTimer);
+    this.hbDue.clear();
     if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new WorkerStoppedError());
     process.off('SIGTERM', this.onSignal);
     process.off('SIGINT', this.onSignal);

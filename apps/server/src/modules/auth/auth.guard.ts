@@ -25,6 +25,8 @@ export interface AuthedRequest {
 
 @Injectable()
 export class AuthGuard implements CanActivate {
+  /** Route metadata per handler (static: read once instead of on every request). */
+  private readonly needs = new WeakMap<object, AuthRequirement | null>();
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(AuthService) private readonly auth: AuthService,
@@ -34,7 +36,12 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
-    const need = this.reflector.get<AuthRequirement | undefined>(AUTH_META, ctx.getHandler());
+    const handler = ctx.getHandler();
+    let need = this.needs.get(handler);
+    if (need === undefined) {
+      need = this.reflector.get<AuthRequirement | undefined>(AUTH_META, handler) ?? null;
+      this.needs.set(handler, need);
+    }
     if (!need) return true;
     const header = req.headers['authorization'];
     const p = await this.auth.authenticate(need.mode, Array.isArray(header) ? header[0] : header);

@@ -38,7 +38,7 @@ import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { CodeqError } from '@codeq/proto/errors';
 
-/** Pause between attempts to recover from a failed commit (ADR 0004). */
+/** Pause between attempts to recover from a failed commit (ADR 0005). */
 const RECOVERY_RETRY_MS = 250;
 
 /** The answer to every request while the engine refuses writes after a failed commit. */
@@ -123,6 +123,9 @@ function updateParams(t: TaskRecord): unknown[] {
 /** Raised when the data directory is owned by another process. */
 export class StoreLockedError extends Error {}
 
+/** Batches handed to the writer thread at once; later changes wait and join the next batch. */
+const MAX_INFLIGHT_COMMITS = 1;
+
 export class SqliteTaskStore implements TaskStore {
   private ds: DataSource | null = null;
   /** Main-thread connection: migrations and reads of rows not held in memory. */
@@ -147,6 +150,7 @@ export class SqliteTaskStore implements TaskStore {
   private dirty = new Map<string, Dirty>();
   private dirtyResults = new Map<string, ResultRecord | null>();
   private batch: Deferred | null = null;
+  private flushScheduled = false;
   private afterCommit: (() => void)[] = [];
   /** (tenant \0 key) → task id, most recently used last (LRU, issue 12 item 8); misses fall back to the database. */
   private readonly idempotency = new Map<string, string>();
@@ -163,7 +167,7 @@ export class SqliteTaskStore implements TaskStore {
   private ok = false;
   private closed = false;
   private draining = false;
-  /** Set by a failed commit or a dead writer: writes and reads are refused until reloaded (ADR 0004). */
+  /** Set by a failed commit or a dead writer: writes and reads are refused until reloaded (ADR 0005). */
   private failed: string | null = null;
   private recovering = false;
   private file = '';
@@ -264,7 +268,7 @@ export class SqliteTaskStore implements TaskStore {
 
   /**
    * A commit failed or the writer died: memory may be ahead of the disk, so stop acknowledging
-   * (every write and read answers UNAVAILABLE, /readyz 503) and reload from disk (ADR 0004).
+   * (every write and read answers UNAVAILABLE, /readyz 503) and reload from disk (ADR 0005).
    */
   private fail(reason: string): void {
     this.ok = false;
@@ -333,6 +337,8 @@ export class SqliteTaskStore implements TaskStore {
     const b = this.inflight[0];
     if (!b || b.id !== id) return;
     this.inflight.shift();
+    // The changes gathered while this batch was being written go out now, as one batch.
+    if (this.batch && !this.flushScheduled) this.flush();
     if (error) {
       // The memory state is ahead of the disk now: stop serving rather than acknowledge lies.
       this.fail(`commit failed: ${error}`);
@@ -382,7 +388,7 @@ export class SqliteTaskStore implements TaskStore {
     this.leaseAlarm.clear();
     if (this.dirty.size || this.dirtyResults.size) {
       this.commit().catch(() => undefined);
-      this.flush();
+      this.flush(true);
     }
     this.closed = true;
     await this.lastCommit.catch(() => undefined);
@@ -428,16 +434,26 @@ export class SqliteTaskStore implements TaskStore {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     if (!this.batch) {
       this.batch = deferred();
-      setImmediate(() => this.flush());
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
     }
     return this.batch.promise;
   }
 
-  /** Hand every change of this turn to the writer; callers are answered on its acknowledgement. */
-  private flush(): void {
+  /**
+   * Hand every change of this turn to the writer; callers are answered on its acknowledgement.
+   * While MAX_INFLIGHT_COMMITS batches are being written, changes keep gathering and go out
+   * together on the next acknowledgement (bigger batches exactly when the writer is the
+   * bottleneck: fsync on commit, a WAL checkpoint, a loaded disk; fewer thread hand-offs).
+   */
+  private flush(force = false): void {
     const b = this.batch;
-    this.batch = null;
     if (!b) return;
+    if (!force && this.writer && this.inflight.length >= MAX_INFLIGHT_COMMITS) return;
+    this.batch = null;
     const tasks = this.dirty;
     const results = this.dirtyResults;
     const after = this.afterCommit;
