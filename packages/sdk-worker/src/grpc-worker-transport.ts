@@ -34,6 +34,9 @@ import {
   type Transport,
 } from '@codeq/sdk-producer/transport';
 
+/** Entries per ResultBatch message; the server's limit is 1,000. */
+const MAX_RESULT_BATCH = 500;
+
 /** Options of {@link GrpcWorkerTransport}. */
 export interface GrpcWorkerTransportOptions extends GrpcConnectionOptions {
   /** Sent in Hello. codeQ-TS servers use the token subject as the lease owner whatever is sent. */
@@ -555,8 +558,15 @@ export class GrpcWorkerTransport implements Transport {
       const items = this.results.filter((r) => conn && r.epoch === conn.epoch).map((r) => r.result);
       this.results = [];
       if (!conn || !items.length) return;
-      if (items.length === 1) conn.session.write({ event: { $case: 'result', result: items[0]! } });
-      else conn.session.write({ event: { $case: 'resultBatch', resultBatch: { results: items } } });
+      if (items.length === 1) {
+        conn.session.write({ event: { $case: 'result', result: items[0]! } });
+        return;
+      }
+      // The server refuses a ResultBatch of more than 1,000 entries (RESOURCE_EXHAUSTED ends the
+      // stream), so a large turn goes out as several batches.
+      for (let i = 0; i < items.length; i += MAX_RESULT_BATCH) {
+        conn.session.write({ event: { $case: 'resultBatch', resultBatch: { results: items.slice(i, i + MAX_RESULT_BATCH) } } });
+      }
     });
   }
 

@@ -34,7 +34,7 @@ const commit = db.transaction((b) => {
 
 // After a failed commit the main thread's memory is ahead of the disk: every later batch was
 // computed on that state, so none is committed until the main thread has reloaded from disk and
-// sent 'reset' (ADR 0004).
+// sent 'reset' (ADR 0005).
 let halted = null;
 
 parentPort.on('message', (msg) => {
