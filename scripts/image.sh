@@ -269,6 +269,12 @@ EOF
 
 image_mb() { echo $(( $(podman_ image inspect --format '{{.Size}}' "$1") / 1000000 )); }
 
+# stamp: prefixes each line with the seconds since it started (for the build log)
+stamp() {
+  local t0=$SECONDS line
+  while IFS= read -r line; do printf '%4ss %s\n' "$((SECONDS - t0))" "$line"; done
+}
+
 # ---------------------------------------------------------------------------------------------
 # The real Dockerfile
 # ---------------------------------------------------------------------------------------------
@@ -281,11 +287,16 @@ build_image() {
     --build-arg NODE_IMAGE="$BASE_IMAGE" \
     --build-arg BUILD_NODE_IMAGE="$BUILD_BASE_IMAGE" \
     --build-arg VERSION=dev --build-arg COMMIT="$commit" \
-    -t "$TAG" -f "$root/Dockerfile" "$root" >"$cache/build.log" 2>&1 ||
+    -t "$TAG" -f "$root/Dockerfile" "$root" 2>&1 | stamp >"$cache/build.log" ||
     { tail -n 60 "$cache/build.log" >&2; die "podman build failed (full log: $cache/build.log)"; }
   # The steps, and which came from the layer cache.
-  grep -E '^(\[[0-9]+/[0-9]+\] )?(STEP|COMMIT)|^--> Using cache' "$cache/build.log" | cut -c1-140 | sed 's/^/  | /' >&2 || true
-  # Drop what the previous builds left (replaced tags, their layers) so vfs storage stays bounded.
+  grep -E '^ *[0-9]+s ((\[[0-9]+/[0-9]+\] )?(STEP|COMMIT)|--> Using cache)' "$cache/build.log" | cut -c1-140 | sed 's/^/  | /' >&2 || true
+  # vfs stores every layer as a full copy: drop what earlier builds left (replaced tags, their
+  # layers), but keep the build stage's layers before `COPY . .` (Debian build tools, pnpm, the
+  # fetched packages) by tagging the last of them, so the next build starts from there.
+  local deps
+  deps="$(awk '/STEP [0-9]+\/[0-9]+: COPY \. \./ { print id; exit } / --> [0-9a-f]+$/ { id = $NF }' "$cache/build.log")"
+  if [ -n "$deps" ]; then podman_ tag "$deps" localhost/codeq-build-cache:deps >/dev/null; fi
   podman_ image prune -f >/dev/null 2>&1 || true
   say "built $TAG in $(elapsed $t0): $(image_mb "$TAG") MB"
 }
@@ -310,7 +321,7 @@ smoke() {
   cfg="$work/config.json"
   podman_ image inspect --format '{{json .Config}}' "$TAG" >"$cfg"
   podman_ image inspect --format '{{json .HealthCheck}}' "$TAG" >"$work/health.json" 2>/dev/null || echo null >"$work/health.json"
-  check_contents "$mnt" "$cfg"
+  check_contents "$mnt"
 
   say "running the image's entrypoint from its filesystem (chroot, own network namespace)"
   unshare --mount --net --fork --propagation private \
@@ -318,9 +329,9 @@ smoke() {
   say "smoke test OK in $(elapsed $t0)"
 }
 
-# check_contents MOUNT CONFIG: no sources, tests, dev dependencies or build tools in the image.
+# check_contents MOUNT: no sources, tests, dev dependencies or build tools in the image.
 check_contents() {
-  local m="$1" cfg="$2" bad=()
+  local m="$1" bad=()
   [ -f "$m/app/dist/main.js" ] || die "no /app/dist/main.js in the image"
   for p in app/src app/test app/apps app/packages app/.git app/tsconfig.json app/tsconfig.build.json \
     app/jest.config.js app/jest.config.cjs app/jest.config.mjs app/jest.config.ts src pnpm \
@@ -332,11 +343,12 @@ check_contents() {
   while IFS= read -r f; do bad+=("${f#"$m"}"); done < <(find "$m/app" -path "$m/app/node_modules" -prune -o \
     -type f \( -name '*.ts' -o -name '*.spec.js' -o -name '*.int-spec.js' \) -print | head -n 20)
   [ ${#bad[@]} -eq 0 ] || die "the image holds what it must not: ${bad[*]}"
-  node - "$m" <<'EOF' || die "dev dependency check failed"
+  node - "$m" "$root/apps/server/package.json" <<'EOF' || die "dev dependency check failed"
 const { existsSync, readFileSync, readdirSync } = require('node:fs');
 const { join } = require('node:path');
-const m = process.argv[2];
-const pkg = JSON.parse(readFileSync(join(m, 'app/package.json'), 'utf8'));
+const [m, serverPkg] = process.argv.slice(2);
+// The repository's package.json: the image's copy has its devDependencies removed by pnpm deploy.
+const pkg = JSON.parse(readFileSync(serverPkg, 'utf8'));
 const devs = Object.keys(pkg.devDependencies ?? {});
 // A devDependency may legitimately be a transitive production dependency of something else
 // (e.g. @types/node); what must be absent is one installed at the top level, and the known
@@ -355,8 +367,9 @@ EOF
 }
 
 # Runs inside `unshare --mount --net`: every mount and the network namespace vanish with it.
+SRV_PID=""
 smoke_inside() {
-  local img="$1" work="$2" r="$2/root" pid="" cfg="$2/config.json" log="$2/server.log" run=0
+  local img="$1" work="$2" r="$2/root" cfg="$2/config.json" log="$2/server.log" run=0
   ip link set lo up
   mkdir -p "$r" "$work/data" "$work/artifacts"
   # The image's filesystem, read-only (like readOnlyRootFilesystem in the Helm chart), with what
@@ -390,7 +403,7 @@ WORKER_STREAM_ADDR=:9091
 PRODUCER_STREAM_ADDR=:9092
 EOF
   # `docker run` semantics from the image config: USER, WORKDIR, ENV then --env-file, ENTRYPOINT+CMD.
-  local user workdir home
+  local user workdir
   mapfile -t spec < <(node - "$cfg" "$r" "$work/codeq.env" <<'EOF'
 const { readFileSync } = require('node:fs');
 const [cfgPath, r, envFile] = process.argv.slice(2);
@@ -424,7 +437,6 @@ EOF
   local n="${spec[2]}"
   local envs=("${spec[@]:3:$n}") argv=("${spec[@]:$((3 + n))}")
   [ "${user%%:*}" != 0 ] || die "the image runs as root (USER is not set to a non-root user)"
-  home="/"
   say "  USER $user, WORKDIR $workdir, ENTRYPOINT ${argv[*]}"
   mount --bind "$work/hosts" "$r/etc/hosts" 2>/dev/null || true
 
@@ -434,30 +446,31 @@ EOF
   start() {
     run=$((run + 1))
     echo "===== start #$run =====" >>"$log"
-    in_image "${argv[@]}" >>"$log" 2>&1 &
-    pid=$!
+    # Not through in_image: $! must be the server itself (chroot and env exec into it).
+    chroot --userspec="$user" "$r" /usr/bin/env -i -C "$workdir" "${envs[@]}" "${argv[@]}" >>"$log" 2>&1 9>&- &
+    SRV_PID=$!
     local i
     for ((i = 0; i < 300; i++)); do
-      kill -0 "$pid" 2>/dev/null || { tail -n 30 "$log" >&2; die "the server exited during start-up (start #$run)"; }
+      kill -0 "$SRV_PID" 2>/dev/null || { tail -n 30 "$log" >&2; die "the server exited during start-up (start #$run)"; }
       [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:8080/readyz || true)" = 200 ] && break
       sleep 0.1
     done
     [ "$i" -lt 300 ] || { tail -n 30 "$log" >&2; die "not ready on :8080/readyz within 30s (start #$run)"; }
     local uid
-    uid="$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")"
-    say "  start #$run: pid $pid, uid $uid, ready on :8080 (in the smoke namespace)"
+    uid="$(awk '/^Uid:/ {print $2}' "/proc/$SRV_PID/status")"
+    say "  start #$run: pid $SRV_PID, uid $uid, ready on :8080 (in the smoke namespace)"
     [ "$uid" = "${user%%:*}" ] || die "the server runs as uid $uid, not the image's $user"
   }
   stop() {
     local i code=0
-    kill -TERM "$pid"
-    for ((i = 0; i < 200; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; die "no exit within 20s of SIGTERM"; }
-    wait "$pid" || code=$?
+    kill -TERM "$SRV_PID"
+    for ((i = 0; i < 200; i++)); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$SRV_PID" 2>/dev/null && { kill -KILL "$SRV_PID"; die "no exit within 20s of SIGTERM"; }
+    wait "$SRV_PID" || code=$?
     [ "$code" = 0 ] || { tail -n 30 "$log" >&2; die "the server exited $code after SIGTERM"; }
-    pid=""
+    SRV_PID=""
   }
-  trap '[ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true' EXIT
+  trap '[ -z "${SRV_PID:-}" ] || kill -KILL "$SRV_PID" 2>/dev/null || true' EXIT
 
   start
   say "seed walkthrough (scripts/seed-walkthrough.sh http://127.0.0.1:8080):"
