@@ -96,10 +96,26 @@ preflight() {
   mkdir -p "$cache/dl"
   runroot=/run/codeq-image
   mkdir -p "$runroot" 2>/dev/null || { runroot="$cache/run"; mkdir -p "$runroot"; }
-  # Storage of our own (not the machine's default): vfs works without overlay support, and
-  # cgroupfs/no events because there is no systemd here.
-  PODMAN=(podman --root "$cache/storage" --runroot "$runroot" --storage-driver vfs
+  # Storage of our own (not the machine's default). overlay when this kernel and filesystem can
+  # mount it (much faster: vfs copies the whole filesystem for every step), else vfs, which
+  # works anywhere. cgroupfs and no events: there is no systemd here.
+  driver="${CODEQ_IMAGE_STORAGE_DRIVER:-}"
+  if [ -z "$driver" ]; then
+    local probe="$cache/.overlay-probe"
+    rm -rf "$probe" && mkdir -p "$probe"/{l,u,w,m}
+    if mount -t overlay overlay -o "lowerdir=$probe/l,upperdir=$probe/u,workdir=$probe/w" "$probe/m" 2>/dev/null; then
+      umount "$probe/m"; driver=overlay
+    else
+      driver=vfs
+    fi
+    rm -rf "$probe"
+  fi
+  local storage="$cache/storage-$driver"
+  runroot="$runroot/$driver"
+  mkdir -p "$runroot"
+  PODMAN=(podman --root "$storage" --runroot "$runroot" --storage-driver "$driver"
     --cgroup-manager cgroupfs --events-backend none)
+  say "podman $(podman --version | awk '{print $NF}'), storage driver $driver, cache $cache"
   # One image.sh at a time per cache (the storage and the base are shared).
   exec 9>"$cache/.lock"
   if ! flock -n 9; then
@@ -281,7 +297,7 @@ stamp() {
 build_image() {
   local t0=$SECONDS commit
   commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  say "building $TAG from $root/Dockerfile (podman build --isolation chroot --storage-driver vfs)"
+  say "building $TAG from $root/Dockerfile (podman build --isolation chroot --storage-driver $driver)"
   # --format docker: the OCI format has no HEALTHCHECK (buildah would drop it); Docker's keeps it.
   podman_ build --isolation chroot --pull=never --format docker \
     --build-arg NODE_IMAGE="$BASE_IMAGE" \
