@@ -68,18 +68,18 @@ preflight() {
   local missing=()
   command -v podman >/dev/null 2>&1 || missing+=(podman)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2) # brings up lo in the smoke test's namespace
   if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 || cannot "${missing[*]} missing and no apt-get to install them"
     say "installing ${missing[*]} from Debian packages"
     # Another apt-get may hold the lock for a while on a shared machine: wait for it.
     local apt=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 -qq)
-    if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" \
-      podman-docker- >/dev/null 2>&1; then
+    if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y "${missing[@]}" >/dev/null 2>&1; then
       "${apt[@]}" update >/dev/null 2>&1 || true
       DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y "${missing[@]}" >/dev/null 2>&1 ||
         cannot "could not install ${missing[*]} with apt-get"
     fi
-    command -v podman >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 ||
+    command -v podman >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 ||
       cannot "${missing[*]} still missing after apt-get install"
   fi
   for t in npm node curl tar unshare chroot ip sha256sum; do
