@@ -12,11 +12,16 @@
 #
 # Both stages must use the same Node major: better-sqlite3's binary is built for the build stage's
 # Node ABI. The image repository name above is a placeholder (see deploy/README.md).
+#
+# BUILD_NODE_IMAGE is the build stage's image and defaults to NODE_IMAGE. Set it only to an image
+# with the same node binary as NODE_IMAGE plus npm and Node's C headers, as scripts/image.sh does
+# with its local, registry-free bases (a runtime base without npm or headers is smaller).
 
 ARG NODE_IMAGE=node:22-bookworm-slim
+ARG BUILD_NODE_IMAGE=${NODE_IMAGE}
 
 # ---------------------------------------------------------------------------------------------
-FROM ${NODE_IMAGE} AS build
+FROM ${BUILD_NODE_IMAGE} AS build
 # better-sqlite3 falls back to node-gyp when no prebuilt binary can be downloaded.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
