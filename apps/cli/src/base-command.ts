@@ -15,6 +15,9 @@ export function exitCodeFor(code: ErrorCode): number {
 /** Exit code of `tasks wait` when the task ended FAILED (incl. dead-lettered); not an error code of the catalogue. */
 export const EXIT_TASK_FAILED = 8;
 
+/** Exit code of `tasks wait` when the task ended CANCELLED (a producer cancelled it); not an error code of the catalogue. */
+export const EXIT_TASK_CANCELLED = 9;
+
 /** `--transport` and `--grpc-address` of the commands that can use a gRPC stream. */
 export function transportFlags(role: 'worker' | 'producer') {
   const port = role === 'worker' ? 9091 : 9092;

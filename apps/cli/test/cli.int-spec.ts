@@ -120,6 +120,25 @@ describe('codeq tasks', () => {
     expect(j.code).toBe(8);
     expect(JSON.parse(j.stdout)).toMatchObject({ result: { status: 'FAILED', error: 'disk full' } });
   });
+
+  it('wait exits 9 when the task was CANCELLED (pending, or running when its cancellation lands)', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.cancelled', '--payload', '{}'])).stdout);
+    expect((await cli(['tasks', 'cancel', id])).code).toBe(0);
+    const r = await cli(['tasks', 'wait', id, '--timeout', '5']);
+    expect(r.code).toBe(9);
+    expect(r.stdout).toMatch(/status\s+CANCELLED/);
+    expect(r.stderr).toContain(`[WARN] Task ${id} was CANCELLED`);
+    const j = await cli(['tasks', 'wait', id, '--json']);
+    expect(j.code).toBe(9);
+    expect(JSON.parse(j.stdout)).toMatchObject({ result: { status: 'CANCELLED' } });
+
+    // A running task: the cancel is requested, the worker's next heartbeat ends it CANCELLED.
+    const running = lastWord((await cli(['tasks', 'submit', 'cli.cancelled2', '--payload', '{}'])).stdout);
+    const c = JSON.parse((await cli(['tasks', 'claim', '--commands', 'cli.cancelled2', '--json'])).stdout);
+    expect((await cli(['tasks', 'cancel', running])).code).toBe(0);
+    await cli(['tasks', 'heartbeat', running, '--lease-id', c.leaseId]);
+    expect((await cli(['tasks', 'wait', running, '--timeout', '5'])).code).toBe(9);
+  });
 });
 
 describe('codeq over the gRPC streams (--transport grpc)', () => {

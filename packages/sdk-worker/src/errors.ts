@@ -52,3 +52,18 @@ export class TaskCancelledError extends Error {
     this.taskId = taskId;
   }
 }
+
+/**
+ * The abort reason of `ctx.signal` when the handler ran longer than `handlerTimeoutMs`. The task
+ * is nacked (redelivered after the nack delay) without waiting for the handler to settle.
+ */
+export class HandlerTimeoutError extends Error {
+  readonly taskId: string;
+  readonly timeoutMs: number;
+  constructor(taskId: string, timeoutMs: number) {
+    super(`handler of task ${taskId} did not finish within ${timeoutMs} ms`);
+    this.name = 'HandlerTimeoutError';
+    this.taskId = taskId;
+    this.timeoutMs = timeoutMs;
+  }
+}

@@ -5,6 +5,7 @@
 export { createWorker, toResultObject } from './worker.js';
 export type { Commands, PayloadOf, Handler, TaskContext, TransportKind, Worker, WorkerEvent, WorkerOptions, WorkerTarget } from './worker.js';
 export { GrpcWorkerTransport, taskFromProto, type GrpcWorkerTransportOptions, type WorkerSessionInfo } from './grpc-worker-transport.js';
-export { PermanentFailure, RetryTask, LeaseLostError, TaskCancelledError, WorkerStoppedError } from './errors.js';
+export { PermanentFailure, RetryTask, LeaseLostError, TaskCancelledError, WorkerStoppedError, HandlerTimeoutError } from './errors.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
-export type { Task, TaskStatus, Logger, Transport } from '@codeq/sdk-producer/transport';
+export { objectFirstLogger } from '@codeq/sdk-producer/transport';
+export type { Task, TaskStatus, Logger, ObjectFirstLogger, Transport } from '@codeq/sdk-producer/transport';

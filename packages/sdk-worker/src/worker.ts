@@ -13,7 +13,7 @@ import {
   type Task,
   type Transport,
 } from '@codeq/sdk-producer/transport';
-import { LeaseLostError, PermanentFailure, RetryTask, TaskCancelledError, WorkerStoppedError } from './errors.js';
+import { HandlerTimeoutError, LeaseLostError, PermanentFailure, RetryTask, TaskCancelledError, WorkerStoppedError } from './errors.js';
 import { GrpcWorkerTransport, type GrpcWorkerTransportOptions } from './grpc-worker-transport.js';
 
 /** The wire of the claim loop: HTTP long-polls, or the gRPC worker stream. */
@@ -70,6 +70,13 @@ export type WorkerEvent =
   /** A producer cancelled the task: `ctx.signal` aborted with TaskCancelledError, nothing more is recorded. */
   | { type: 'cancelled'; taskId: string; command: string; attempt: number; durationMs: number }
   | { type: 'error'; phase: 'claim' | 'heartbeat' | 'result' | 'fatal'; error: Error; taskId?: string; command?: string }
+  /**
+   * Recording the outcome failed `attempts` times (or for `resultRetry.maxMs`): the worker gave up,
+   * stopped renewing the lease, and the task returns to the queue when its lease expires.
+   */
+  | { type: 'result-gave-up'; taskId: string; command: string; attempt: number; outcome: 'complete' | 'fail' | 'nack' | 'abandon'; attempts: number; error: string }
+  /** The handler ran longer than `handlerTimeoutMs`: `ctx.signal` aborted with HandlerTimeoutError, the task is nacked. */
+  | { type: 'handler-timeout'; taskId: string; command: string; attempt: number; timeoutMs: number }
   | { type: 'reconnected'; downtimeMs: number }
   | { type: 'stopped' };
 
@@ -125,6 +132,26 @@ export type WorkerOptions<C extends string = string> = WorkerTarget & {
   reconnect?: { initialMs?: number; maxMs?: number };
   /** Per-request timeout (long-polls add their wait), or how long a stream ack may take (gRPC). @default 30000 */
   timeoutMs?: number;
+  /**
+   * Longest a handler may run. When it passes, `ctx.signal` aborts with {@link HandlerTimeoutError}
+   * and the task is nacked at once (redelivered after the nack delay; counts as an attempt, so a
+   * handler that always hangs ends in the DLQ); the slot is freed, a later settle of the handler is
+   * ignored. A function sets it per task (`undefined` or 0: no limit). @default no limit
+   */
+  handlerTimeoutMs?: number | ((task: Task) => number | undefined);
+  /**
+   * Retries of a result / nack / abandon that fails transiently (server down, 5xx): at most
+   * `maxAttempts` tries and `maxMs` since the first. Then the worker gives up (event
+   * `result-gave-up`), stops the task's heartbeats, and the task is redelivered once its lease
+   * expires. @default { maxAttempts: 20, maxMs: 60000 }
+   */
+  resultRetry?: { maxAttempts?: number; maxMs?: number };
+  /**
+   * The local clock (ms since epoch), for tests. Lease deadlines are computed from durations (the
+   * lease granted, measured from when the answer arrived on this clock), never by comparing the
+   * server's `leaseUntil` with this clock, so a skewed worker clock does not matter. @default Date.now
+   */
+  now?: () => number;
   logger?: Logger;
   onEvent?: (event: WorkerEvent) => void;
 };
@@ -183,6 +210,28 @@ function errorMessage(e: unknown): string {
   return s.length > MAX_REASON ? s.slice(0, MAX_REASON - 1) + '…' : s;
 }
 
+/**
+ * The lease the server granted on a claim, as a duration: `leaseUntil − updatedAt` (both set by
+ * the server's clock at the claim; leaseUntil is whole seconds, hence rounded up). 300 s when
+ * the task does not say.
+ */
+function grantedLeaseMs(task: Task): number {
+  const until = task.leaseUntil ? Date.parse(task.leaseUntil) : NaN;
+  const at = task.updatedAt ? Date.parse(task.updatedAt) : NaN;
+  const d = until - at;
+  return Number.isFinite(d) && d > 0 ? Math.max(1000, Math.ceil(d / 1000) * 1000) : 300_000;
+}
+
+/** The message of JSON.stringify's error for `v`, or undefined when it serialises. */
+function unserialisable(v: unknown): string | undefined {
+  try {
+    JSON.stringify(v);
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
 /** The handler's return value as a result object. */
 export function toResultObject(v: unknown): Record<string, unknown> {
   if (v === undefined || v === null) return {};
@@ -234,6 +283,9 @@ class ClaimLoopWorker<C extends string> implements Worker {
   private readonly heartbeatOn: boolean;
   private readonly heartbeatIntervalMs: number | undefined;
   private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly resultMaxAttempts: number;
+  private readonly resultMaxMs: number;
   private readonly onSignal = (sig: NodeJS.Signals): void => {
     log(this.logger, 'info', `codeq worker: ${sig}, stopping`);
     void this.stop(this.state === 'running' ? {} : { deadlineMs: 0 });
@@ -254,6 +306,9 @@ class ClaimLoopWorker<C extends string> implements Worker {
     this.heartbeatOn = opts.heartbeat !== false;
     this.heartbeatIntervalMs = typeof opts.heartbeat === 'object' ? opts.heartbeat.intervalMs : undefined;
     this.logger = opts.logger ?? {};
+    this.now = opts.now ?? Date.now;
+    this.resultMaxAttempts = Math.max(1, opts.resultRetry?.maxAttempts ?? 20);
+    this.resultMaxMs = Math.max(0, opts.resultRetry?.maxMs ?? 60_000);
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
@@ -294,7 +349,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       log(this.logger, 'info', 'codeq worker: draining', { inFlight: this.inflight.size, deadlineMs: ms });
     }
     if (!this.finished) {
-      const at = Date.now() + ms;
+      const at = this.now() + ms;
       if (this.hardStopAt === undefined || at < this.hardStopAt) {
         this.hardStopAt = at;
         clearTimeout(this.hardTimer);
@@ -329,7 +384,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
         }
         failures++;
         if (this.downSince === undefined) {
-          this.downSince = Date.now();
+          this.downSince = this.now();
           log(this.logger, 'warn', 'codeq worker: claim failed, retrying', { slot, code: err.code, error: err.message });
           this.emit({ type: 'error', phase: 'claim', error: err });
         }
@@ -342,7 +397,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       }
       failures = 0;
       if (this.downSince !== undefined) {
-        const downtimeMs = Date.now() - this.downSince;
+        const downtimeMs = this.now() - this.downSince;
         this.downSince = undefined;
         log(this.logger, 'info', 'codeq worker: reconnected', { downtimeMs });
         this.emit({ type: 'reconnected', downtimeMs });
@@ -368,40 +423,55 @@ class ClaimLoopWorker<C extends string> implements Worker {
 
   /** Runs the handler; resolves when it returned, with the promise of recording its outcome. */
   private async process(task: Task): Promise<{ settled: Promise<void> }> {
-    const now = Date.now();
-    const leaseMs = this.opts.leaseSeconds
-      ? this.opts.leaseSeconds * 1000
-      : task.leaseUntil
-        ? Math.max(1000, Date.parse(task.leaseUntil) - now)
-        : 300_000;
+    const now = this.now();
+    const leaseMs = this.opts.leaseSeconds ? this.opts.leaseSeconds * 1000 : grantedLeaseMs(task);
     const e: InFlight = {
       task,
       leaseId: task.leaseId ?? '',
       started: now,
-      // The claim's round trip already used part of the lease; leaseUntil is whole seconds.
-      leaseDeadline: task.leaseUntil ? Math.min(now + leaseMs, Date.parse(task.leaseUntil) + 999) : now + leaseMs,
+      // A duration from the local arrival time: the server's absolute leaseUntil is never
+      // compared with the local clock (they may disagree by minutes).
+      leaseDeadline: now + leaseMs,
       leaseMs,
       handlerCtl: undefined,
       cancelCtl: new AbortController(),
       watchdog: undefined,
       heartbeating: undefined,
       lost: false,
-      hardStopped: this.hardStopAt !== undefined && Date.now() >= this.hardStopAt,
+      hardStopped: this.hardStopAt !== undefined && this.now() >= this.hardStopAt,
       detached: false,
       finished: false,
     };
     this.inflight.set(task.id, e);
     this.emit({ type: 'claimed', taskId: task.id, command: task.command, attempt: task.attempts, leaseId: e.leaseId });
     this.armWatchdog(e);
-    if (this.heartbeatOn) this.scheduleHeartbeat(e, Date.now() + this.heartbeatInterval(e));
+    if (this.heartbeatOn) this.scheduleHeartbeat(e, this.now() + this.heartbeatInterval(e));
     let outcome: Outcome;
+    const t = this.opts.handlerTimeoutMs;
+    const timeoutMs = typeof t === 'function' ? t(task) : t;
     try {
-      const value = await this.opts.handler(task as Task<PayloadOf<C>>, this.context(e));
+      const value = timeoutMs && timeoutMs > 0 ? await this.runWithTimeout(e, timeoutMs) : await this.opts.handler(task as Task<PayloadOf<C>>, this.context(e));
       outcome = { kind: 'complete', result: toResultObject(value) };
     } catch (err) {
       outcome = this.classify(task, err);
     }
     return { settled: this.record(e, outcome) };
+  }
+
+  /** Runs the handler; after `timeoutMs` aborts its signal and rejects with HandlerTimeoutError without waiting for it. */
+  private runWithTimeout(e: InFlight, timeoutMs: number): Promise<unknown> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const err = new HandlerTimeoutError(e.task.id, timeoutMs);
+        log(this.logger, 'warn', 'codeq worker: handler timed out, aborting it', { taskId: e.task.id, timeoutMs });
+        this.emit({ type: 'handler-timeout', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, timeoutMs });
+        this.handlerCtl(e).abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    const run = (async () => this.opts.handler(e.task as Task<PayloadOf<C>>, this.context(e)))();
+    return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** Records a handler's outcome (heartbeats go on until then) and forgets the task. Never rejects. */
@@ -426,6 +496,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
   private classify(task: Task, err: unknown): Outcome {
     if (err instanceof PermanentFailure) return { kind: 'fail', message: errorMessage(err) };
     if (err instanceof RetryTask) return { kind: 'nack', reason: errorMessage(err), delaySeconds: err.delaySeconds };
+    // HandlerTimeoutError falls through: nacked like any transient failure.
     const d = this.opts.nackDelaySeconds;
     const delaySeconds = typeof d === 'function' ? d(task, err) : d;
     return { kind: 'nack', reason: errorMessage(err), delaySeconds };
@@ -461,7 +532,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
   private armWatchdog(e: InFlight): void {
     clearTimeout(e.watchdog);
     if (e.finished || e.lost) return;
-    e.watchdog = setTimeout(() => this.loseLease(e, 'lease expired before it was renewed'), Math.max(0, e.leaseDeadline - Date.now()));
+    e.watchdog = setTimeout(() => this.loseLease(e, 'lease expired before it was renewed'), Math.max(0, e.leaseDeadline - this.now()));
   }
 
   private loseLease(e: InFlight, reason: string, cause?: unknown): void {
@@ -487,19 +558,21 @@ class ClaimLoopWorker<C extends string> implements Worker {
     e.cancelCtl.abort(TASK_SETTLED);
     if (!e.finished) this.handlerCtl(e).abort(new TaskCancelledError(e.task.id, { cause }));
     log(this.logger, 'info', 'codeq worker: task cancelled', { taskId: e.task.id });
-    this.emit({ type: 'cancelled', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, durationMs: Date.now() - e.started });
+    this.emit({ type: 'cancelled', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, durationMs: this.now() - e.started });
   }
 
   private async sendHeartbeat(e: InFlight, extendSeconds: number | undefined, rethrow: boolean): Promise<void> {
-    const t0 = Date.now();
+    const t0 = this.now();
     try {
-      const r = await this.transport.heartbeat(
+      await this.transport.heartbeat(
         e.task.id,
         { ...(extendSeconds ? { extendSeconds } : {}), ...(e.leaseId ? { leaseId: e.leaseId } : {}) },
         { signal: e.cancelCtl.signal, timeoutMs: Math.max(1000, Math.min(10_000, Math.floor(e.leaseMs / 3))) },
       );
       const ms = extendSeconds ? extendSeconds * 1000 : e.leaseMs;
-      e.leaseDeadline = r.leaseUntil ? Math.min(t0 + ms, Date.parse(r.leaseUntil) + 999) : t0 + ms;
+      // From when the heartbeat was sent (a lower bound of the server's new lease end), as a
+      // duration: the server's absolute leaseUntil is not compared with the local clock.
+      e.leaseDeadline = t0 + ms;
       this.armWatchdog(e);
     } catch (err) {
       if (isAbortError(err) || e.cancelCtl.signal.aborted) {
@@ -537,13 +610,13 @@ class ClaimLoopWorker<C extends string> implements Worker {
   private armHeartbeats(at: number): void {
     clearTimeout(this.hbTimer);
     this.hbTimerAt = at;
-    this.hbTimer = setTimeout(() => this.heartbeatTick(), Math.max(0, at - Date.now()));
+    this.hbTimer = setTimeout(() => this.heartbeatTick(), Math.max(0, at - this.now()));
   }
 
   private heartbeatTick(): void {
     this.hbTimer = undefined;
     this.hbTimerAt = Infinity;
-    const now = Date.now();
+    const now = this.now();
     let next = Infinity;
     for (const [e, at] of this.hbDue) {
       if (e.finished || e.lost || e.detached) {
@@ -559,18 +632,22 @@ class ClaimLoopWorker<C extends string> implements Worker {
         .catch(() => undefined)
         .finally(() => {
           e.heartbeating = undefined;
-          if (!e.finished && !e.lost && !e.detached) this.scheduleHeartbeat(e, Date.now() + this.heartbeatInterval(e));
+          if (!e.finished && !e.lost && !e.detached) this.scheduleHeartbeat(e, this.now() + this.heartbeatInterval(e));
         });
     }
     if (next < Infinity) this.armHeartbeats(next);
   }
 
-  /** Records the outcome, retrying transient failures for as long as the lease lasts. */
+  /**
+   * Records the outcome, retrying transient failures up to `resultRetry` (attempts and total
+   * time); then gives up: heartbeats stop and the task is redelivered when its lease expires.
+   */
   private async settle(e: InFlight, first: Outcome): Promise<void> {
     let outcome = first;
     const { task } = e;
     const lease = e.leaseId ? { leaseId: e.leaseId } : {};
     const base = { taskId: task.id, command: task.command, attempt: task.attempts };
+    const firstTry = this.now();
     for (let attempt = 1; ; attempt++) {
       if (e.lost || e.detached) return;
       const opts = { signal: e.cancelCtl.signal };
@@ -578,15 +655,15 @@ class ClaimLoopWorker<C extends string> implements Worker {
         switch (outcome.kind) {
           case 'complete':
             await this.transport.submitResult(task.id, { status: 'COMPLETED', result: outcome.result, ...lease }, opts);
-            this.emit({ type: 'completed', ...base, durationMs: Date.now() - e.started });
+            this.emit({ type: 'completed', ...base, durationMs: this.now() - e.started });
             return;
           case 'fail':
             await this.transport.submitResult(task.id, { status: 'FAILED', error: outcome.message || 'failed', ...lease }, opts);
-            this.emit({ type: 'failed', ...base, durationMs: Date.now() - e.started, error: outcome.message || 'failed' });
+            this.emit({ type: 'failed', ...base, durationMs: this.now() - e.started, error: outcome.message || 'failed' });
             return;
           case 'nack': {
             const n = await this.transport.nack(task.id, { reason: outcome.reason, ...(outcome.delaySeconds !== undefined ? { delaySeconds: outcome.delaySeconds } : {}), ...lease }, opts);
-            this.emit({ type: 'nacked', ...base, durationMs: Date.now() - e.started, reason: outcome.reason, status: n.status, delaySeconds: n.delaySeconds });
+            this.emit({ type: 'nacked', ...base, durationMs: this.now() - e.started, reason: outcome.reason, status: n.status, delaySeconds: n.delaySeconds });
             return;
           }
           case 'abandon':
@@ -596,6 +673,17 @@ class ClaimLoopWorker<C extends string> implements Worker {
         }
       } catch (raw) {
         if (isAbortError(raw) || e.cancelCtl.signal.aborted) return;
+        if (outcome.kind === 'complete' && !CodeqError.is(raw)) {
+          // A result the SDK cannot serialise (BigInt, circular structure) would fail every retry.
+          const why = unserialisable(outcome.result);
+          if (why !== undefined) {
+            const message = `result not serialisable: ${why}`;
+            log(this.logger, 'warn', 'codeq worker: handler result is not serialisable, recording FAILED', { taskId: task.id, error: why });
+            this.emit({ type: 'error', phase: 'result', error: new CodeqError('VALIDATION_FAILED', message, { taskId: task.id }, { cause: raw }), taskId: task.id, command: task.command });
+            outcome = { kind: 'fail', message };
+            continue;
+          }
+        }
         const err = toCodeqError(raw, this.transport.target);
         if (err.code === 'CANCELLED') {
           this.cancelled(e, err);
@@ -604,7 +692,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
         if (isLeaseLost(err)) {
           // A nack/abandon whose first answer was lost already released the lease.
           if (attempt > 1 && (outcome.kind === 'nack' || outcome.kind === 'abandon')) {
-            if (outcome.kind === 'nack') this.emit({ type: 'nacked', ...base, durationMs: Date.now() - e.started, reason: outcome.reason, status: 'requeued', delaySeconds: 0 });
+            if (outcome.kind === 'nack') this.emit({ type: 'nacked', ...base, durationMs: this.now() - e.started, reason: outcome.reason, status: 'requeued', delaySeconds: 0 });
             else this.emit({ type: 'abandoned', ...base, reason: outcome.reason });
             return;
           }
@@ -619,8 +707,13 @@ class ClaimLoopWorker<C extends string> implements Worker {
         if (err.spec.retryable || err.code === 'INTERNAL') {
           log(this.logger, 'debug', 'codeq worker: result submission failed, retrying', { taskId: task.id, code: err.code, error: err.message });
           if (attempt === 1) this.emit({ type: 'error', phase: 'result', error: err, taskId: task.id, command: task.command });
+          const wait = backoffMs(this.reconnect, attempt);
+          if (attempt >= this.resultMaxAttempts || this.now() + wait - firstTry > this.resultMaxMs) {
+            this.giveUp(e, outcome.kind, attempt, err);
+            return;
+          }
           try {
-            await sleep(backoffMs(this.reconnect, attempt), e.cancelCtl.signal);
+            await sleep(wait, e.cancelCtl.signal);
           } catch {
             return;
           }
@@ -630,6 +723,15 @@ class ClaimLoopWorker<C extends string> implements Worker {
         return;
       }
     }
+  }
+
+  /** Result retries exhausted: stop renewing the lease (the server redelivers the task when it expires). */
+  private giveUp(e: InFlight, outcome: Outcome['kind'], attempts: number, err: CodeqError): void {
+    clearTimeout(e.watchdog);
+    this.hbDue.delete(e);
+    e.cancelCtl.abort(TASK_SETTLED);
+    log(this.logger, 'error', 'codeq worker: giving up recording the outcome; the task is redelivered when its lease expires', { taskId: e.task.id, outcome, attempts, code: err.code, error: err.message });
+    this.emit({ type: 'result-gave-up', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, outcome, attempts, error: err.message });
   }
 
   // ---- shutdown -----------------------------------------------------------------------------

@@ -1,13 +1,13 @@
 import { createProducer, type TaskResult } from '@codeq/sdk-producer';
 import { Args, Flags } from '@oclif/core';
-import { BaseCommand, CLI_RETRY, EXIT_TASK_FAILED } from '../../base-command.js';
+import { BaseCommand, CLI_RETRY, EXIT_TASK_CANCELLED, EXIT_TASK_FAILED } from '../../base-command.js';
 import { keyValues, tag } from '../../output.js';
 
 export default class TasksWait extends BaseCommand<typeof TasksWait> {
   static override summary = "Wait for a task's result.";
   static override description =
-    'Long-polls until the task is COMPLETED or FAILED (including dead-lettered) and prints the result. ' +
-    `Exits 0 when it COMPLETED, ${EXIT_TASK_FAILED} when it ended FAILED, and 4 (not found) if there is no result before --timeout.`;
+    'Long-polls until the task is COMPLETED, FAILED (including dead-lettered) or CANCELLED and prints the result. ' +
+    `Exits 0 when it COMPLETED, ${EXIT_TASK_FAILED} when it ended FAILED, ${EXIT_TASK_CANCELLED} when it was CANCELLED, and 4 (not found) if there is no result before --timeout.`;
   static override examples = [
     '<%= config.bin %> tasks wait 3f0c… --timeout 120',
     '<%= config.bin %> tasks wait 3f0c… --json | jq .result.result',
@@ -34,6 +34,9 @@ export default class TasksWait extends BaseCommand<typeof TasksWait> {
       // The result is still printed (and returned for --json); the exit code tells scripts.
       this.note(`${tag.error()} Task ${r.task.id} ended FAILED${r.result.error ? `: ${r.result.error}` : ''}`);
       process.exitCode = EXIT_TASK_FAILED;
+    } else if (r.result.status === 'CANCELLED') {
+      this.note(`${tag.warn()} Task ${r.task.id} was CANCELLED`);
+      process.exitCode = EXIT_TASK_CANCELLED;
     }
     return r;
   }

@@ -108,6 +108,10 @@ export default class WorkerStart extends BaseCommand<typeof WorkerStart> {
         return this.log(`${tag.warn()} Lease lost: ${e.taskId} (${e.command}): ${e.reason}`);
       case 'cancelled':
         return this.log(`${tag.warn()} Task cancelled: ${e.taskId} (${e.command}) after ${e.durationMs} ms`);
+      case 'handler-timeout':
+        return this.log(`${tag.warn()} Handler timed out: ${e.taskId} (${e.command}) after ${e.timeoutMs} ms`);
+      case 'result-gave-up':
+        return this.note(`${tag.error()} Gave up recording the outcome of ${e.taskId} (${e.command}) after ${e.attempts} attempts: ${e.error}; it is redelivered when its lease expires`);
       case 'error':
         if (e.phase === 'fatal') return; // reported as the command's error
         return this.note(`${tag.warn()} ${e.phase === 'claim' ? 'Cannot claim: ' : ''}${e.error.message}${e.taskId ? ` (task ${e.taskId})` : ''}`);
