@@ -75,6 +75,21 @@ export function JsonBlock({ value, label }: { value: unknown; label: string }) {
   );
 }
 
+/** Keyset paging: `cursors` is the stack of page cursors (null = first page); `next` the page's nextCursor. */
+export function Pager({ cursors, setCursors, next }: { cursors: (string | null)[]; setCursors: (f: (c: (string | null)[]) => (string | null)[]) => void; next: string | null }) {
+  return (
+    <nav className="row pager" aria-label="Pages">
+      <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+        ← Newer
+      </button>
+      <span className="muted">Page {cursors.length}</span>
+      <button type="button" disabled={!next} onClick={() => setCursors((c) => [...c, next])}>
+        Older →
+      </button>
+    </nav>
+  );
+}
+
 export function ErrorNote({ error }: { error: string | null }) {
   if (!error) return null;
   return (

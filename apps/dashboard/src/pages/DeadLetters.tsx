@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { api } from '../api';
 import { Link, navigate, useLocation } from '../router';
-import { ago, Confirm, ErrorNote, usePoll } from '../ui';
+import { ago, Confirm, ErrorNote, Pager, usePoll } from '../ui';
 
 export function DeadLetters() {
   const { search } = useLocation();
@@ -138,15 +138,7 @@ export function DeadLetters() {
           </tbody>
         </table>
       </div>
-      <nav className="row pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
-          ← Newer
-        </button>
-        <span className="muted">Page {cursors.length}</span>
-        <button type="button" disabled={!page.data?.nextCursor} onClick={() => setCursors((c) => [...c, page.data!.nextCursor])}>
-          Older →
-        </button>
-      </nav>
+      <Pager cursors={cursors} setCursors={setCursors} next={page.data?.nextCursor ?? null} />
       <Confirm
         open={confirm !== null}
         title={confirm?.kind === 'all' ? `Redrive all dead letters of ${confirm.command}?` : `Redrive ${selected.size} task(s)?`}

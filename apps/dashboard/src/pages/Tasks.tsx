@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { api, STATUSES, type TaskQuery } from '../api';
 import { Link, navigate } from '../router';
-import { ago, ErrorNote, StatusBadge, usePoll } from '../ui';
+import { ago, ErrorNote, Pager, StatusBadge, usePoll } from '../ui';
 
 /** datetime-local value → ISO (local time as the browser sees it). */
 const toIso = (v: string) => (v ? new Date(v).toISOString() : '');
@@ -120,15 +120,7 @@ export function Tasks({ search }: { search: URLSearchParams }) {
           </tbody>
         </table>
       </div>
-      <nav className="row pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
-          ← Newer
-        </button>
-        <span className="muted">Page {cursors.length}</span>
-        <button type="button" disabled={!page.data?.nextCursor} onClick={() => setCursors((c) => [...c, page.data!.nextCursor])}>
-          Older →
-        </button>
-      </nav>
+      <Pager cursors={cursors} setCursors={setCursors} next={page.data?.nextCursor ?? null} />
     </section>
   );
 }
