@@ -1,6 +1,6 @@
 /** Small shared pieces: polling, status badges, JSON blocks, confirmation dialog, SVG chart. */
 import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
-import type { Throughput } from './api';
+import type { CommandRow, Throughput } from './api';
 
 /** Load `f` now and every `ms` while `live`; reload() on demand. */
 export function usePoll<T>(f: () => Promise<T>, ms: number, deps: unknown[], live = true) {
@@ -156,5 +156,50 @@ export function ThroughputChart({ data }: { data: Throughput }) {
         <span className="key created">created</span> <span className="key completed">completed</span> <span className="key failed">failed</span> per {data.bucketSeconds} s
       </figcaption>
     </figure>
+  );
+}
+
+/** One row per command: depths and the paused state. `name` renders the command cell (a link on
+ * the overview); `action` adds a last column (the pause/resume button on the Queues page). */
+export function CommandTable({ label, rows, loading, name, dlq, action }: { label: string; rows: CommandRow[]; loading: boolean; name?: (c: CommandRow) => ReactNode; dlq?: (c: CommandRow) => ReactNode; action?: (c: CommandRow) => ReactNode }) {
+  const cols = action ? 7 : 6;
+  return (
+    <table aria-label={label}>
+      <thead>
+        <tr>
+          <th scope="col">Command</th>
+          <th scope="col" className="num">Ready</th>
+          <th scope="col" className="num">Delayed</th>
+          <th scope="col" className="num">In progress</th>
+          <th scope="col" className="num">DLQ</th>
+          <th scope="col">State</th>
+          {action && (
+            <th scope="col">
+              <span className="sr-only">Action</span>
+            </th>
+          )}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.length === 0 && (
+          <tr>
+            <td colSpan={cols} className="muted">
+              {loading ? 'Loading…' : 'No commands yet.'}
+            </td>
+          </tr>
+        )}
+        {rows.map((c) => (
+          <tr key={c.command} data-command={c.command}>
+            <th scope="row">{name ? name(c) : c.command}</th>
+            <td className="num">{c.ready}</td>
+            <td className="num">{c.delayed}</td>
+            <td className="num">{c.inProgress}</td>
+            <td className="num">{dlq ? dlq(c) : c.dlq}</td>
+            <td>{c.paused ? <span className="badge badge-paused">paused</span> : <span className="badge badge-running">running</span>}</td>
+            {action && <td>{action(c)}</td>}
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

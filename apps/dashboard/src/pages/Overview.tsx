@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { api, type Me } from '../api';
 import { Link } from '../router';
-import { ErrorNote, ThroughputChart, usePoll } from '../ui';
+import { CommandTable, ErrorNote, ThroughputChart, usePoll } from '../ui';
 
 export function Overview({ me }: { me: Me }) {
   const [minutes, setMinutes] = useState(15);
@@ -44,39 +44,13 @@ export function Overview({ me }: { me: Me }) {
           <>
             <ErrorNote error={cmds.error} />
             <div className="scroll">
-              <table aria-label="Queue depth per command">
-                <thead>
-                  <tr>
-                    <th scope="col">Command</th>
-                    <th scope="col" className="num">Ready</th>
-                    <th scope="col" className="num">Delayed</th>
-                    <th scope="col" className="num">In progress</th>
-                    <th scope="col" className="num">DLQ</th>
-                    <th scope="col">State</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {rows.length === 0 && (
-                    <tr>
-                      <td colSpan={6} className="muted">
-                        {cmds.loading ? 'Loading…' : 'No commands yet.'}
-                      </td>
-                    </tr>
-                  )}
-                  {rows.map((c) => (
-                    <tr key={c.command} data-command={c.command}>
-                      <th scope="row">
-                        <Link to={`/tasks?command=${encodeURIComponent(c.command)}`}>{c.command}</Link>
-                      </th>
-                      <td className="num">{c.ready}</td>
-                      <td className="num">{c.delayed}</td>
-                      <td className="num">{c.inProgress}</td>
-                      <td className="num">{c.dlq > 0 ? <Link to={`/dead-letters?command=${encodeURIComponent(c.command)}`}>{c.dlq}</Link> : 0}</td>
-                      <td>{c.paused ? <span className="badge badge-paused">paused</span> : <span className="badge badge-running">running</span>}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <CommandTable
+                label="Queue depth per command"
+                rows={rows}
+                loading={cmds.loading}
+                name={(c) => <Link to={`/tasks?command=${encodeURIComponent(c.command)}`}>{c.command}</Link>}
+                dlq={(c) => (c.dlq > 0 ? <Link to={`/dead-letters?command=${encodeURIComponent(c.command)}`}>{c.dlq}</Link> : 0)}
+              />
             </div>
           </>
         )}

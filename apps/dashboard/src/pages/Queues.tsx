@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api } from '../api';
-import { Confirm, ErrorNote, usePoll } from '../ui';
+import { CommandTable, Confirm, ErrorNote, usePoll } from '../ui';
 
 export function Queues() {
   const cmds = usePoll(() => api.commands(), 5000, []);
@@ -34,45 +34,16 @@ export function Queues() {
       )}
       <ErrorNote error={error ?? cmds.error} />
       <div className="scroll card">
-        <table aria-label="Queues">
-          <thead>
-            <tr>
-              <th scope="col">Command</th>
-              <th scope="col" className="num">Ready</th>
-              <th scope="col" className="num">Delayed</th>
-              <th scope="col" className="num">In progress</th>
-              <th scope="col" className="num">DLQ</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span className="sr-only">Action</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.length === 0 && (
-              <tr>
-                <td colSpan={7} className="muted">
-                  {cmds.loading ? 'Loading…' : 'No commands yet.'}
-                </td>
-              </tr>
-            )}
-            {rows.map((c) => (
-              <tr key={c.command} data-command={c.command}>
-                <th scope="row">{c.command}</th>
-                <td className="num">{c.ready}</td>
-                <td className="num">{c.delayed}</td>
-                <td className="num">{c.inProgress}</td>
-                <td className="num">{c.dlq}</td>
-                <td>{c.paused ? <span className="badge badge-paused">paused</span> : <span className="badge badge-running">running</span>}</td>
-                <td>
-                  <button type="button" className={c.paused ? 'primary' : ''} onClick={() => setConfirm({ command: c.command, pause: !c.paused })}>
-                    {c.paused ? `Resume ${c.command}` : `Pause ${c.command}`}
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <CommandTable
+          label="Queues"
+          rows={rows}
+          loading={cmds.loading}
+          action={(c) => (
+            <button type="button" className={c.paused ? 'primary' : ''} onClick={() => setConfirm({ command: c.command, pause: !c.paused })}>
+              {c.paused ? `Resume ${c.command}` : `Pause ${c.command}`}
+            </button>
+          )}
+        />
       </div>
       <Confirm
         open={confirm !== null}
