@@ -10,7 +10,11 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && command -v apt-get >/dev/nu
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 bash scripts/pnpm.sh exec turbo run build --output-logs=errors-only
+# ESLint over every package's sources and tests, then the import-cycle check (madge, pinned).
 bash scripts/pnpm.sh run lint
+# The .proto files: buf lint, and the committed src/gen/ must be what the generator makes of them.
+bash scripts/pnpm.sh --filter @codeq/proto run lint
+bash scripts/pnpm.sh --filter @codeq/proto run gen:check
 bash scripts/pnpm.sh exec turbo run test --concurrency=1 --output-logs=full
 
 # The server's HTTP and gRPC integration suites again, on PostgreSQL (a throwaway server from the

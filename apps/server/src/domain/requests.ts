@@ -1,27 +1,48 @@
 /**
- * Request parsing and validation with upstream's messages (http-api §6). Everything is checked
- * before any side effect; a failure throws CodeqError('VALIDATION_FAILED', <message>).
+ * The HTTP adapter of the input layer: JSON request bodies → typed commands (http-api §6). Bind
+ * errors (a field of the wrong JSON type, a body that is not an object) are raised here with the
+ * route's bind message; every rule and limit is applied by the shared validator in
+ * `commands.ts`, the same one the gRPC streams use. A failure throws
+ * CodeqError('VALIDATION_FAILED', <message>) before any side effect.
  */
-import { CodeqError } from '@codeq/proto/errors';
-import { goJson } from './go-json.js';
 import { parseRfc3339 } from './time.js';
-import { assertStorableText, depthError, jsonTooDeep } from './input-guards.js';
+import {
+  bad,
+  validateAbandon,
+  validateClaim,
+  validateCreate,
+  validateHeartbeat,
+  validateNack,
+  validateResult,
+  type Abandon,
+  type ArtifactFields,
+  type Claim,
+  type CreateFields,
+  type CreateTask,
+  type Heartbeat,
+  type Nack,
+  type ResultFields,
+  type SubmitResult,
+} from './commands.js';
+
+export {
+  bad,
+  MAX_CLAIM_BATCH,
+  MAX_CLAIM_COMMANDS,
+  MAX_CLAIM_WAIT_SECONDS,
+  MAX_COMMAND_LENGTH,
+  MAX_KEY_LENGTH,
+  MAX_LEASE_SECONDS,
+  validWebhook,
+} from './commands.js';
+/** @deprecated names kept for callers outside the task routes: use the command types. */
+export type { CreateTask as CreateInput, Claim as ClaimInput, SubmitResult as ResultInput, ArtifactInput } from './commands.js';
 
 type Obj = Record<string, unknown>;
 
 const INT32_MAX = 2 ** 31 - 1;
-/** Upper bound for lease and heartbeat extensions (upstream has none; documented deviation). */
-export const MAX_LEASE_SECONDS = 7 * 86400;
 export const MAX_BATCH = 100;
-export const MAX_CLAIM_BATCH = 10;
-export const MAX_COMMAND_LENGTH = 256;
-export const MAX_KEY_LENGTH = 256;
-export const MAX_CLAIM_WAIT_SECONDS = 30;
-/** Most commands one claim may name (issue 12 item 7). */
-export const MAX_CLAIM_COMMANDS = 100;
 export const MAX_RESULT_WAIT_SECONDS = 60;
-
-export const bad = (message: string, details: Obj = {}) => new CodeqError('VALIDATION_FAILED', message, details);
 
 /** A JSON object as JSON.parse builds it (markers for unparsable bodies have a null prototype). */
 function isObj(v: unknown): v is Obj {
@@ -62,232 +83,158 @@ function reader(body: unknown, generic = 'invalid body'): Reader {
   return new Reader(body, generic);
 }
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-export function validWebhook(url: string): boolean {
-  if (CONTROL.test(url)) return false; // the URL is stored as given: no NUL or control characters
-  try {
-    const u = new URL(url);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
-export interface CreateInput {
-  command: string;
-  /** Payload as Go-style JSON text. */
-  payload: string;
-  priority: number;
-  webhook: string | null;
-  /** ≤ 0 = server default. */
-  maxAttempts: number;
-  idempotencyKey: string | null;
-  /** Epoch ms when the task becomes claimable, or null for now. */
-  visibleAtMs: number | null;
+/** Create fields of a JSON body (a JSON `null` counts as unset, as a Go bind does). */
+function createFields(r: Reader): CreateFields {
+  const f: CreateFields = {};
+  const command = r.str('command');
+  if (command !== undefined) f.command = command;
+  if (r.has('payload')) f.payload = { json: r.raw('payload') };
+  const priority = r.int('priority');
+  if (priority !== undefined) f.priority = priority;
+  const webhook = r.str('webhook');
+  if (webhook !== undefined) f.webhook = webhook;
+  const maxAttempts = r.int('maxAttempts');
+  if (maxAttempts !== undefined) f.maxAttempts = maxAttempts;
+  const key = r.str('idempotencyKey');
+  if (key !== undefined) f.idempotencyKey = key;
+  const runAt = r.str('runAt');
+  if (runAt !== undefined && runAt !== '') f.runAtMs = parseRfc3339(runAt) ?? NaN;
+  const delay = r.int('delaySeconds');
+  if (delay !== undefined) f.delaySeconds = delay;
+  return f;
 }
 
 /**
  * Parse a create body (single, or one batch item with `item` = true: required fields are then
  * checked as per-item errors, and a missing payload is stored as `null`, as upstream does).
  */
-export function parseCreate(body: unknown, now: number, item = false): CreateInput {
-  const r = reader(body);
-  const command = r.str('command');
-  const payloadRaw = r.raw('payload');
-  const priority = r.int('priority') ?? 0;
-  const webhook = r.str('webhook');
-  const maxAttempts = r.int('maxAttempts') ?? 0;
-  const idempotencyKey = r.str('idempotencyKey');
-  const runAt = r.str('runAt');
-  const delaySeconds = r.int('delaySeconds') ?? 0;
-  if (!item) {
-    if (!command) throw bad('invalid body', { reason: 'command is required' });
-    if (payloadRaw === undefined || payloadRaw === null) throw bad('invalid body', { reason: 'payload is required' });
-  }
-  let visibleAtMs: number | null = null;
-  if (runAt !== undefined && runAt !== '') {
-    const t = parseRfc3339(runAt);
-    if (t === null) throw bad("invalid 'runAt' (use RFC3339)");
-    visibleAtMs = t > now ? t : null;
-  } else {
-    if (delaySeconds < 0) throw bad("invalid 'delaySeconds' (must be >= 0)");
-    if (delaySeconds > 0) visibleAtMs = now + delaySeconds * 1000;
-  }
-  if (!command || !command.trim() || command.length > MAX_COMMAND_LENGTH || CONTROL.test(command)) throw bad('invalid command');
-  if (webhook !== undefined && webhook !== '' && !validWebhook(webhook)) throw bad('invalid webhook url');
-  if (idempotencyKey !== undefined && (idempotencyKey.length > MAX_KEY_LENGTH || CONTROL.test(idempotencyKey))) {
-    throw bad(`invalid 'idempotencyKey' (at most ${MAX_KEY_LENGTH} printable characters)`);
-  }
-  if (maxAttempts > 1000) throw bad("invalid 'maxAttempts' (must be <= 1000)");
-  if (jsonTooDeep(payloadRaw)) throw depthError();
-  return {
-    command,
-    payload: payloadRaw === undefined ? 'null' : goJson(payloadRaw),
-    priority: Math.min(9, Math.max(0, priority)),
-    webhook: webhook ? webhook : null,
-    maxAttempts,
-    idempotencyKey: idempotencyKey ? idempotencyKey : null,
-    visibleAtMs,
-  };
+export function parseCreate(body: unknown, now: number, item = false): CreateTask {
+  return validateCreate(createFields(reader(body)), now, 'http', { required: !item });
 }
 
-export function parseBatchCreate(body: unknown): unknown[] {
+/** A batch create body: each item validated on its own (a failed item is reported, not thrown). */
+export function parseBatchCreate(body: unknown, now: number): (CreateTask | { error: string })[] {
   const r = reader(body);
   const tasks = r.raw('tasks');
   if (tasks === undefined || tasks === null) throw bad('invalid body', { reason: 'tasks is required' });
   if (!Array.isArray(tasks) || tasks.length === 0) throw bad('invalid body', { reason: 'tasks must be a non-empty list' });
   if (tasks.length > MAX_BATCH) throw bad(`batch size exceeds maximum of ${MAX_BATCH}`);
   // A type mismatch inside any item fails the whole request (as a Go bind would).
-  for (const t of tasks) {
+  const fields = tasks.map((t) => {
     if (!isObj(t)) throw bad('invalid body', { reason: 'each task must be an object' });
-    const ir = new Reader(t, 'invalid body');
-    ir.str('command');
-    ir.int('priority');
-    ir.str('webhook');
-    ir.int('maxAttempts');
-    ir.str('idempotencyKey');
-    ir.str('runAt');
-    ir.int('delaySeconds');
-  }
-  return tasks;
+    return createFields(new Reader(t, 'invalid body'));
+  });
+  // Every item is validated before any is applied (issue 12 item 4).
+  return fields.map((f) => {
+    try {
+      return validateCreate(f, now, 'http', { required: false });
+    } catch (e) {
+      return { error: e instanceof Error ? e.message : 'invalid body' };
+    }
+  });
 }
 
-export interface ClaimInput {
-  commands: string[];
-  leaseSeconds: number;
-  waitSeconds: number;
-  count: number;
-}
-
-function leaseValue(v: number | undefined, def: number, field: string): number {
-  if (v === undefined || v <= 0) return def;
-  if (v > MAX_LEASE_SECONDS) throw bad(`invalid '${field}' (must be <= ${MAX_LEASE_SECONDS})`);
-  return v;
-}
-
-export function parseClaim(body: unknown, defaultLeaseSeconds: number, batch: boolean): ClaimInput {
+export function parseClaim(body: unknown, defaultLeaseSeconds: number, batch: boolean): Claim {
   const r = reader(body);
-  const commands = r.strings('commands') ?? [];
-  if (commands.length > MAX_CLAIM_COMMANDS) throw bad(`invalid 'commands' (at most ${MAX_CLAIM_COMMANDS})`);
-  const leaseSeconds = leaseValue(r.int('leaseSeconds'), defaultLeaseSeconds, 'leaseSeconds');
-  let waitSeconds = 0;
-  let count = 1;
-  if (batch) {
-    const c = r.int('count');
-    if (c === undefined || c < 1) throw bad('invalid body', { reason: 'count is required and must be >= 1' });
-    if (c > MAX_CLAIM_BATCH) throw bad(`count exceeds maximum of ${MAX_CLAIM_BATCH}`);
-    count = c;
-  } else {
-    const w = r.int('waitSeconds') ?? 0;
-    waitSeconds = w <= 0 ? 0 : Math.min(w, MAX_CLAIM_WAIT_SECONDS);
-  }
-  for (const c of commands) if (!c.trim() || c.length > MAX_COMMAND_LENGTH || CONTROL.test(c)) throw bad('invalid command');
-  return { commands, leaseSeconds, waitSeconds, count };
+  const commands = r.strings('commands');
+  const leaseSeconds = r.int('leaseSeconds');
+  const count = batch ? r.int('count') : undefined;
+  const waitSeconds = batch ? undefined : r.int('waitSeconds');
+  return validateClaim(
+    {
+      ...(commands !== undefined ? { commands } : {}),
+      ...(leaseSeconds !== undefined ? { leaseSeconds } : {}),
+      ...(count !== undefined ? { count } : {}),
+      ...(waitSeconds !== undefined ? { waitSeconds } : {}),
+    },
+    defaultLeaseSeconds,
+    batch ? 'batch' : 'single',
+  );
 }
 
-export function parseHeartbeat(body: unknown, defaultLeaseSeconds: number): { extendSeconds: number; leaseId?: string } {
+export function parseHeartbeat(taskId: string, body: unknown, defaultLeaseSeconds: number): Heartbeat {
   const r = reader(body);
-  const extendSeconds = leaseValue(r.int('extendSeconds'), defaultLeaseSeconds, 'extendSeconds');
+  const extendSeconds = r.int('extendSeconds');
   const leaseId = r.str('leaseId');
-  return leaseId ? { extendSeconds, leaseId } : { extendSeconds };
+  return validateHeartbeat(taskId, { ...(extendSeconds !== undefined ? { extendSeconds } : {}), ...(leaseId !== undefined ? { leaseId } : {}) }, defaultLeaseSeconds);
 }
 
-export function parseNack(body: unknown): { delaySeconds?: number; reason: string; leaseId?: string } {
+export function parseNack(taskId: string, body: unknown): Nack {
   const r = reader(body);
   const delaySeconds = r.int('delaySeconds');
-  const reason = r.str('reason') ?? '';
-  assertStorableText(reason, 'reason');
+  const reason = r.str('reason');
   const leaseId = r.str('leaseId');
-  const out: { delaySeconds?: number; reason: string; leaseId?: string } = { reason };
-  if (delaySeconds !== undefined) out.delaySeconds = delaySeconds;
-  if (leaseId) out.leaseId = leaseId;
-  return out;
+  return validateNack(taskId, {
+    ...(delaySeconds !== undefined ? { delaySeconds } : {}),
+    ...(reason !== undefined ? { reason } : {}),
+    ...(leaseId !== undefined ? { leaseId } : {}),
+  });
 }
 
 /** Abandon ignores its body upstream; we only read an optional `leaseId` from a JSON object. */
-export function parseAbandon(body: unknown): { leaseId?: string } {
-  if (!isObj(body)) return {};
+export function parseAbandon(taskId: string, body: unknown): Abandon {
+  if (!isObj(body)) return validateAbandon(taskId, {});
   const v = body['leaseId'];
-  return typeof v === 'string' && v ? { leaseId: v } : {};
+  return validateAbandon(taskId, typeof v === 'string' ? { leaseId: v } : {});
 }
 
-export interface ArtifactInput {
-  name: string;
-  url?: string;
-  content?: Buffer;
-  contentType?: string;
-}
-
-export interface ResultInput {
-  status: 'COMPLETED' | 'FAILED';
-  result: string | null;
-  error: string | null;
-  artifacts: ArtifactInput[];
-  leaseId?: string;
-}
-
-const ARTIFACT_NAME = /^[A-Za-z0-9._-][A-Za-z0-9 ._+=@,-]{0,254}$/;
-
-/** Parse and validate a result body (bind failures say `invalid request body`, as upstream). */
-export function parseResult(body: unknown, generic = 'invalid request body', withArtifacts = true): ResultInput {
+/** Result fields of a JSON body; bind failures raise `generic`. */
+function resultFields(body: unknown, generic: string, withArtifacts: boolean): ResultFields {
   const r = reader(body, generic);
+  const f: ResultFields = {};
   const status = r.str('status');
+  if (status !== undefined) f.status = status;
   const result = r.raw('result');
   if (result !== undefined && result !== null && !isObj(result)) throw bad(generic, { reason: 'result must be a JSON object' });
+  if (result !== undefined) f.result = result;
   const error = r.str('error');
+  if (error !== undefined) f.error = error;
   const leaseId = r.str('leaseId');
+  if (leaseId !== undefined) f.leaseId = leaseId;
   r.str('workerId'); // accepted for compatibility, ignored
-  const artifacts: ArtifactInput[] = [];
   const rawArtifacts = r.raw('artifacts');
   if (rawArtifacts !== undefined && rawArtifacts !== null) {
     if (!Array.isArray(rawArtifacts)) throw bad(generic, { reason: 'artifacts must be a list' });
+    const artifacts: ArtifactFields[] = [];
     for (const a of rawArtifacts) {
       if (!isObj(a)) throw bad(generic, { reason: 'each artifact must be an object' });
       const ar = new Reader(a, generic);
-      const name = ar.str('name') ?? '';
+      const art: ArtifactFields = { name: ar.str('name') ?? '' };
       const url = ar.str('url');
       const b64 = ar.str('contentBase64');
       const contentType = ar.str('contentType');
-      if (!withArtifacts) continue;
-      if (url) {
-        artifacts.push({ name, url });
-      } else if (b64) {
-        if (!ARTIFACT_NAME.test(name) || name === '.' || name === '..' || name.includes('..')) {
-          throw bad(`artifact ${name} upload: invalid artifact name (letters, digits, '.', '_', '-', at most 255 characters)`);
-        }
-        const clean = b64.replace(/\s+/g, '');
-        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean) || clean.replace(/=+$/, '').length % 4 === 1) {
-          throw bad(`artifact ${name} base64 decode: illegal base64 data`);
-        }
-        artifacts.push({ name, content: Buffer.from(clean, 'base64'), ...(contentType ? { contentType } : {}) });
-      }
+      if (url !== undefined) art.url = url;
+      if (b64 !== undefined) art.contentBase64 = b64;
+      if (contentType !== undefined) art.contentType = contentType;
+      artifacts.push(art);
     }
+    if (withArtifacts) f.artifacts = artifacts;
   }
-  if (!status) throw bad(generic, { reason: 'status is required' });
-  if (status !== 'COMPLETED' && status !== 'FAILED') throw bad('invalid status');
-  if (status === 'COMPLETED' && (result === undefined || result === null)) throw bad('result required when status=COMPLETED');
-  if (status === 'FAILED' && (!error || !error.trim())) throw bad('error required when status=FAILED');
-  assertStorableText(error, 'error');
-  if (jsonTooDeep(result)) throw depthError();
-  const out: ResultInput = {
-    status,
-    result: result === undefined || result === null ? null : JSON.stringify(result),
-    error: error ? error : null,
-    artifacts,
-  };
-  if (leaseId) out.leaseId = leaseId;
-  return out;
+  return f;
 }
 
-export function parseBatchResults(body: unknown): Obj[] {
+/** Parse and validate a result body (bind failures say `invalid request body`, as upstream). */
+export function parseResult(taskId: string, body: unknown): SubmitResult {
+  return validateResult(taskId, resultFields(body, 'invalid request body', true), 'http');
+}
+
+/** A batch results body: each item validated on its own (artifacts are not uploaded in a batch). */
+/** A batch results body; an item that fails validation is `{taskId, rejected: <message>}`. */
+export function parseBatchResults(body: unknown): (SubmitResult | { taskId: string; rejected: string })[] {
   const r = reader(body);
   const results = r.raw('results');
   if (!Array.isArray(results) || results.length === 0) throw bad('invalid body', { reason: 'results must be a non-empty list' });
   if (results.length > MAX_BATCH) throw bad(`batch size exceeds maximum of ${MAX_BATCH}`);
   for (const it of results) if (!isObj(it)) throw bad('invalid body', { reason: 'each result must be an object' });
-  return results as Obj[];
+  return (results as Obj[]).map((item) => {
+    const taskId = typeof item['taskId'] === 'string' ? item['taskId'] : '';
+    try {
+      if (!taskId) return { taskId, rejected: 'task not found' };
+      return validateResult(taskId, resultFields(item, 'invalid body', false), 'http', 'invalid body');
+    } catch (e) {
+      return { taskId, rejected: e instanceof Error ? e.message : 'invalid body' };
+    }
+  });
 }
 
 export function parseCleanup(body: unknown, now: number): { limit: number; before: number; beforeText: string; limitEcho: number } {

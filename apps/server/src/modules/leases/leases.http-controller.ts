@@ -21,8 +21,9 @@ export class LeasesHttpController {
   @HttpCode(200)
   @Auth('worker', 'codeq:claim', { scope: 'worker', operation: 'claim' })
   async claim(@Caller() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const input = parseClaim(body, this.config.defaultLeaseSeconds, false);
-    const tasks = await this.leases.claim(identity(p), input, input.waitSeconds ? () => disconnectSignal(reply) : undefined);
+    const w = identity(p);
+    const input = this.leases.authorise(w, parseClaim(body, this.config.defaultLeaseSeconds, false));
+    const tasks = await this.leases.claim(w, input, input.waitSeconds ? () => disconnectSignal(reply) : undefined);
     const t = tasks[0];
     if (!t) {
       void reply.status(204);
@@ -35,8 +36,8 @@ export class LeasesHttpController {
   @HttpCode(200)
   @Auth('worker', 'codeq:claim', { scope: 'worker', operation: 'claim' })
   async claimBatch(@Caller() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const input = parseClaim(body, this.config.defaultLeaseSeconds, true);
-    const tasks = await this.leases.claim(identity(p), input);
+    const w = identity(p);
+    const tasks = await this.leases.claim(w, this.leases.authorise(w, parseClaim(body, this.config.defaultLeaseSeconds, true)));
     if (!tasks.length) {
       void reply.status(204);
       return undefined;
@@ -48,8 +49,7 @@ export class LeasesHttpController {
   @HttpCode(200)
   @Auth('worker', 'codeq:heartbeat')
   async heartbeat(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
-    const { extendSeconds, leaseId } = parseHeartbeat(body, this.config.defaultLeaseSeconds);
-    const t = await this.leases.heartbeat(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id, extendSeconds);
+    const t = await this.leases.heartbeat(p.tenantId, p.subject, parseHeartbeat(id, body, this.config.defaultLeaseSeconds));
     return { ok: true, leaseUntil: taskToJson(t)['leaseUntil'] };
   }
 
@@ -57,8 +57,7 @@ export class LeasesHttpController {
   @HttpCode(200)
   @Auth('worker', 'codeq:abandon')
   async abandon(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
-    const { leaseId } = parseAbandon(body);
-    const status = await this.leases.abandon(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id);
+    const status = await this.leases.abandon(p.tenantId, p.subject, parseAbandon(id, body));
     return { status };
   }
 
@@ -66,8 +65,7 @@ export class LeasesHttpController {
   @HttpCode(200)
   @Auth('worker', 'codeq:nack')
   async nack(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
-    const n = parseNack(body);
-    const out = await this.leases.nack(p.tenantId, n.leaseId ? { workerId: p.subject, leaseId: n.leaseId } : { workerId: p.subject }, id, n.delaySeconds, n.reason);
+    const out = await this.leases.nack(p.tenantId, p.subject, parseNack(id, body));
     return { delaySeconds: out.delaySeconds, status: out.status };
   }
 }

@@ -10,7 +10,7 @@ import { commandKeyOf, type TaskRecord } from '../../domain/task.js';
 import { authorisedCommands } from '../../domain/claims.js';
 import { backoffSeconds, nackDelaySeconds } from '../../domain/backoff.js';
 import { abandon, assertCanNack, cancelForHolder, deadLetterResult, finishCancelled, heartbeat, leaseTask, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
-import type { ClaimInput } from '../../domain/requests.js';
+import type { Abandon, Claim, Heartbeat, Nack } from '../../domain/commands.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
@@ -20,6 +20,14 @@ export interface WorkerIdentity {
   workerId: string;
   eventTypes: readonly string[];
 }
+
+/** A claim whose commands the worker may take (from {@link LeasesService.authorise}, once per request). */
+export interface AuthorisedClaim extends Claim {
+  /** Distinct command keys, in request order. */
+  readonly keys: readonly string[];
+}
+
+const actorOf = (workerId: string, leaseId: string | undefined): Actor => (leaseId ? { workerId, leaseId } : { workerId });
 
 @Injectable()
 export class LeasesService implements OnApplicationBootstrap {
@@ -55,20 +63,20 @@ export class LeasesService implements OnApplicationBootstrap {
     this.store.onLeaseExpired((leases) => void this.expire(leases));
   }
 
-  /** Commands the worker may claim (403 `event type not allowed` otherwise). */
-  commandsFor(w: WorkerIdentity, requested: readonly string[]): string[] {
-    const cmds = authorisedCommands(w.eventTypes, requested);
+  /** The commands of a claim the worker may take (403 `event type not allowed` otherwise). */
+  authorise(w: WorkerIdentity, claim: Claim): AuthorisedClaim {
+    if (!w.workerId) throw new CodeqError('VALIDATION_FAILED', 'workerId is required');
+    const cmds = authorisedCommands(w.eventTypes, claim.commands);
     if (!cmds) throw new CodeqError('FORBIDDEN', 'event type not allowed');
-    return cmds;
+    return { ...claim, keys: [...new Set(cmds.map(commandKeyOf))] };
   }
 
   /**
    * Claim up to `input.count` tasks; with `waitSeconds` a single claim parks until a create or a
    * promotion wakes it (no polling).
    */
-  async claim(w: WorkerIdentity, input: ClaimInput, signal?: AbortSignal | (() => AbortSignal)): Promise<TaskRecord[]> {
-    if (!w.workerId) throw new CodeqError('VALIDATION_FAILED', 'workerId is required');
-    const keys = [...new Set(this.commandsFor(w, input.commands).map(commandKeyOf))];
+  async claim(w: WorkerIdentity, input: AuthorisedClaim, signal?: AbortSignal | (() => AbortSignal)): Promise<TaskRecord[]> {
+    const keys = [...input.keys];
     const deadline = this.clock.now() + input.waitSeconds * 1000;
     for (;;) {
       const now = this.clock.now();
@@ -90,7 +98,9 @@ export class LeasesService implements OnApplicationBootstrap {
    * Heartbeat. On a cancel-requested task the holder is answered 409 CANCELLED and the task ends
    * CANCELLED (result waiters finish with status CANCELLED).
    */
-  async heartbeat(tenantId: string, actor: Actor, id: string, extendSeconds: number): Promise<TaskRecord> {
+  async heartbeat(tenantId: string, workerId: string, cmd: Heartbeat): Promise<TaskRecord> {
+    const { taskId: id, extendSeconds } = cmd;
+    const actor = actorOf(workerId, cmd.leaseId);
     const now = this.clock.now();
     const out = await this.store.transition<{ task: TaskRecord; cancelled: boolean }>(tenantId, id, (t) => {
       const c = cancelIfRequested(t, actor, now);
@@ -103,7 +113,9 @@ export class LeasesService implements OnApplicationBootstrap {
   }
 
   /** Abandon: back to the ready queue, or CANCELLED when a cancel was requested. */
-  async abandon(tenantId: string, actor: Actor, id: string): Promise<'requeued' | 'cancelled'> {
+  async abandon(tenantId: string, workerId: string, cmd: Abandon): Promise<'requeued' | 'cancelled'> {
+    const id = cmd.taskId;
+    const actor = actorOf(workerId, cmd.leaseId);
     const now = this.clock.now();
     const out = await this.store.transition<{ task: TaskRecord; cancelled: boolean }>(tenantId, id, (t) => {
       const c = cancelIfRequested(t, actor, now);
@@ -126,7 +138,9 @@ export class LeasesService implements OnApplicationBootstrap {
   }
 
   /** Nack: retry after a delay, or dead-letter when the deliveries are used up. */
-  async nack(tenantId: string, actor: Actor, id: string, delaySeconds: number | undefined, reason: string): Promise<{ status: 'requeued' | 'dlq'; delaySeconds: number }> {
+  async nack(tenantId: string, workerId: string, cmd: Nack): Promise<{ status: 'requeued' | 'dlq'; delaySeconds: number }> {
+    const { taskId: id, delaySeconds, reason } = cmd;
+    const actor = actorOf(workerId, cmd.leaseId);
     const now = this.clock.now();
     let dead: { task: TaskRecord; error: string } | null = null;
     let cancelled: TaskRecord | null = null;

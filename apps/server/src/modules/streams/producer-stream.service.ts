@@ -1,71 +1,24 @@
 /**
  * The producer gRPC stream (`/producerpb.ProducerStream/Stream`, grpc-streams.md §5): Hello with
- * the producer validator, then creates acknowledged by `seq` once committed. Same TasksService as
- * HTTP (validation, idempotency per tenant, topic policies, metrics, notifications).
+ * the producer validator, then creates acknowledged by `seq` once committed. Same validator
+ * (`stream-commands.ts` → `domain/commands.ts`) and TasksService as HTTP (idempotency per tenant,
+ * topic policies, metrics, notifications).
  *
  * A `CreateTaskBatch` is applied in order (entry i sees entries < i, e.g. a repeated idempotency
  * key) and its entries share one group commit; its acks come back in one `CreateAckBatch`.
  */
 import { Inject, Injectable } from '@nestjs/common';
 import * as grpc from '@grpc/grpc-js';
-import { CodeqError } from '@codeq/proto/errors';
 import { producerpb } from '@codeq/proto';
-import { LOGGER } from '../../common/tokens.js';
+import { CLOCK, LOGGER, type Clock } from '../../common/tokens.js';
 import type { Logger } from '../../common/logger.js';
 import type { Principal } from '../../domain/claims.js';
-import { goJson } from '../../domain/go-json.js';
-import { assertStorableText, depthError, jsonTooDeep } from '../../domain/input-guards.js';
-import { MAX_COMMAND_LENGTH, MAX_KEY_LENGTH, validWebhook, type CreateInput } from '../../domain/requests.js';
 import { AuthService } from '../auth/auth.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
 import { ackError, authFailure, MAX_STREAM_BATCH, StreamListener, StreamSession } from './stream-listener.js';
+import { createFromProto } from './stream-commands.js';
 
 type Call = grpc.ServerDuplexStream<producerpb.ProducerEvent, producerpb.ServerEvent>;
-
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-/** Validate one CreateTask in upstream's order (grpc-streams.md §5.3); the error text is the ack's message. */
-export function createInputFromProto(c: producerpb.CreateTask, now: number): CreateInput {
-  const bad = (m: string) => new CodeqError('VALIDATION_FAILED', m);
-  const command = c.command.trim();
-  if (!command) throw bad('command is required');
-  if (command.length > MAX_COMMAND_LENGTH || CONTROL.test(command)) throw bad('invalid command');
-  if (c.delaySeconds < 0) throw bad('delaySeconds must be >= 0');
-  if (c.webhook && !validWebhook(c.webhook)) throw bad('invalid webhook url');
-  if (c.idempotencyKey.length > MAX_KEY_LENGTH || CONTROL.test(c.idempotencyKey)) throw bad(`invalid 'idempotencyKey' (at most ${MAX_KEY_LENGTH} printable characters)`);
-  // Payload bytes: JSON is normalised like HTTP payloads; other bytes are stored verbatim (upstream).
-  let payload = 'null';
-  if (c.payload.length) {
-    const text = c.payload.toString('utf8');
-    let parsed: unknown;
-    let json = true;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      json = false;
-    }
-    if (json) {
-      if (jsonTooDeep(parsed)) throw depthError();
-      payload = goJson(parsed);
-    } else {
-      assertStorableText(text, 'payload');
-      payload = text;
-    }
-  }
-  let visibleAtMs: number | null = null;
-  if (c.runAt) visibleAtMs = c.runAt.getTime() > now ? c.runAt.getTime() : null;
-  else if (c.delaySeconds > 0) visibleAtMs = now + c.delaySeconds * 1000;
-  return {
-    command,
-    payload,
-    priority: Math.min(9, Math.max(0, c.priority)),
-    webhook: c.webhook || null,
-    maxAttempts: Math.min(c.maxAttempts, 1000),
-    idempotencyKey: c.idempotencyKey || null,
-    visibleAtMs,
-  };
-}
 
 @Injectable()
 export class ProducerStreamService extends StreamListener {
@@ -73,6 +26,7 @@ export class ProducerStreamService extends StreamListener {
     @Inject(LOGGER) log: Logger,
     @Inject(AuthService) readonly auth: AuthService,
     @Inject(TasksService) readonly tasks: TasksService,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {
     super('producer stream', log);
   }
@@ -89,7 +43,7 @@ export class ProducerStreamService extends StreamListener {
   create(p: Principal, c: producerpb.CreateTask): Promise<producerpb.CreateAck> {
     let pending: Promise<{ id: string }>;
     try {
-      pending = this.tasks.createTyped(p.tenantId, createInputFromProto(c, Date.now()));
+      pending = this.tasks.create(p.tenantId, createFromProto(c, this.clock.now()));
     } catch (e) {
       return Promise.resolve({ seq: c.seq, ok: false, taskId: '', ...ackError(e) });
     }

@@ -23,27 +23,22 @@ import type { Config } from '../../config/config.js';
 import { CONFIG, LOGGER, TASK_STORE } from '../../common/tokens.js';
 import type { Logger } from '../../common/logger.js';
 import type { Principal } from '../../domain/claims.js';
-import { authorisedCommands } from '../../domain/claims.js';
 import { formatLeaseUntil } from '../../domain/time.js';
 import type { TaskRecord } from '../../domain/task.js';
 import type { TaskStore } from '../../domain/task-store.js';
-import type { Actor } from '../../domain/rules.js';
 import { AuthService } from '../auth/auth.service.js';
-import { LeasesService, type WorkerIdentity } from '../leases/leases.service.js';
+import { LeasesService, type AuthorisedClaim, type WorkerIdentity } from '../leases/leases.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
-import { assertStorableText } from '../../domain/input-guards.js';
-import { MAX_CLAIM_COMMANDS } from '../../domain/requests.js';
+import { MAX_READY_COUNT } from '../../domain/commands.js';
+import { abandonFromProto, claimFromProto, heartbeatFromProto, nackFromProto, resultFromProto } from './stream-commands.js';
 import { ackError, authFailure, grpcCodeName, MAX_STREAM_BATCH, StreamListener, StreamSession } from './stream-listener.js';
 
 type Call = grpc.ServerDuplexStream<workerpb.WorkerEvent, workerpb.ServerEvent>;
 type Ev = workerpb.ServerEvent['event'];
 
-/** Largest `Ready.count` (upstream: unbounded; compatibility.md S6). */
-export const MAX_READY_COUNT = 1000;
+export { MAX_READY_COUNT } from '../../domain/commands.js';
 /** Readys one stream may have outstanding (upstream: unbounded; each Ready costs memory). */
 export const MAX_OUTSTANDING_READYS = 10_000;
-/** Largest lease / extension (same bound as HTTP). */
-export const MAX_LEASE_SECONDS = 7 * 86400;
 /**
  * A waiting claim is re-armed after this long. Not a poll (creates and promotions wake it
  * directly); it only bounds how long a Ready can miss capacity freed on a `maxConsumers` topic.
@@ -69,8 +64,6 @@ export function toProtoTask(t: TaskRecord): workerpb.Task {
   };
 }
 
-const actorOf = (p: Principal, leaseId: string): Actor => (leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject });
-
 @Injectable()
 export class WorkerStreamService extends StreamListener {
   /** Re-arm period of a waiting Ready (a field so tests can shorten it). */
@@ -93,22 +86,13 @@ export class WorkerStreamService extends StreamListener {
 
   // --- event handlers shared by every session (the same services as HTTP) ----------------------
 
+  // Each event is decoded and validated by the same validator as HTTP (stream-commands.ts), then
+  // handed to the service as a typed command; a failure of either becomes the ack's error.
+
   async result(p: Principal, r: workerpb.Result): Promise<workerpb.ResultAck> {
     const ack = { taskId: r.taskId, ok: false, errorMessage: '', errorCode: '' };
-    if (r.status !== 'COMPLETED' && r.status !== 'FAILED') return { ...ack, errorMessage: `invalid status (must be COMPLETED or FAILED): "${r.status}"`, errorCode: 'VALIDATION_FAILED' };
-    let result: unknown = null;
-    if (r.resultJson.length) {
-      try {
-        result = JSON.parse(r.resultJson.toString('utf8'));
-      } catch {
-        return { ...ack, errorMessage: 'invalid result_json', errorCode: 'VALIDATION_FAILED' };
-      }
-      if (result !== null && (typeof result !== 'object' || Array.isArray(result))) return { ...ack, errorMessage: 'invalid result_json', errorCode: 'VALIDATION_FAILED' };
-    }
-    const body: Record<string, unknown> = { status: r.status, result, error: r.error };
-    if (r.leaseId) body['leaseId'] = r.leaseId;
     try {
-      await this.tasks.submitResult(p.tenantId, p.subject, r.taskId, body);
+      await this.tasks.submitResult(p.tenantId, p.subject, resultFromProto(r));
       return { ...ack, ok: true };
     } catch (e) {
       return { ...ack, ...ackError(e) };
@@ -118,8 +102,7 @@ export class WorkerStreamService extends StreamListener {
   async nack(p: Principal, n: workerpb.Nack): Promise<workerpb.NackAck> {
     const ack = { taskId: n.taskId, ok: false, errorMessage: '', errorCode: '', appliedDelaySeconds: 0, dlq: false };
     try {
-      assertStorableText(n.reason, 'reason');
-      const out = await this.leases.nack(p.tenantId, actorOf(p, n.leaseId), n.taskId, n.delaySeconds > 0 ? n.delaySeconds : undefined, n.reason);
+      const out = await this.leases.nack(p.tenantId, p.subject, nackFromProto(n));
       return { ...ack, ok: true, appliedDelaySeconds: out.delaySeconds, dlq: out.status === 'dlq' };
     } catch (e) {
       return { ...ack, ...ackError(e) };
@@ -128,9 +111,8 @@ export class WorkerStreamService extends StreamListener {
 
   async heartbeat(p: Principal, h: workerpb.Heartbeat): Promise<workerpb.HeartbeatAck> {
     const ack = { taskId: h.taskId, ok: false, errorMessage: '', errorCode: '', leaseUntil: '' };
-    const extend = h.extendSeconds > 0 ? Math.min(h.extendSeconds, MAX_LEASE_SECONDS) : this.config.defaultLeaseSeconds;
     try {
-      const t = await this.leases.heartbeat(p.tenantId, actorOf(p, h.leaseId), h.taskId, extend);
+      const t = await this.leases.heartbeat(p.tenantId, p.subject, heartbeatFromProto(h, this.config.defaultLeaseSeconds));
       return { ...ack, ok: true, leaseUntil: t.leaseUntilMs != null ? formatLeaseUntil(t.leaseUntilMs) : '' };
     } catch (e) {
       return { ...ack, ...ackError(e) };
@@ -140,7 +122,7 @@ export class WorkerStreamService extends StreamListener {
   async abandon(p: Principal, a: workerpb.Abandon): Promise<workerpb.AbandonAck> {
     const ack = { taskId: a.taskId, ok: false, errorMessage: '', errorCode: '' };
     try {
-      await this.leases.abandon(p.tenantId, actorOf(p, a.leaseId), a.taskId);
+      await this.leases.abandon(p.tenantId, p.subject, abandonFromProto(a));
       return { ...ack, ok: true };
     } catch (e) {
       return { ...ack, ...ackError(e) };
@@ -151,8 +133,8 @@ export class WorkerStreamService extends StreamListener {
 /** Outstanding Readys of one stream that ask for the same commands and lease. */
 interface ReadyGroup {
   key: string;
-  commands: string[];
-  leaseSeconds: number;
+  /** The group's claim, validated and authorised once (by its first Ready). */
+  claim: AuthorisedClaim;
   /** Readys in arrival order: how many tasks each may take and whether it wants a TaskBatch. */
   pending: { count: number; batch: boolean }[];
   credits: number;
@@ -200,7 +182,7 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
       case 'hello':
         return this.fail('FailedPrecondition', 'already-authenticated');
       case 'ready':
-        if (this.scoped(p, 'codeq:claim')) this.ready(p, e.ready);
+        if (this.scoped(p, 'codeq:claim')) this.ready(e.ready);
         return;
       case 'result':
         if (this.scoped(p, 'codeq:result')) this.run(this.svc.result(p, e.result), 1, (a) => this.emit({ $case: 'resultAck', resultAck: a }));
@@ -260,20 +242,21 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
     return false;
   }
 
-  private ready(p: Principal, r: workerpb.Ready): void {
-    const requested = r.commands.map((c) => c.trim()).filter(Boolean);
-    if (r.commands.length && !requested.length) return this.fail('PermissionDenied', 'event type not allowed');
-    if (requested.length > MAX_CLAIM_COMMANDS) return this.fail('InvalidArgument', `invalid 'commands' (at most ${MAX_CLAIM_COMMANDS})`);
-    if (!authorisedCommands(p.claims.eventTypes, requested)) return this.fail('PermissionDenied', 'event type not allowed');
-    const leaseSeconds = r.leaseSeconds > 0 ? Math.min(r.leaseSeconds, MAX_LEASE_SECONDS) : this.svc.config.defaultLeaseSeconds;
+  private ready(r: workerpb.Ready): void {
+    let claim: AuthorisedClaim;
+    try {
+      claim = this.svc.leases.authorise(this.identity!, claimFromProto(r, this.svc.config.defaultLeaseSeconds));
+    } catch (e) {
+      return this.fail(grpcCodeName(e), ackError(e).errorMessage);
+    }
     if (this.outstanding >= MAX_OUTSTANDING_READYS) return this.fail('ResourceExhausted', 'too many outstanding Readys');
-    const key = `${leaseSeconds}\u0000${requested.join('\u0000')}`;
+    const key = `${claim.leaseSeconds}\u0000${claim.commands.join('\u0000')}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = { key, commands: requested, leaseSeconds, pending: [], credits: 0, pumping: false };
+      g = { key, claim, pending: [], credits: 0, pumping: false };
       this.groups.set(key, g);
     }
-    const count = Math.min(Math.max(1, r.count), MAX_READY_COUNT);
+    const { count } = claim;
     g.pending.push({ count, batch: r.count > 1 });
     g.credits += count;
     this.outstanding++;
@@ -289,7 +272,7 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
       while (g.pending.length && !this.stopping) {
         let tasks: TaskRecord[];
         try {
-          tasks = await this.svc.leases.claim(w, { commands: g.commands, leaseSeconds: g.leaseSeconds, waitSeconds: this.svc.claimSliceSeconds, count: Math.min(g.credits, MAX_READY_COUNT) }, signal);
+          tasks = await this.svc.leases.claim(w, { ...g.claim, waitSeconds: this.svc.claimSliceSeconds, count: Math.min(g.credits, MAX_READY_COUNT) }, signal);
         } catch (e) {
           // Upstream answers the failed Ready with ServerError{Internal, <text>}.
           const r = g.pending.shift()!;
@@ -337,6 +320,6 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
     lost.push(...tasks.slice(i));
     // Claimed for a stream that died or stopped before the push: give them back now (attempts unchanged).
     const p = this.principal!;
-    for (const t of lost) void this.svc.leases.abandon(p.tenantId, actorOf(p, t.leaseId ?? ''), t.id).catch(() => undefined);
+    for (const t of lost) void this.svc.leases.abandon(p.tenantId, p.subject, t.leaseId ? { taskId: t.id, leaseId: t.leaseId } : { taskId: t.id }).catch(() => undefined);
   }
 }

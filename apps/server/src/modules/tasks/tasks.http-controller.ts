@@ -4,8 +4,9 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyReply } from 'fastify';
 import { CodeqError } from '@codeq/proto/errors';
 import { Caller, disconnectSignal } from '../../common/http.js';
+import { CLOCK, type Clock } from '../../common/tokens.js';
 import type { Principal } from '../../domain/claims.js';
-import { parseBatchCreate, parseBatchResults, MAX_RESULT_WAIT_SECONDS } from '../../domain/requests.js';
+import { parseBatchCreate, parseBatchResults, parseCreate, parseResult, MAX_RESULT_WAIT_SECONDS } from '../../domain/requests.js';
 import { resultToJson, taskToJson } from '../../domain/task.js';
 import { Auth, AuthGuard } from '../auth/auth.guard.js';
 import { TasksService } from './tasks.service.js';
@@ -13,20 +14,23 @@ import { TasksService } from './tasks.service.js';
 @Controller('v1/codeq/tasks')
 @UseGuards(AuthGuard)
 export class TasksHttpController {
-  constructor(@Inject(TasksService) private readonly tasks: TasksService) {}
+  constructor(
+    @Inject(TasksService) private readonly tasks: TasksService,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
 
   @Post()
   @HttpCode(202)
   @Auth('producer', undefined, { scope: 'producer', operation: 'create_task' })
   async create(@Caller() p: Principal, @Body() body: unknown) {
-    return taskToJson(await this.tasks.create(p.tenantId, body));
+    return taskToJson(await this.tasks.create(p.tenantId, parseCreate(body, this.clock.now())));
   }
 
   @Post('batch')
   @HttpCode(200)
   @Auth('producer', undefined, { scope: 'producer', operation: 'create_task' })
   async createBatch(@Caller() p: Principal, @Body() body: unknown) {
-    const items = parseBatchCreate(body);
+    const items = parseBatchCreate(body, this.clock.now());
     const results = await this.tasks.createBatch(p.tenantId, items);
     return { results: results.map((r) => ('task' in r ? { task: taskToJson(r.task) } : { error: r.error })) };
   }
@@ -72,6 +76,6 @@ export class TasksHttpController {
   @HttpCode(200)
   @Auth('worker', 'codeq:result')
   async submitResult(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
-    return resultToJson(await this.tasks.submitResult(p.tenantId, p.subject, id, body));
+    return resultToJson(await this.tasks.submitResult(p.tenantId, p.subject, parseResult(id, body)));
   }
 }

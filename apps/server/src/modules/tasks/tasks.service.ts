@@ -9,7 +9,7 @@ import type { Logger } from '../../common/logger.js';
 import { newTaskId } from '../../domain/ids.js';
 import type { TaskStore, QueueCounts } from '../../domain/task-store.js';
 import { commandKeyOf, type ArtifactRef, type ResultRecord, type TaskRecord } from '../../domain/task.js';
-import { bad, parseCreate, parseResult, type CreateInput, type ResultInput } from '../../domain/requests.js';
+import { bad, type CreateTask, type SubmitResult } from '../../domain/commands.js';
 import { assertCanComplete, cancelForHolder, complete, type Actor } from '../../domain/rules.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from './task-events.js';
@@ -46,7 +46,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       const ref = this.topics.policyFor(task.tenantId, task.commandKey)?.deadLetterTopicRef;
       if (!ref) return;
       const now = this.clock.now();
-      const input: CreateInput = { command: ref, payload: task.payload, priority: task.priority, webhook: null, maxAttempts: 0, idempotencyKey: `dlq:${task.id}`, visibleAtMs: null };
+      const input: CreateTask = { command: ref, payload: task.payload, priority: task.priority, webhook: null, maxAttempts: 0, idempotencyKey: `dlq:${task.id}`, visibleAtMs: null };
       this.createParsed(task.tenantId, input, now).catch((e: unknown) => this.log.error({ taskId: task.id, err: (e as Error).message }, 'dead-letter forwarding failed'));
     });
   }
@@ -89,7 +89,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     return total;
   }
 
-  private newTask(tenantId: string, input: CreateInput, now: number): TaskRecord {
+  private newTask(tenantId: string, input: CreateTask, now: number): TaskRecord {
     const policy = this.topics.policyFor(tenantId, commandKeyOf(input.command));
     const maxAttempts = input.maxAttempts > 0 ? input.maxAttempts : (policy?.maxAttempts ?? this.config.maxAttemptsDefault);
     const priority = policy ? tierPriority(policy, input.priority) : input.priority;
@@ -121,19 +121,12 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
-  /** Create one task (idempotent per tenant and key). */
-  async create(tenantId: string, body: unknown): Promise<TaskRecord> {
-    const now = this.clock.now();
-    const input = parseCreate(body, now);
-    return this.createParsed(tenantId, input, now);
+  /** Create one task (idempotent per tenant and key) from a validated command (HTTP or stream). */
+  create(tenantId: string, cmd: CreateTask): Promise<TaskRecord> {
+    return this.createParsed(tenantId, cmd, this.clock.now());
   }
 
-  /** Create from an already validated input (the producer stream's path). */
-  createTyped(tenantId: string, input: CreateInput): Promise<TaskRecord> {
-    return this.createParsed(tenantId, input, this.clock.now());
-  }
-
-  private async createParsed(tenantId: string, input: CreateInput, now: number): Promise<TaskRecord> {
+  private async createParsed(tenantId: string, input: CreateTask, now: number): Promise<TaskRecord> {
     const out = await this.store.create(this.newTask(tenantId, input, now));
     if (out.created) {
       this.metrics.created.inc({ command: input.command });
@@ -143,20 +136,14 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     return out.task;
   }
 
-  /** Batch create: items are independent; each yields a task or an error (http-api §6.2). */
-  async createBatch(tenantId: string, items: unknown[]): Promise<BatchItemOutcome[]> {
+  /**
+   * Batch create: items are independent; each yields a task or an error (http-api §6.2). Items were
+   * all validated before any is applied (issue 12 item 4): an item is created whole or reported.
+   */
+  async createBatch(tenantId: string, items: (CreateTask | { error: string })[]): Promise<BatchItemOutcome[]> {
     const now = this.clock.now();
-    // Every item is validated before any is applied: an item is created whole or reported, and no
-    // failure of one item's validation can leave earlier items applied behind an error (issue 12 item 4).
-    const inputs = items.map((item): CreateInput | { error: string } => {
-      try {
-        return parseCreate(item, now, true);
-      } catch (e) {
-        return { error: CodeqError.is(e) ? e.message : 'invalid body' };
-      }
-    });
     return Promise.all(
-      inputs.map(async (input): Promise<BatchItemOutcome> => {
+      items.map(async (input): Promise<BatchItemOutcome> => {
         if ('error' in input) return input;
         try {
           return { task: await this.createParsed(tenantId, input, now) };
@@ -188,8 +175,8 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Submit a result (http-api §6.8), fenced by lease when `leaseId` is given. */
-  async submitResult(tenantId: string, workerId: string, id: string, body: unknown): Promise<ResultRecord> {
-    const input = parseResult(body);
+  async submitResult(tenantId: string, workerId: string, input: SubmitResult): Promise<ResultRecord> {
+    const id = input.taskId;
     const actor: Actor = input.leaseId ? { workerId, leaseId: input.leaseId } : { workerId };
     let artifacts: ArtifactRef[] = input.artifacts.filter((a) => a.url).map((a) => ({ name: a.name, url: a.url! }));
     if (input.artifacts.some((a) => a.content)) {
@@ -227,7 +214,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private async finish(tenantId: string, id: string, actor: Actor, input: ResultInput, artifacts: ArtifactRef[]): Promise<ResultRecord> {
+  private async finish(tenantId: string, id: string, actor: Actor, input: SubmitResult, artifacts: ArtifactRef[]): Promise<ResultRecord> {
     const now = this.clock.now();
     let finished: { task: TaskRecord; result: ResultRecord } | null = null;
     let cancelled: TaskRecord | null = null;
@@ -260,7 +247,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Write uploaded artifacts under temporary names; publish() renames them after the commit. */
-  private async writeArtifacts(taskId: string, input: ResultInput): Promise<{ refs: ArtifactRef[]; files: { tmp: string; final: string }[] }> {
+  private async writeArtifacts(taskId: string, input: SubmitResult): Promise<{ refs: ArtifactRef[]; files: { tmp: string; final: string }[] }> {
     const root = resolve(this.config.localArtifactsDir);
     const dir = join(root, 'results', taskId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -294,25 +281,15 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     return { file };
   }
 
-  /** Batch results: each item validated and applied on its own (http-api §6.9). */
-  async submitResults(tenantId: string, workerId: string, items: Record<string, unknown>[]): Promise<({ taskId: string; result: ResultRecord } | { taskId: string; error: string })[]> {
-    // Validate every item first (as createBatch): each is applied whole or reported.
-    const parsed = items.map((item) => {
-      const taskId = typeof item['taskId'] === 'string' ? item['taskId'] : '';
-      try {
-        if (!taskId) throw new CodeqError('TASK_NOT_FOUND', 'task not found');
-        return { taskId, input: parseResult(item, 'invalid body', false) };
-      } catch (e) {
-        return { taskId, error: CodeqError.is(e) ? e.message : 'invalid body' };
-      }
-    }) as ({ taskId: string; input: ResultInput } | { taskId: string; error: string })[];
+  /** Batch results: each item validated (before any is applied) and applied on its own (http-api §6.9). */
+  async submitResults(tenantId: string, workerId: string, items: (SubmitResult | { taskId: string; rejected: string })[]): Promise<({ taskId: string; result: ResultRecord } | { taskId: string; error: string })[]> {
     return Promise.all(
-      parsed.map(async (p) => {
+      items.map(async (p) => {
         const { taskId } = p;
-        if ('error' in p) return { taskId, error: p.error };
+        if ('rejected' in p) return { taskId, error: p.rejected };
         try {
-          const actor: Actor = p.input.leaseId ? { workerId, leaseId: p.input.leaseId } : { workerId };
-          return { taskId, result: await this.finish(tenantId, taskId, actor, p.input, []) };
+          const actor: Actor = p.leaseId ? { workerId, leaseId: p.leaseId } : { workerId };
+          return { taskId, result: await this.finish(tenantId, taskId, actor, p, []) };
         } catch (e) {
           if (CodeqError.is(e)) return { taskId, error: e.message };
           throw e;
