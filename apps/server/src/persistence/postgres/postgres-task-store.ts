@@ -627,7 +627,15 @@ export class PostgresTaskStore implements TaskStore {
         got += leased.length;
         out.push(...leased);
       }
-      if (!got) break; // taken by another replica meanwhile: the caller waits for the next wake-up
+      if (!got) {
+        // The top tasks were taken by another replica meanwhile: take whatever else is ready (in
+        // list order) rather than park while lower priorities wait.
+        for (const k of keys) {
+          if (out.length >= count) break;
+          out.push(...(await this.claimFrom(tenantId, k, count - out.length, 0, probe)));
+        }
+        break;
+      }
     }
     return out;
   }
