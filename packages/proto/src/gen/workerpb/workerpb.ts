@@ -182,9 +182,11 @@ export interface WorkerEvent {
     | { $case: "abandon"; abandon: Abandon }
     | { $case: "resultBatch"; resultBatch: ResultBatch }
     | //
-    /** codeQ-TS additions (issue 17): the lease holder's progress and task log lines. */
+    /** codeQ-TS addition: the lease holder's progress (issue 17), answered by NoteAck. */
     { $case: "progress"; progress: TaskProgress }
-    | { $case: "logs"; logs: TaskLogs }
+    | //
+    /** codeQ-TS addition: lines for the task's log (issue 17), answered by NoteAck. */
+    { $case: "logs"; logs: TaskLogs }
     | undefined;
 }
 
@@ -288,7 +290,7 @@ export interface ServerEvent {
     | { $case: "taskBatch"; taskBatch: TaskBatch }
     | { $case: "resultAckBatch"; resultAckBatch: ResultAckBatch }
     | //
-    /** codeQ-TS addition (issue 17): the answer to TaskProgress and TaskLogs. */
+    /** codeQ-TS addition: the answer to TaskProgress and TaskLogs (issue 17). */
     { $case: "noteAck"; noteAck: NoteAck }
     | undefined;
 }
@@ -1201,13 +1203,13 @@ function createBaseTaskProgress(): TaskProgress {
 export const TaskProgress: MessageFns<TaskProgress> = {
   encode(message: TaskProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
-      writer.uint32(802).string(message.taskId);
+      writer.uint32(10).string(message.taskId);
     }
     if (message.leaseId !== "") {
-      writer.uint32(810).string(message.leaseId);
+      writer.uint32(18).string(message.leaseId);
     }
     if (message.progressJson.length !== 0) {
-      writer.uint32(818).bytes(message.progressJson);
+      writer.uint32(26).bytes(message.progressJson);
     }
     return writer;
   },
@@ -1225,24 +1227,24 @@ export const TaskProgress: MessageFns<TaskProgress> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 100: {
-            if (tag !== 802) {
+          case 1: {
+            if (tag !== 10) {
               break;
             }
 
             message.taskId = reader.string();
             continue;
           }
-          case 101: {
-            if (tag !== 810) {
+          case 2: {
+            if (tag !== 18) {
               break;
             }
 
             message.leaseId = reader.string();
             continue;
           }
-          case 102: {
-            if (tag !== 818) {
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
@@ -1314,13 +1316,13 @@ function createBaseTaskLogLine(): TaskLogLine {
 export const TaskLogLine: MessageFns<TaskLogLine> = {
   encode(message: TaskLogLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.level !== "") {
-      writer.uint32(802).string(message.level);
+      writer.uint32(10).string(message.level);
     }
     if (message.message !== "") {
-      writer.uint32(810).string(message.message);
+      writer.uint32(18).string(message.message);
     }
     if (message.at !== undefined) {
-      Timestamp.encode(toTimestamp(message.at), writer.uint32(818).fork()).join();
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1338,24 +1340,24 @@ export const TaskLogLine: MessageFns<TaskLogLine> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 100: {
-            if (tag !== 802) {
+          case 1: {
+            if (tag !== 10) {
               break;
             }
 
             message.level = reader.string();
             continue;
           }
-          case 101: {
-            if (tag !== 810) {
+          case 2: {
+            if (tag !== 18) {
               break;
             }
 
             message.message = reader.string();
             continue;
           }
-          case 102: {
-            if (tag !== 818) {
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
@@ -1415,13 +1417,13 @@ function createBaseTaskLogs(): TaskLogs {
 export const TaskLogs: MessageFns<TaskLogs> = {
   encode(message: TaskLogs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
-      writer.uint32(802).string(message.taskId);
+      writer.uint32(10).string(message.taskId);
     }
     if (message.leaseId !== "") {
-      writer.uint32(810).string(message.leaseId);
+      writer.uint32(18).string(message.leaseId);
     }
     for (const v of message.lines) {
-      TaskLogLine.encode(v!, writer.uint32(818).fork()).join();
+      TaskLogLine.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1439,24 +1441,24 @@ export const TaskLogs: MessageFns<TaskLogs> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 100: {
-            if (tag !== 802) {
+          case 1: {
+            if (tag !== 10) {
               break;
             }
 
             message.taskId = reader.string();
             continue;
           }
-          case 101: {
-            if (tag !== 810) {
+          case 2: {
+            if (tag !== 18) {
               break;
             }
 
             message.leaseId = reader.string();
             continue;
           }
-          case 102: {
-            if (tag !== 818) {
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
@@ -2802,19 +2804,19 @@ function createBaseNoteAck(): NoteAck {
 export const NoteAck: MessageFns<NoteAck> = {
   encode(message: NoteAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
-      writer.uint32(802).string(message.taskId);
+      writer.uint32(10).string(message.taskId);
     }
     if (message.kind !== "") {
-      writer.uint32(810).string(message.kind);
+      writer.uint32(18).string(message.kind);
     }
     if (message.ok !== false) {
-      writer.uint32(816).bool(message.ok);
+      writer.uint32(24).bool(message.ok);
     }
     if (message.errorMessage !== "") {
-      writer.uint32(826).string(message.errorMessage);
+      writer.uint32(34).string(message.errorMessage);
     }
     if (message.errorCode !== "") {
-      writer.uint32(834).string(message.errorCode);
+      writer.uint32(42).string(message.errorCode);
     }
     return writer;
   },
@@ -2832,40 +2834,40 @@ export const NoteAck: MessageFns<NoteAck> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 100: {
-            if (tag !== 802) {
+          case 1: {
+            if (tag !== 10) {
               break;
             }
 
             message.taskId = reader.string();
             continue;
           }
-          case 101: {
-            if (tag !== 810) {
+          case 2: {
+            if (tag !== 18) {
               break;
             }
 
             message.kind = reader.string();
             continue;
           }
-          case 102: {
-            if (tag !== 816) {
+          case 3: {
+            if (tag !== 24) {
               break;
             }
 
             message.ok = reader.bool();
             continue;
           }
-          case 103: {
-            if (tag !== 826) {
+          case 4: {
+            if (tag !== 34) {
               break;
             }
 
             message.errorMessage = reader.string();
             continue;
           }
-          case 104: {
-            if (tag !== 834) {
+          case 5: {
+            if (tag !== 42) {
               break;
             }
 
