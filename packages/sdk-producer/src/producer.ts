@@ -113,6 +113,11 @@ export interface Producer {
   submitMany<const T extends readonly SubmitItem[]>(items: T & SubmitItems<T>, opts?: { signal?: AbortSignal }): Promise<SubmitManyResult[]>;
   /** Read a task. */
   get<C extends string = string>(id: string, opts?: CallOptions): Promise<Task<PayloadOf<C>>>;
+  /**
+   * The task's log lines (`ctx.log()` / `ctx.logger` of its workers), oldest first; the server keeps
+   * the last 200 lines. Page with `after` (the last `n` seen). `get(id).progress` has its progress.
+   */
+  logs(id: string, query?: LogsQuery & CallOptions): Promise<TaskLogLine[]>;
   /** Read a task's result now; rejects with `RESULT_NOT_FOUND` when there is none yet. */
   getResult(id: string, opts?: CallOptions): Promise<TaskResult>;
   /** Long-poll until the task has a result (COMPLETED or FAILED, incl. dead-lettered) or the timeout. */
