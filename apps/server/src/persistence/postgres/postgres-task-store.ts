@@ -34,7 +34,7 @@ import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres
 import { PostgresOperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
 import { PostgresTaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js';
 import type { LogLine, LogLineInput, ProgressRecord } from '../../domain/task-notes.js';
-import { roundRobin } from '../round-robin.js';
+import { nextCommand } from '../round-robin.js';
 import { listBranches, listSql, type ListBranch } from '../list-sql.js';
 import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 
@@ -614,16 +614,15 @@ export class PostgresTaskStore implements TaskStore {
       }));
       if (!heads.rows.length) break;
       const top = Math.max(...heads.rows.map((h) => h.priority));
-      const ready = keys.filter((k) => heads.rows.some((h) => h.key === k && h.priority === top)).map((commandKey) => ({ commandKey }));
+      const ready = new Set(heads.rows.filter((h) => h.priority === top).map((h) => h.key));
       // Serve the ready commands in turn, starting after the last served one.
-      const first = roundRobin(ready, this.lastServed.get(tenantId), keys);
-      const at = ready.indexOf(first);
-      const turn = [...ready.slice(at), ...ready.slice(0, at)];
+      const turn: string[] = [];
+      for (let k = nextCommand(ready, this.lastServed.get(tenantId), keys); k !== undefined && !turn.includes(k); k = nextCommand(ready, k, keys)) turn.push(k);
       let got = 0;
       for (let i = 0; i < turn.length && out.length < count; i++) {
         const share = Math.ceil((count - out.length) / (turn.length - i));
-        const leased = await this.claimFrom(tenantId, turn[i]!.commandKey, share, top, probe);
-        if (leased.length) this.lastServed.set(tenantId, turn[i]!.commandKey);
+        const leased = await this.claimFrom(tenantId, turn[i]!, share, top, probe);
+        if (leased.length) this.lastServed.set(tenantId, turn[i]!);
         got += leased.length;
         out.push(...leased);
       }

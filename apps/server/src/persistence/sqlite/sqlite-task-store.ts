@@ -28,7 +28,7 @@ import type {
 } from '../../domain/task-store.js';
 import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { Alarm, Deque, MinHeap } from '../structures.js';
-import { roundRobin } from '../round-robin.js';
+import { nextCommand } from '../round-robin.js';
 import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 import { MetaEntity, PausedCommandEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
 import { OperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
@@ -764,23 +764,23 @@ export class SqliteTaskStore implements TaskStore {
     const order = queues.map((q) => q.commandKey);
     // ADR 0007: the highest ready priority across the commands first; among the commands ready at
     // that priority, the one after the tenant's last served command (round-robin); FIFO within.
-    while (out.length < count && queues.length) {
-      let pick: { q: Queue; e: ReadyEntry } | null = null;
-      for (let p = MAX_PRIORITY; p >= 0 && !pick; p--) {
-        const ready: Queue[] = [];
-        for (const q of queues) if (this.liveHead(q.ready[p]!)) ready.push(q);
-        if (ready.length) {
-          const q = roundRobin(ready, this.lastServed.get(tenantId), order);
-          pick = { q, e: q.ready[p]!.shift()! };
-        }
+    // Claiming only removes tasks, so the top ready priority never rises during this loop.
+    let last = this.lastServed.get(tenantId);
+    for (let p = MAX_PRIORITY; p >= 0 && out.length < count; p--) {
+      const ready = new Map<string, Queue>();
+      for (const q of queues) if (this.liveHead(q.ready[p]!)) ready.set(q.commandKey, q);
+      while (ready.size && out.length < count) {
+        const key = nextCommand(ready, last, order)!;
+        const q = ready.get(key)!;
+        const t = this.live.get(q.ready[p]!.shift()!.id)!;
+        last = key;
+        const next = lease(t);
+        this.applyChange(t, next);
+        out.push({ ...next });
+        if (!this.liveHead(q.ready[p]!)) ready.delete(key);
       }
-      if (!pick) break;
-      const t = this.live.get(pick.e.id)!;
-      this.lastServed.set(tenantId, pick.q.commandKey);
-      const next = lease(t);
-      this.applyChange(t, next);
-      out.push({ ...next });
     }
+    if (last !== undefined) this.lastServed.set(tenantId, last);
     if (out.length) await this.commit();
     return out;
   }
