@@ -688,7 +688,12 @@ class ClaimLoopWorker<C extends string> implements Worker {
   /** Writes the latest progress and up to 100 buffered lines. Failures are logged, never thrown. */
   private async sendNotes(e: InFlight): Promise<void> {
     const n = e.notes;
-    if (e.lost || e.detached) return;
+    if (e.lost || e.detached) {
+      // The lease is gone: nothing more can be written for this delivery.
+      n.progress = undefined;
+      n.lines = [];
+      return;
+    }
     n.lastSentAt = this.now();
     const lease = e.leaseId ? { leaseId: e.leaseId } : {};
     const opts = { signal: e.cancelCtl.signal, timeoutMs: Math.max(1000, Math.min(10_000, Math.floor(e.leaseMs / 3))) };
