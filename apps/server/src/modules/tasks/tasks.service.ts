@@ -176,8 +176,10 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
 
   /** The task and its current delivery's progress (undefined when none was reported). */
   async getWithProgress(tenantId: string, id: string): Promise<{ task: TaskRecord; progress: unknown }> {
-    const task = await this.get(tenantId, id);
-    return { task, progress: currentProgress(await this.store.progress(tenantId, id), task.attempts) };
+    // Both reads at once (one round trip on PostgreSQL); the progress only counts for this task's tenant.
+    const [t, p] = await Promise.all([this.store.get(tenantId, id), this.store.progress(tenantId, id)]);
+    if (!t) throw new CodeqError('NOT_FOUND', 'not found', { taskId: id });
+    return { task: t, progress: currentProgress(p, t.attempts) };
   }
 
   /** Log lines of a task of this tenant (404 for unknown and foreign tasks). */
