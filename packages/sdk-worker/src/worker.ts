@@ -191,6 +191,12 @@ export type WorkerOptions<C extends string = string> = WorkerTarget & {
    */
   now?: () => number;
   logger?: Logger;
+  /**
+   * Send `ctx.progress()`, `ctx.log()` and `ctx.logger` lines to the server (task progress and
+   * logs are codeQ-TS additions). `false` drops them (ctx.logger still logs to `logger`): use it
+   * against an upstream server's worker stream, which does not answer these events. @default true
+   */
+  taskNotes?: boolean;
   onEvent?: (event: WorkerEvent) => void;
 };
 
@@ -620,7 +626,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       logger: this.taskLogger(e, {}),
       progress: (value: number | Record<string, unknown>) => {
         const v = checkProgress(value);
-        if (e.finished || e.lost || e.detached) return;
+        if (e.finished || e.lost || e.detached || this.opts.taskNotes === false || !this.transport.reportProgress) return;
         e.notes.progress = v;
         this.scheduleNotes(e);
       },
@@ -659,7 +665,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
   }
 
   private appendLine(e: InFlight, level: LogLineInput['level'], message: string): void {
-    if (e.finished || e.lost || e.detached || !this.transport.appendLogs) return;
+    if (e.finished || e.lost || e.detached || this.opts.taskNotes === false || !this.transport.appendLogs) return;
     const n = e.notes;
     n.lines.push({ level, message, at: new Date(this.now()).toISOString() });
     if (n.lines.length > MAX_PENDING_LINES) {

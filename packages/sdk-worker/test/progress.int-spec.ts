@@ -132,3 +132,28 @@ it('refuses a progress value the server would refuse, where it is called', async
   expect(errors).toEqual(['VALIDATION_FAILED', 'VALIDATION_FAILED', 'VALIDATION_FAILED', 'VALIDATION_FAILED', 'VALIDATION_FAILED']);
   expect((await producer.get(t.id)).progress).toBeUndefined();
 });
+
+it('drops progress and log lines with taskNotes: false (ctx.logger still logs locally)', async () => {
+  const seen: string[] = [];
+  const w = createWorker({
+    baseUrl: server.url,
+    token: TOKEN,
+    commands: ['progress.off'],
+    waitSeconds: 1,
+    taskNotes: false,
+    logger: { info: (message) => seen.push(message) },
+    handler: (_task, ctx) => {
+      ctx.progress(50);
+      ctx.log('not sent');
+      ctx.logger.info('local only');
+      return {};
+    },
+  });
+  workers.push(w);
+  w.start();
+  const t = await producer.submit('progress.off', {});
+  expect((await producer.waitForResult(t.id, { timeoutMs: 15_000 })).result.status).toBe('COMPLETED');
+  expect((await producer.get(t.id)).progress).toBeUndefined();
+  expect(await producer.logs(t.id)).toEqual([]);
+  expect(seen).toContain('local only');
+});
