@@ -35,6 +35,7 @@ export function taskBlock(t: Task): string {
     ['location', t.lastKnownLocation],
     ['priority', t.priority],
     ['attempts', `${t.attempts}/${t.maxAttempts}`],
+    ['progress', typeof t.progress === 'number' ? `${t.progress}` : t.progress],
     ['payload', t.payload],
     ['leaseId', t.leaseId],
     ['leaseUntil', t.leaseUntil],

@@ -55,6 +55,29 @@ describe('codeq tasks', () => {
     expect(r.stdout).toContain('payload    {"n":1}');
   });
 
+  it('get shows the progress and logs prints the task log (issue 17)', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.progress', '--payload', '{}'])).stdout);
+    const claimed = JSON.parse((await cli(['tasks', 'claim', '--commands', 'cli.progress', '--json'])).stdout);
+    expect(claimed.id).toBe(id);
+    expect((await cli(['tasks', 'get', id])).stdout).not.toMatch(/^progress/m);
+    expect((await api(server.url, 'POST', `/tasks/${id}/progress`, { progress: { done: 3, total: 7 }, leaseId: claimed.leaseId })).status).toBe(200);
+    const lines = ['fetching', { level: 'warn', message: 'slow mirror' }];
+    expect((await api(server.url, 'POST', `/tasks/${id}/logs`, { lines, leaseId: claimed.leaseId })).status).toBe(200);
+    const g = await cli(['tasks', 'get', id]);
+    expect(g.stdout).toMatch(/^progress\s+\{"done":3,"total":7\}$/m);
+    const l = await cli(['tasks', 'logs', id]);
+    expect(l.code).toBe(0);
+    expect(l.stdout.trim().split('\n').map((x) => x.replace(/^\S+\s+/, ''))).toEqual(['#1  INFO   fetching', '#1  WARN   slow mirror']);
+    const j = JSON.parse((await cli(['tasks', 'logs', id, '--after', '1', '--json'])).stdout);
+    expect(j).toEqual([expect.objectContaining({ n: 2, attempt: 1, level: 'warn', message: 'slow mirror' })]);
+    // --follow ends once the task has finished, after printing its last lines.
+    await api(server.url, 'POST', `/tasks/${id}/logs`, { lines: ['done'], leaseId: claimed.leaseId });
+    await api(server.url, 'POST', `/tasks/${id}/result`, { status: 'COMPLETED', result: {}, leaseId: claimed.leaseId });
+    const f = await cli(['tasks', 'logs', id, '--follow', '--after', '2']);
+    expect(f.stdout.trim()).toMatch(/#1 {2}INFO {3}done$/);
+    expect((await cli(['tasks', 'logs', '00000000-0000-0000-0000-000000000000'])).code).toBe(4);
+  });
+
   it('claim → heartbeat → result → wait, fenced by the lease id', async () => {
     const id = lastWord((await cli(['tasks', 'submit', 'cli.flow', '--payload', '{}'])).stdout);
     const claimed = JSON.parse((await cli(['tasks', 'claim', '--commands', 'other,cli.flow', '--lease', '60', '--json'])).stdout);

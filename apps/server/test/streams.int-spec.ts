@@ -310,6 +310,32 @@ describe('task cycle', () => {
     expect(as(await w2.next(is('task'), 5000), 'task').task.task).toMatchObject({ id, attempts: 3 });
   }, 10_000);
 
+  it('stores progress and log lines sent on the stream, fenced by the lease (issue 17)', async () => {
+    const c = client(s.url);
+    const id = (await c.create({ command: 'notes', payload: 1 })).body.id;
+    const w = await readyWorker();
+    w.send(ready(['notes'], 1, 60));
+    const t = as(await w.next(is('task')), 'task').task.task!;
+    const progress = (json: string, leaseId = t.leaseId) => ({ event: { $case: 'progress' as const, progress: { taskId: id, leaseId, progressJson: Buffer.from(json) } } });
+    w.send(progress('{"pct":40}'));
+    expect(as(await w.next(is('noteAck')), 'noteAck').noteAck).toMatchObject({ taskId: id, kind: 'progress', ok: true });
+    expect((await c.get(id)).body.progress).toEqual({ pct: 40 });
+    w.send(progress('"half"'));
+    expect(as(await w.next(is('noteAck')), 'noteAck').noteAck).toMatchObject({ kind: 'progress', ok: false, errorCode: 'VALIDATION_FAILED' });
+    w.send(progress('50', '00000000-0000-0000-0000-000000000000'));
+    expect(as(await w.next(is('noteAck')), 'noteAck').noteAck).toMatchObject({ kind: 'progress', ok: false, errorCode: 'LEASE_NOT_HELD' });
+    const at = new Date(Date.now() - 5000);
+    w.send({ event: { $case: 'logs', logs: { taskId: id, leaseId: t.leaseId, lines: [{ level: '', message: 'plain', at: undefined }, { level: 'error', message: 'boom', at }] } } });
+    expect(as(await w.next(is('noteAck')), 'noteAck').noteAck).toMatchObject({ taskId: id, kind: 'logs', ok: true });
+    const lines = (await c.call('GET', `/v1/codeq/tasks/${id}/logs`, { token: T.producer })).body.lines;
+    expect(lines.map((l: { level: string; message: string }) => [l.level, l.message])).toEqual([['info', 'plain'], ['error', 'boom']]);
+    expect(Date.parse(lines[1].at)).toBe(at.getTime());
+    const g = await readyWorker(T.globexWorker);
+    g.send({ event: { $case: 'logs', logs: { taskId: id, leaseId: t.leaseId, lines: [{ level: 'info', message: 'foreign', at: undefined }] } } });
+    expect(as(await g.next(is('noteAck')), 'noteAck').noteAck).toMatchObject({ kind: 'logs', ok: false, errorCode: 'TASK_NOT_FOUND' });
+    expect((await c.get(id)).body.progress).toEqual({ pct: 40 });
+  });
+
   it('keeps tenants apart: foreign tasks are not found and never delivered', async () => {
     const c = client(s.url);
     const id = (await c.create({ command: 'sec', payload: 1 })).body.id;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TaskStore } from '../src/domain/task-store.js';
 import type { TaskRecord } from '../src/domain/task.js';
-import { cancelForHolder, cancelTask, complete, deadLetterResult, leaseTask, retryOrDeadLetter } from '../src/domain/rules.js';
+import { assertCanReport, cancelForHolder, cancelTask, complete, deadLetterResult, leaseTask, retryOrDeadLetter } from '../src/domain/rules.js';
 
 export interface StoreFactory {
   /** A fresh, opened store. */
@@ -58,15 +58,73 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
       expect(await store.counts('acme', 'cmd')).toMatchObject({ inProgress: 3, delayed: 0, dlq: 0 });
     });
 
-    it('claims commands in the given order, each by priority then FIFO', async () => {
+    it('claims the highest priority across commands first (ADR 0007)', async () => {
       const a1 = newTask({ command: 'A', commandKey: 'a', priority: 1 });
       const b9 = newTask({ command: 'B', commandKey: 'b', priority: 9 });
       const a5 = newTask({ command: 'A', commandKey: 'a', priority: 5 });
       const b0 = newTask({ command: 'B', commandKey: 'b', priority: 0 });
       for (const t of [a1, b9, a5, b0]) await store.create(t);
-      const got = await store.claim('acme', ['a', 'b'], 3, lease());
-      expect(got.map((t) => t.id)).toEqual([a5.id, a1.id, b9.id]);
+      // b9 was created after a1 and is in the second command: it still goes first.
+      expect((await store.claim('acme', ['a', 'b'], 1, lease())).map((t) => t.id)).toEqual([b9.id]);
+      expect((await store.claim('acme', ['a', 'b'], 2, lease())).map((t) => t.id)).toEqual([a5.id, a1.id]);
       expect((await store.claim('acme', ['missing', 'b'], 5, lease())).map((t) => t.id)).toEqual([b0.id]);
+    });
+
+    it('serves commands of equal priority round-robin, FIFO within each (ADR 0007)', async () => {
+      const as = [1, 2, 3, 4].map(() => newTask({ command: 'A', commandKey: 'a' }));
+      const bs = [1, 2].map(() => newTask({ command: 'B', commandKey: 'b' }));
+      for (const t of [...as, ...bs]) await store.create(t); // A's backlog is older than B's
+      const one = async () => (await store.claim('acme', ['a', 'b'], 1, lease()))[0]?.id;
+      const order: (string | undefined)[] = [];
+      for (let i = 0; i < 6; i++) order.push(await one());
+      expect(order).toEqual([as[0]!.id, bs[0]!.id, as[1]!.id, bs[1]!.id, as[2]!.id, as[3]!.id]);
+      // A batch claim takes from every ready command, each in FIFO order.
+      const more = [...[1, 2, 3].map(() => newTask({ command: 'A', commandKey: 'a' })), ...[1, 2, 3].map(() => newTask({ command: 'B', commandKey: 'b' }))];
+      for (const t of more) await store.create(t);
+      const batch = await store.claim('acme', ['a', 'b'], 4, lease());
+      expect(batch.filter((t) => t.commandKey === 'a').map((t) => t.id)).toEqual(more.slice(0, 2).map((t) => t.id));
+      expect(batch.filter((t) => t.commandKey === 'b').map((t) => t.id)).toEqual(more.slice(3, 5).map((t) => t.id));
+    });
+
+    it('keeps task notes: progress of the holder, a bounded log, per tenant, across reopen, purged with the task', async () => {
+      const t = newTask();
+      await store.create(t);
+      const [leased] = await store.claim('acme', ['cmd'], 1, lease());
+      const holder = { workerId: 'w1', leaseId: leased!.leaseId! };
+      const guard = (actor: { workerId: string; leaseId?: string }) => (cur: TaskRecord | null) => assertCanReport(cur, actor);
+      await store.writeNotes('acme', t.id, guard(holder), { progress: '{"pct":5}', maxLines: 200 }, Date.now());
+      await store.writeNotes('acme', t.id, guard(holder), { progress: '42', maxLines: 200 }, Date.now());
+      expect(await store.progress('acme', t.id)).toMatchObject({ value: '42', attempt: 1 });
+      // Refused: another lease, another worker, another tenant; nothing is written.
+      await expect(store.writeNotes('acme', t.id, guard({ workerId: 'w1', leaseId: 'old' }), { progress: '1', maxLines: 200 }, Date.now())).rejects.toMatchObject({ code: 'LEASE_NOT_HELD' });
+      await expect(store.writeNotes('acme', t.id, guard({ workerId: 'w2' }), { progress: '1', maxLines: 200 }, Date.now())).rejects.toMatchObject({ code: 'NOT_OWNER' });
+      await expect(store.writeNotes('other', t.id, guard(holder), { progress: '1', maxLines: 200 }, Date.now())).rejects.toMatchObject({ code: 'TASK_NOT_FOUND' });
+      expect(await store.progress('other', t.id)).toBeNull();
+      expect((await store.progress('acme', t.id))?.value).toBe('42');
+      // 250 lines in three appends: the last 200 are kept, numbered from 1 by arrival.
+      const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ level: 'info' as const, message: `line ${from + i}`, atMs: Date.now() }));
+      await store.writeNotes('acme', t.id, guard(holder), { logs: lines(1, 100), maxLines: 200 }, Date.now());
+      await store.writeNotes('acme', t.id, guard(holder), { logs: lines(101, 100), maxLines: 200 }, Date.now());
+      await store.writeNotes('acme', t.id, guard(holder), { logs: lines(201, 50), maxLines: 200 }, Date.now());
+      const all = await store.logs('acme', t.id, 0, 1000);
+      expect(all).toHaveLength(200);
+      expect(all[0]).toMatchObject({ n: 51, message: 'line 51', attempt: 1, level: 'info' });
+      expect(all[199]).toMatchObject({ n: 250, message: 'line 250' });
+      expect((await store.logs('acme', t.id, 240, 5)).map((l) => l.n)).toEqual([241, 242, 243, 244, 245]);
+      expect(await store.logs('other', t.id, 0, 1000)).toEqual([]);
+      store = await factory.reopen(store);
+      expect((await store.progress('acme', t.id))?.value).toBe('42');
+      expect(await store.logs('acme', t.id, 0, 1000)).toHaveLength(200);
+      await store.transition('acme', t.id, (cur) => {
+        const { next, result } = complete(cur!, holder, { status: 'COMPLETED', result: '{}', error: null, artifacts: [] }, Date.now());
+        return { next, result, value: null };
+      });
+      // A finished task takes no more notes (its lease ended: the heartbeat's answer).
+      await expect(store.writeNotes('acme', t.id, guard(holder), { progress: '99', maxLines: 200 }, Date.now())).rejects.toMatchObject({ code: 'LEASE_NOT_HELD' });
+      expect((await store.progress('acme', t.id))?.value).toBe('42');
+      expect(await store.purgeTerminal(Date.now() + 1000, 100)).toBe(1);
+      expect(await store.progress('acme', t.id)).toBeNull();
+      expect(await store.logs('acme', t.id, 0, 1000)).toEqual([]);
     });
 
     it('makes idempotency keys atomic per tenant', async () => {

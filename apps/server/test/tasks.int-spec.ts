@@ -140,7 +140,7 @@ describe('POST /v1/codeq/tasks/batch', () => {
 });
 
 describe('ordering', () => {
-  it('claims higher priority first and FIFO within a priority; commands in request order', async () => {
+  it('claims higher priority first across commands and FIFO within a priority (ADR 0007)', async () => {
     const ids: Record<string, string> = {};
     for (const [name, priority] of [['p0', 0], ['p9', 9], ['p5a', 5], ['p5b', 5], ['p5c', 5]] as const) {
       ids[name] = (await c.create({ command: 'ord', payload: name, priority })).body.id;
@@ -148,8 +148,21 @@ describe('ordering', () => {
     const other = (await c.create({ command: 'first', payload: 1 })).body.id;
     const got: string[] = [];
     for (let i = 0; i < 6; i++) got.push((await c.claim({ commands: ['first', 'ord'] })).body.id);
-    expect(got).toEqual([other, ids['p9'], ids['p5a'], ids['p5b'], ids['p5c'], ids['p0']]);
+    // The priority-9 task of the second command does not wait behind the first command's task.
+    expect(got).toEqual([ids['p9'], ids['p5a'], ids['p5b'], ids['p5c'], other, ids['p0']]);
     expect((await c.claim({ commands: ['first', 'ord'] })).status).toBe(204);
+  });
+
+  it('serves a command with a short queue in turn with a busy command of the same priority (ADR 0007)', async () => {
+    const busy: string[] = [];
+    for (let i = 0; i < 5; i++) busy.push((await c.create({ command: 'busy', payload: i })).body.id);
+    const quiet = [(await c.create({ command: 'quiet', payload: 1 })).body.id, (await c.create({ command: 'quiet', payload: 2 })).body.id];
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) got.push((await c.claim({ commands: ['busy', 'quiet'] })).body.id);
+    expect(got).toEqual([busy[0], quiet[0], busy[1], quiet[1]]);
+    // Once the quiet command is drained, the busy one has every claim to itself.
+    const batch = await c.call('POST', '/v1/codeq/tasks/claim/batch', { token: T.worker, body: { commands: ['busy', 'quiet'], count: 5 } });
+    expect(batch.body.tasks.map((t: { id: string }) => t.id)).toEqual([busy[2], busy[3], busy[4]]);
   });
 
   it('treats commands case-insensitively for queues but keeps the spelling', async () => {

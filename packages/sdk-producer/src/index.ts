@@ -29,6 +29,8 @@ export {
   type ObjectFirstLogger,
   type Task,
   type TaskStatus,
+  type TaskLogLine,
+  type LogsQuery,
   type ResultRecord,
   type TaskResult,
   type QueueStats,

@@ -8,8 +8,8 @@ import { HttpTransport } from './transport/http-transport.js';
 import { abortReason, isAbortError } from './transport/errors.js';
 import type { Logger } from './transport/logger.js';
 import { resolveRetry, withRetry, type RetryPolicy } from './transport/retry.js';
-import type { CallOptions, CreateTaskInput, Transport } from './transport/transport.js';
-import type { Task, TaskResult } from './transport/types.js';
+import type { CallOptions, CreateTaskInput, LogsQuery, Transport } from './transport/transport.js';
+import type { Task, TaskLogLine, TaskResult } from './transport/types.js';
 import { OperatorCalls, type ListFilter, type ProducerAdmin, type TaskPage } from './operator.js';
 
 /** The wire of a producer or worker: the REST API, or the gRPC streams. */
@@ -113,6 +113,11 @@ export interface Producer {
   submitMany<const T extends readonly SubmitItem[]>(items: T & SubmitItems<T>, opts?: { signal?: AbortSignal }): Promise<SubmitManyResult[]>;
   /** Read a task. */
   get<C extends string = string>(id: string, opts?: CallOptions): Promise<Task<PayloadOf<C>>>;
+  /**
+   * The task's log lines (`ctx.log()` / `ctx.logger` of its workers), oldest first; the server keeps
+   * the last 200 lines. Page with `after` (the last `n` seen). `get(id).progress` has its progress.
+   */
+  logs(id: string, query?: LogsQuery & CallOptions): Promise<TaskLogLine[]>;
   /** Read a task's result now; rejects with `RESULT_NOT_FOUND` when there is none yet. */
   getResult(id: string, opts?: CallOptions): Promise<TaskResult>;
   /** Long-poll until the task has a result (COMPLETED or FAILED, incl. dead-lettered) or the timeout. */
@@ -239,6 +244,17 @@ class DefaultProducer implements Producer {
 
   async get<C extends string = string>(id: string, opts: CallOptions = {}): Promise<Task<PayloadOf<C>>> {
     return (await this.call('get', () => this.transport.getTask(id, opts), opts.signal)) as Task<PayloadOf<C>>;
+  }
+
+  /**
+   * The task's log lines (`ctx.log()` / `ctx.logger` of its workers), oldest first; the server
+   * keeps the last 200 lines of a task. Page with `after` (the last line number seen).
+   */
+  logs(id: string, query: LogsQuery & CallOptions = {}): Promise<TaskLogLine[]> {
+    const { after, limit, ...opts } = query;
+    const t = this.transport;
+    if (!t.getLogs) return Promise.reject(new CodeqError('VALIDATION_FAILED', 'logs() is not supported by this transport'));
+    return this.call('logs', () => t.getLogs!(id, { ...(after !== undefined ? { after } : {}), ...(limit !== undefined ? { limit } : {}) }, opts), opts.signal);
   }
 
   getResult(id: string, opts: CallOptions = {}): Promise<TaskResult> {

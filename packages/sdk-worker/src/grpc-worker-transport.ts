@@ -22,8 +22,12 @@ import {
   type CleanupOutcome,
   type CreateTaskInput,
   type GrpcConnectionOptions,
+  type AppendLogsInput,
   type HeartbeatInput,
   type Logger,
+  type LogsQuery,
+  type ProgressInput,
+  type TaskLogLine,
   type NackInput,
   type NackOutcome,
   type QueueStats,
@@ -73,8 +77,16 @@ interface ClaimWaiter {
   reject(e: Error): void;
 }
 
-type AckKind = 'result' | 'heartbeat' | 'nack' | 'abandon';
-type AckOf<K extends AckKind> = K extends 'result' ? workerpb.ResultAck : K extends 'heartbeat' ? workerpb.HeartbeatAck : K extends 'nack' ? workerpb.NackAck : workerpb.AbandonAck;
+type AckKind = 'result' | 'heartbeat' | 'nack' | 'abandon' | 'progress' | 'logs';
+type AckOf<K extends AckKind> = K extends 'result'
+  ? workerpb.ResultAck
+  : K extends 'heartbeat'
+    ? workerpb.HeartbeatAck
+    : K extends 'nack'
+      ? workerpb.NackAck
+      : K extends 'progress' | 'logs'
+        ? workerpb.NoteAck
+        : workerpb.AbandonAck;
 
 interface AckWaiter {
   epoch: number;
@@ -298,6 +310,9 @@ export class GrpcWorkerTransport implements Transport {
         return this.settleAck('nack', e.nackAck);
       case 'abandonAck':
         return this.settleAck('abandon', e.abandonAck);
+      case 'noteAck':
+        if (e.noteAck.kind === 'progress' || e.noteAck.kind === 'logs') this.settleAck(e.noteAck.kind, e.noteAck);
+        return;
       case 'error':
         return this.onServerError(e.error.code, e.error.message);
       case 'helloAck':
@@ -530,6 +545,18 @@ export class GrpcWorkerTransport implements Transport {
     return { status: 'requeued' };
   }
 
+  /** TaskProgress on the stream (issue 17); answered by a NoteAck. */
+  async reportProgress(id: string, input: ProgressInput, opts?: CallOptions): Promise<void> {
+    const progressJson = Buffer.from(JSON.stringify(input.progress), 'utf8');
+    await this.request('progress', id, (c) => c.session.write({ event: { $case: 'progress', progress: { taskId: id, leaseId: input.leaseId ?? '', progressJson } } }), opts);
+  }
+
+  /** TaskLogs on the stream (issue 17); answered by a NoteAck. */
+  async appendLogs(id: string, input: AppendLogsInput, opts?: CallOptions): Promise<void> {
+    const lines = input.lines.map((l) => ({ level: l.level ?? 'info', message: l.message, ...(l.at ? { at: new Date(l.at) } : {}) }));
+    await this.request('logs', id, (c) => c.session.write({ event: { $case: 'logs', logs: { taskId: id, leaseId: input.leaseId ?? '', lines } } }), opts);
+  }
+
   /** Records COMPLETED/FAILED. Artifacts are not carried by the stream: they go over HTTP when configured. */
   async submitResult(id: string, input: ResultInput, opts?: CallOptions): Promise<ResultRecord> {
     if (input.artifacts?.length) return this.needHttp('submitResult with artifacts').submitResult(id, input, opts);
@@ -585,6 +612,11 @@ export class GrpcWorkerTransport implements Transport {
   }
   async getTask(id: string, opts?: CallOptions): Promise<Task> {
     return this.needHttp('getTask').getTask(id, opts);
+  }
+  async getLogs(id: string, query?: LogsQuery, opts?: CallOptions): Promise<TaskLogLine[]> {
+    const http = this.needHttp('getLogs');
+    if (!http.getLogs) throw new CodeqError('VALIDATION_FAILED', 'getLogs is not supported by this transport');
+    return http.getLogs(id, query, opts);
   }
   async getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult> {
     return this.needHttp('getResult').getResult(id, waitSeconds, opts);

@@ -3,9 +3,9 @@
  * leases while a handler runs, record results, and drain on shutdown.
  */
 export { createWorker, toResultObject } from './worker.js';
-export type { Commands, PayloadOf, Handler, TaskContext, TransportKind, Worker, WorkerEvent, WorkerOptions, WorkerTarget } from './worker.js';
+export type { Commands, PayloadOf, Handler, TaskContext, TaskLogger, TransportKind, Worker, WorkerEvent, WorkerOptions, WorkerTarget } from './worker.js';
 export { GrpcWorkerTransport, taskFromProto, type GrpcWorkerTransportOptions, type WorkerSessionInfo } from './grpc-worker-transport.js';
 export { PermanentFailure, RetryTask, LeaseLostError, TaskCancelledError, WorkerStoppedError, HandlerTimeoutError } from './errors.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
 export { objectFirstLogger } from '@codeq/sdk-producer/transport';
-export type { Task, TaskStatus, Logger, ObjectFirstLogger, Transport } from '@codeq/sdk-producer/transport';
+export type { Task, TaskStatus, TaskLogLine, Logger, ObjectFirstLogger, Transport } from '@codeq/sdk-producer/transport';

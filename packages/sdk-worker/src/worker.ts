@@ -10,6 +10,7 @@ import {
   sleep,
   toCodeqError,
   type Logger,
+  type LogLineInput,
   type Task,
   type Transport,
 } from '@codeq/sdk-producer/transport';
@@ -49,7 +50,44 @@ export interface TaskContext {
   retry(opts?: { delaySeconds?: number; reason?: string }): never;
   /** Extend the lease now (automatic heartbeats run anyway unless disabled). */
   heartbeat(extendSeconds?: number): Promise<void>;
-  readonly logger: Logger;
+  /**
+   * Report progress, stored on the task and shown by `GET /tasks/:id` (`progress`), `codeq tasks
+   * get` and the producer's `get()`: a finite number (0–100 by convention) or a JSON object of at
+   * most 4 KiB. Calls are coalesced: the latest value wins and each task writes at most about once
+   * a second; the last value is written before the outcome is recorded. Throws a `CodeqError`
+   * `VALIDATION_FAILED` at once for a value the server would refuse.
+   */
+  progress(value: number | Record<string, unknown>): void;
+  /**
+   * Append a line to the task's log (`codeq tasks logs <id>`, the producer's `logs(id)`), at level
+   * info: strings as they are, other values as JSON, joined by spaces. Buffered and sent with at
+   * most about one write a second per task; flushed before the outcome. The server keeps the last
+   * 200 lines of a task and cuts lines longer than 2 KiB.
+   */
+  log(...args: unknown[]): void;
+  /**
+   * A logger bound to this task: calls go to the worker's `logger` with `taskId`, `command` and
+   * `attempt` fields, and calls at info, warn and error also go to the task's log (message, then
+   * the fields as JSON). Takes `(message, fields?)` or pino's `(fields, message?)`; `child()` adds
+   * fields.
+   */
+  readonly logger: TaskLogger;
+}
+
+type LogFields = Record<string, unknown>;
+type LogMethod = {
+  (message: string, fields?: LogFields): void;
+  (fields: LogFields, message?: string): void;
+};
+
+/** {@link TaskContext.logger}: message-first or fields-first (pino) calls, bound to the task. */
+export interface TaskLogger {
+  debug: LogMethod;
+  info: LogMethod;
+  warn: LogMethod;
+  error: LogMethod;
+  /** A logger with `bindings` added to every call's fields. */
+  child(bindings: LogFields): TaskLogger;
 }
 
 /**
@@ -153,6 +191,12 @@ export type WorkerOptions<C extends string = string> = WorkerTarget & {
    */
   now?: () => number;
   logger?: Logger;
+  /**
+   * Send `ctx.progress()`, `ctx.log()` and `ctx.logger` lines to the server (task progress and
+   * logs are codeQ-TS additions). `false` drops them (ctx.logger still logs to `logger`): use it
+   * against an upstream server's worker stream, which does not answer these events. @default true
+   */
+  taskNotes?: boolean;
   onEvent?: (event: WorkerEvent) => void;
 };
 
@@ -189,10 +233,69 @@ interface InFlight {
   watchdog: NodeJS.Timeout | undefined;
   /** The heartbeat on the wire, if any (the task is forgotten only after it settled). */
   heartbeating: Promise<void> | undefined;
+  /** ctx.progress()/ctx.log() waiting to be written (coalesced, see flushNotes). */
+  notes: Notes;
   lost: boolean;
   hardStopped: boolean;
   detached: boolean;
   finished: boolean;
+}
+
+/** Notes (progress, log lines) of one task waiting for the next write. */
+interface Notes {
+  progress: number | Record<string, unknown> | undefined;
+  lines: LogLineInput[];
+  dropped: number;
+  timer: NodeJS.Timeout | undefined;
+  sending: Promise<void> | undefined;
+  lastSentAt: number;
+  /** The outcome is about to be recorded: flushNotes() writes the rest, no timer is armed. */
+  flushing: boolean;
+}
+
+/** At most one progress/log write per task per this interval (latest progress wins). */
+const NOTES_INTERVAL_MS = 1000;
+/** Server limits (docs/operator-api.md § Task progress and logs). */
+const MAX_PROGRESS_BYTES = 4096;
+const MAX_LINES_PER_WRITE = 100;
+/** Lines buffered per task before the oldest are dropped (the server keeps 200 anyway). */
+const MAX_PENDING_LINES = 200;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** Checks a progress value as the server would (so a bad call fails where it is made). */
+function checkProgress(value: unknown): number | Record<string, unknown> {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new CodeqError('VALIDATION_FAILED', 'progress: a number must be finite');
+    return value;
+  }
+  if (!isPlainObject(value)) throw new CodeqError('VALIDATION_FAILED', 'progress: a finite number or a plain object');
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (e) {
+    throw new CodeqError('VALIDATION_FAILED', `progress: not serialisable: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (Buffer.byteLength(text, 'utf8') > MAX_PROGRESS_BYTES) throw new CodeqError('VALIDATION_FAILED', `progress: larger than ${MAX_PROGRESS_BYTES} bytes of JSON`);
+  return JSON.parse(text) as Record<string, unknown>; // a snapshot: later changes of the object do not leak in
+}
+
+function logText(args: readonly unknown[]): string {
+  return args
+    .map((a) => {
+      if (typeof a === 'string') return a;
+      if (a instanceof Error) return a.stack ?? `${a.name}: ${a.message}`;
+      try {
+        return JSON.stringify(a) ?? String(a);
+      } catch {
+        return String(a);
+      }
+    })
+    .join(' ');
 }
 
 const FATAL = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'VALIDATION_FAILED', 'UNPROCESSABLE', 'UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE', 'NOT_FOUND']);
@@ -437,6 +540,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       cancelCtl: new AbortController(),
       watchdog: undefined,
       heartbeating: undefined,
+      notes: { progress: undefined, lines: [], dropped: 0, timer: undefined, sending: undefined, lastSentAt: 0, flushing: false },
       lost: false,
       hardStopped: this.hardStopAt !== undefined && this.now() >= this.hardStopAt,
       detached: false,
@@ -480,12 +584,15 @@ class ClaimLoopWorker<C extends string> implements Worker {
     try {
       if (e.detached || e.lost) return;
       if (e.hardStopped && outcome.kind === 'nack') outcome = { kind: 'abandon', reason: 'worker stopped' };
+      // The last progress and log lines are written while the lease is still held.
+      await this.flushNotes(e);
       await this.settle(e, outcome);
     } catch (err) {
       log(this.logger, 'error', 'codeq worker: recording an outcome failed', { taskId: e.task.id, error: errorMessage(err) });
     } finally {
       e.finished = true;
       clearTimeout(e.watchdog);
+      clearTimeout(e.notes.timer);
       this.hbDue.delete(e);
       e.cancelCtl.abort(TASK_SETTLED);
       await e.heartbeating;
@@ -516,7 +623,14 @@ class ClaimLoopWorker<C extends string> implements Worker {
       taskId: e.task.id,
       leaseId: e.leaseId,
       attempt: e.task.attempts,
-      logger: this.logger,
+      logger: this.taskLogger(e, {}),
+      progress: (value: number | Record<string, unknown>) => {
+        const v = checkProgress(value);
+        if (e.finished || e.lost || e.detached || this.opts.taskNotes === false || !this.transport.reportProgress) return;
+        e.notes.progress = v;
+        this.scheduleNotes(e);
+      },
+      log: (...args: unknown[]) => this.appendLine(e, 'info', logText(args)),
       fail: (message: string): never => {
         throw new PermanentFailure(message);
       },
@@ -527,6 +641,100 @@ class ClaimLoopWorker<C extends string> implements Worker {
         await this.sendHeartbeat(e, extendSeconds ?? this.opts.leaseSeconds, true);
       },
     };
+  }
+
+  /** The task's bound logger (see TaskContext.logger). */
+  private taskLogger(e: InFlight, bindings: LogFields): TaskLogger {
+    const base = { taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, ...bindings };
+    const method =
+      (level: 'debug' | 'info' | 'warn' | 'error'): LogMethod =>
+      (a: string | LogFields, b?: string | LogFields): void => {
+        const [message, fields] = typeof a === 'string' ? [a, (b ?? {}) as LogFields] : [typeof b === 'string' ? b : '', a ?? {}];
+        log(this.logger, level, message, { ...base, ...fields });
+        if (level === 'debug') return;
+        const extra = { ...bindings, ...fields };
+        this.appendLine(e, level, Object.keys(extra).length ? `${message} ${logText([extra])}` : message);
+      };
+    return {
+      debug: method('debug'),
+      info: method('info'),
+      warn: method('warn'),
+      error: method('error'),
+      child: (more: LogFields) => this.taskLogger(e, { ...bindings, ...more }),
+    };
+  }
+
+  private appendLine(e: InFlight, level: LogLineInput['level'], message: string): void {
+    if (e.finished || e.lost || e.detached || this.opts.taskNotes === false || !this.transport.appendLogs) return;
+    const n = e.notes;
+    n.lines.push({ level, message, at: new Date(this.now()).toISOString() });
+    if (n.lines.length > MAX_PENDING_LINES) {
+      n.dropped += n.lines.length - MAX_PENDING_LINES;
+      n.lines.splice(0, n.lines.length - MAX_PENDING_LINES);
+    }
+    this.scheduleNotes(e);
+  }
+
+  /** Arms the task's notes timer: the next write at most once per NOTES_INTERVAL_MS. */
+  private scheduleNotes(e: InFlight): void {
+    const n = e.notes;
+    if (n.timer || n.sending || n.flushing) return; // the write in flight reschedules when it is answered
+    n.timer = setTimeout(
+      () => {
+        n.timer = undefined;
+        n.sending = this.sendNotes(e).finally(() => {
+          n.sending = undefined;
+          if (!e.finished && (n.progress !== undefined || n.lines.length)) this.scheduleNotes(e);
+        });
+      },
+      Math.max(0, n.lastSentAt + NOTES_INTERVAL_MS - this.now()),
+    );
+  }
+
+  /** Writes the latest progress and up to 100 buffered lines. Failures are logged, never thrown. */
+  private async sendNotes(e: InFlight): Promise<void> {
+    const n = e.notes;
+    if (e.lost || e.detached) {
+      // The lease is gone: nothing more can be written for this delivery.
+      n.progress = undefined;
+      n.lines = [];
+      return;
+    }
+    n.lastSentAt = this.now();
+    const lease = e.leaseId ? { leaseId: e.leaseId } : {};
+    const opts = { signal: e.cancelCtl.signal, timeoutMs: Math.max(1000, Math.min(10_000, Math.floor(e.leaseMs / 3))) };
+    const jobs: Promise<unknown>[] = [];
+    const progress = n.progress;
+    n.progress = undefined;
+    if (progress !== undefined && this.transport.reportProgress) jobs.push(this.transport.reportProgress(e.task.id, { progress, ...lease }, opts));
+    if (n.lines.length && this.transport.appendLogs) {
+      const lines = n.lines.splice(0, n.dropped ? MAX_LINES_PER_WRITE - 1 : MAX_LINES_PER_WRITE);
+      if (n.dropped) {
+        lines.unshift({ level: 'warn', message: `[codeq] ${n.dropped} log line(s) dropped: logged faster than they could be sent`, at: lines[0]?.at ?? new Date(this.now()).toISOString() });
+        n.dropped = 0;
+      }
+      jobs.push(this.transport.appendLogs(e.task.id, { lines, ...lease }, opts));
+    }
+    for (const r of await Promise.allSettled(jobs)) {
+      if (r.status === 'fulfilled' || isAbortError(r.reason)) continue;
+      const err = toCodeqError(r.reason, this.transport.target);
+      // A lost lease is the heartbeat's business; anything else is only worth a debug line.
+      log(this.logger, 'debug', 'codeq worker: writing progress/log lines failed', { taskId: e.task.id, code: err.code, error: err.message });
+    }
+  }
+
+  /** Before the outcome: write what ctx.progress()/ctx.log() left, ignoring the rate limit. */
+  private async flushNotes(e: InFlight): Promise<void> {
+    const n = e.notes;
+    n.flushing = true;
+    clearTimeout(n.timer);
+    n.timer = undefined;
+    for (let i = 0; i < 3; i++) {
+      if (n.sending) await n.sending;
+      if (n.progress === undefined && !n.lines.length) return;
+      n.sending = this.sendNotes(e).finally(() => (n.sending = undefined));
+    }
+    if (n.sending) await n.sending;
   }
 
   private armWatchdog(e: InFlight): void {

@@ -48,6 +48,18 @@ export function heartbeat(t: TaskRecord | null, actor: Actor, extendSeconds: num
   return { ...t, location: 'INPROG_SET', leaseUntilMs: now + extendSeconds * 1000, updatedAtMs: now };
 }
 
+/**
+ * Progress and log lines: accepted from the lease holder of an IN_PROGRESS task only, with the
+ * heartbeat's checks and error codes (no change to the task itself).
+ */
+export function assertCanReport(t: TaskRecord | null, actor: Actor): TaskRecord {
+  if (!t) throw new CodeqError('TASK_NOT_FOUND', 'not-found');
+  assertNotCancelled(t);
+  assertHolder(t, actor);
+  if (t.status !== 'IN_PROGRESS') throw new CodeqError('NOT_IN_PROGRESS', 'not-in-progress', { taskId: t.id });
+  return t;
+}
+
 export function abandon(t: TaskRecord | null, actor: Actor, now: number): TaskRecord {
   if (!t) throw new CodeqError('TASK_NOT_FOUND', 'not-found');
   assertNotCancelled(t);

@@ -5,6 +5,7 @@
  * pass the same contract suite (apps/server/test/task-store.contract.ts).
  */
 import type { ListStatus, ResultRecord, TaskRecord } from './task.js';
+import type { LogLine, LogLineInput, ProgressRecord } from './task-notes.js';
 
 export interface QueueCounts {
   /** Ready tasks per priority 0..9. */
@@ -94,8 +95,12 @@ export interface TaskStore {
   getResult(tenantId: string, id: string): Promise<ResultRecord | null>;
 
   /**
-   * Take up to `count` ready tasks of the tenant from the queues of `commandKeys` (commands in the
-   * given order; priority 9→0; FIFO within a priority) and lease each with `lease`.
+   * Take up to `count` ready tasks of the tenant from the queues of `commandKeys` and lease each
+   * with `lease`. Order (ADR 0007): the highest priority ready in any of the commands first; among
+   * commands with ready tasks of that priority, round-robin (a per-tenant cursor rotates the first
+   * command after every task taken); FIFO within one command and priority. So a priority-9 task
+   * of the second command never waits behind the first command's backlog, and equal-priority
+   * backlogs are served in turn.
    */
   claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]>;
   /** Resolve when work may be ready on one of the queues, at `deadlineMs`, or on abort. */
@@ -133,8 +138,27 @@ export interface TaskStore {
   pausedCommands(tenantId?: string): Promise<PausedCommand[]>;
 
   /**
+   * Task notes (issue 17 item 3), kept apart from the task row (never in memory indexes). The
+   * write happens only if `guard` accepts the task's current state (it throws to refuse; the
+   * engine passes null for an unknown or foreign task), atomically with respect to lease changes:
+   * `progress` replaces the stored value (tagged with the task's current attempt), `logs` are
+   * appended and the task keeps its last `maxLines` lines. Deleted with the task (purge).
+   */
+  writeNotes(
+    tenantId: string,
+    id: string,
+    guard: (t: TaskRecord | null) => TaskRecord,
+    notes: { progress?: string; logs?: readonly LogLineInput[]; maxLines: number },
+    now: number,
+  ): Promise<void>;
+  /** The stored progress of a task of this tenant (any attempt), or null. */
+  progress(tenantId: string, id: string): Promise<ProgressRecord | null>;
+  /** The stored log lines of a task of this tenant, oldest first, after line `afterN` (0 = all). */
+  logs(tenantId: string, id: string, afterN: number, limit: number): Promise<LogLine[]>;
+
+  /**
    * Delete up to `limit` terminal tasks (with results and idempotency keys) that ended at or
-   * before `terminalBeforeMs`, of one tenant or of all. Live tasks are never deleted.
+   * before `terminalBeforeMs` (and their notes), of one tenant or of all. Live tasks are never deleted.
    */
   purgeTerminal(terminalBeforeMs: number, limit: number, tenantId?: string): Promise<number>;
 }

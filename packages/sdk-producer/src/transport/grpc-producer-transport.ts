@@ -17,6 +17,7 @@ import {
 } from './grpc.js';
 import { log, type Logger } from './logger.js';
 import type {
+  LogsQuery,
   BatchCreateOutcome,
   CallOptions,
   ClaimInput,
@@ -28,7 +29,7 @@ import type {
   ResultInput,
   Transport,
 } from './transport.js';
-import { parsePayload, type CleanupOutcome, type QueueStats, type ResultRecord, type Task, type TaskResult } from './types.js';
+import { parsePayload, type CleanupOutcome, type QueueStats, type ResultRecord, type Task, type TaskLogLine, type TaskResult } from './types.js';
 
 /** Options of {@link GrpcProducerTransport}. */
 export interface GrpcProducerTransportOptions extends GrpcConnectionOptions {
@@ -371,6 +372,11 @@ export class GrpcProducerTransport implements Transport {
 
   async getTask(id: string, opts?: CallOptions): Promise<Task> {
     return this.needHttp('getTask').getTask(id, opts);
+  }
+  async getLogs(id: string, query?: LogsQuery, opts?: CallOptions): Promise<TaskLogLine[]> {
+    const http = this.needHttp('getLogs');
+    if (!http.getLogs) throw new CodeqError('VALIDATION_FAILED', 'getLogs is not supported by this transport');
+    return http.getLogs(id, query, opts);
   }
   async getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult> {
     return this.needHttp('getResult').getResult(id, waitSeconds, opts);

@@ -4,18 +4,21 @@ import https from 'node:https';
 import { abortReason, networkError, toCodeqError } from './errors.js';
 import { log, type Logger } from './logger.js';
 import type {
+  AppendLogsInput,
   BatchCreateOutcome,
   CallOptions,
   ClaimInput,
   CleanupInput,
   CreateTaskInput,
   HeartbeatInput,
+  LogsQuery,
   NackInput,
   NackOutcome,
+  ProgressInput,
   ResultInput,
   Transport,
 } from './transport.js';
-import { parseResult, parseTask, type CleanupOutcome, type QueueStats, type ResultRecord, type Task, type TaskResult } from './types.js';
+import { parseResult, parseTask, type CleanupOutcome, type QueueStats, type ResultRecord, type Task, type TaskLogLine, type TaskResult } from './types.js';
 
 /** Options of {@link HttpTransport}. */
 export interface HttpTransportOptions {
@@ -254,6 +257,23 @@ export class HttpTransport implements Transport {
 
   async submitResult(id: string, input: ResultInput, opts?: CallOptions): Promise<ResultRecord> {
     return parseResult(await this.json('POST', `${API}/tasks/${enc(id)}/result`, compact(input), opts));
+  }
+
+  async reportProgress(id: string, input: ProgressInput, opts?: CallOptions): Promise<void> {
+    await this.json('POST', `${API}/tasks/${enc(id)}/progress`, compact({ progress: input.progress, leaseId: input.leaseId }), opts);
+  }
+
+  async appendLogs(id: string, input: AppendLogsInput, opts?: CallOptions): Promise<void> {
+    await this.json('POST', `${API}/tasks/${enc(id)}/logs`, compact({ lines: input.lines, leaseId: input.leaseId }), opts);
+  }
+
+  async getLogs(id: string, query: LogsQuery = {}, opts?: CallOptions): Promise<TaskLogLine[]> {
+    const q = new URLSearchParams();
+    if (query.after !== undefined) q.set('after', String(query.after));
+    if (query.limit !== undefined) q.set('limit', String(query.limit));
+    const qs = q.toString();
+    const body = (await this.json('GET', `${API}/tasks/${enc(id)}/logs${qs ? `?${qs}` : ''}`, undefined, opts)) as { lines?: unknown };
+    return Array.isArray(body?.lines) ? (body.lines as TaskLogLine[]) : [];
   }
 
   async listQueues(opts?: CallOptions): Promise<Record<string, number>> {

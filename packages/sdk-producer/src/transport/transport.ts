@@ -1,5 +1,5 @@
 import type { CodeqError } from '@codeq/proto';
-import type { CleanupOutcome, QueueStats, ResultRecord, Task, TaskResult } from './types.js';
+import type { CleanupOutcome, QueueStats, ResultRecord, Task, TaskLogLine, TaskResult } from './types.js';
 
 /** Per-call options every transport understands. */
 export interface CallOptions {
@@ -36,6 +36,34 @@ export interface ClaimInput {
 export interface HeartbeatInput {
   extendSeconds?: number;
   leaseId?: string;
+}
+
+/** `POST /tasks/:id/progress` body: a finite number (0–100 by convention) or a JSON object (≤ 4 KiB). */
+export interface ProgressInput {
+  progress: number | Record<string, unknown>;
+  leaseId?: string;
+}
+
+/** One line for `POST /tasks/:id/logs`. */
+export interface LogLineInput {
+  level?: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  /** RFC 3339; default: when the server receives it. */
+  at?: string;
+}
+
+/** `POST /tasks/:id/logs` body: 1..100 lines (longer than 2 KiB are truncated by the server). */
+export interface AppendLogsInput {
+  lines: readonly LogLineInput[];
+  leaseId?: string;
+}
+
+/** `GET /tasks/:id/logs` query. */
+export interface LogsQuery {
+  /** Only lines numbered after this one. */
+  after?: number;
+  /** 1..200. @default 200 */
+  limit?: number;
 }
 
 /** `POST /tasks/:id/nack` body. */
@@ -101,6 +129,12 @@ export interface Transport {
   nack(id: string, input: NackInput, opts?: CallOptions): Promise<NackOutcome>;
   abandon(id: string, input?: { leaseId?: string }, opts?: CallOptions): Promise<{ readonly status: string }>;
   submitResult(id: string, input: ResultInput, opts?: CallOptions): Promise<ResultRecord>;
+  /** Store the lease holder's progress on the task (issue 17). Optional: older transports lack it. */
+  reportProgress?(id: string, input: ProgressInput, opts?: CallOptions): Promise<void>;
+  /** Append lines to the task's log (lease holder only). */
+  appendLogs?(id: string, input: AppendLogsInput, opts?: CallOptions): Promise<void>;
+  /** The task's stored log lines, oldest first. */
+  getLogs?(id: string, query?: LogsQuery, opts?: CallOptions): Promise<TaskLogLine[]>;
   listQueues(opts?: CallOptions): Promise<Record<string, number>>;
   queueStats(command: string, opts?: CallOptions): Promise<QueueStats>;
   cleanup(input?: CleanupInput, opts?: CallOptions): Promise<CleanupOutcome>;

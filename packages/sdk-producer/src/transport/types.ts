@@ -40,6 +40,24 @@ export interface Task<P = unknown> {
   readonly lastError?: string;
   /** A producer asked to cancel this IN_PROGRESS task (its worker is told at its next heartbeat). */
   readonly cancelRequested?: boolean;
+  /**
+   * The current delivery's latest progress (`ctx.progress()` of the worker): a number (0–100 by
+   * convention) or an object. Absent when none was reported; a new attempt starts without one.
+   * Shown by `GET /tasks/:id` (not by claims or listings).
+   */
+  readonly progress?: number | Record<string, unknown>;
+}
+
+/** One stored line of a task's log (`GET /tasks/:id/logs`). */
+export interface TaskLogLine {
+  /** Line number within the task, from 1 (only the last 200 lines are kept). */
+  readonly n: number;
+  /** The delivery that wrote it. */
+  readonly attempt: number;
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  readonly message: string;
+  /** RFC 3339. */
+  readonly at: string;
 }
 
 /** A stored result (http-api §4.2). */

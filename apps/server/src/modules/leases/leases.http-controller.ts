@@ -7,6 +7,7 @@ import { CONFIG } from '../../common/tokens.js';
 import type { Principal } from '../../domain/claims.js';
 import { parseAbandon, parseClaim, parseHeartbeat, parseNack } from '../../domain/requests.js';
 import { taskToJson } from '../../domain/task.js';
+import { parseLogLines, parseProgress } from '../../domain/task-notes.js';
 import { Auth, AuthGuard } from '../auth/auth.guard.js';
 import { LeasesService, type WorkerIdentity } from './leases.service.js';
 
@@ -51,6 +52,26 @@ export class LeasesHttpController {
   async heartbeat(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
     const t = await this.leases.heartbeat(p.tenantId, p.subject, parseHeartbeat(id, body, this.config.defaultLeaseSeconds));
     return { ok: true, leaseUntil: taskToJson(t)['leaseUntil'] };
+  }
+
+  /** The holder's progress (issue 17): `{"progress": <number|object>, "leaseId"?}`, lease-fenced like a heartbeat. */
+  @Post(':id/progress')
+  @HttpCode(200)
+  @Auth('worker', 'codeq:heartbeat')
+  async progress(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
+    const { value, leaseId } = parseProgress(body);
+    await this.leases.progress(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id, value);
+    return { ok: true };
+  }
+
+  /** The holder appends log lines (issue 17): `{"lines": [...], "leaseId"?}`. */
+  @Post(':id/logs')
+  @HttpCode(200)
+  @Auth('worker', 'codeq:heartbeat')
+  async logs(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
+    const { lines, leaseId } = parseLogLines(body, Date.now());
+    await this.leases.appendLogs(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id, lines);
+    return { ok: true, lines: lines.length };
   }
 
   @Post(':id/abandon')

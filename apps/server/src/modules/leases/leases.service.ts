@@ -9,6 +9,8 @@ import type { ExpiredLease, TaskStore } from '../../domain/task-store.js';
 import { commandKeyOf, type TaskRecord } from '../../domain/task.js';
 import { authorisedCommands } from '../../domain/claims.js';
 import { backoffSeconds, nackDelaySeconds } from '../../domain/backoff.js';
+import { assertCanReport } from '../../domain/rules.js';
+import { MAX_LOG_LINES, type LogLineInput } from '../../domain/task-notes.js';
 import { abandon, assertCanNack, cancelForHolder, deadLetterResult, finishCancelled, heartbeat, leaseTask, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
 import type { Abandon, Claim, Heartbeat, Nack } from '../../domain/commands.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -110,6 +112,16 @@ export class LeasesService implements OnApplicationBootstrap {
     });
     if (out.cancelled) throw this.cancelled(out.task);
     return out.task;
+  }
+
+  /** Store the holder's progress value (JSON text) on the task; lease-fenced like a heartbeat. */
+  async progress(tenantId: string, actor: Actor, id: string, value: string): Promise<void> {
+    await this.store.writeNotes(tenantId, id, (t) => assertCanReport(t, actor), { progress: value, maxLines: MAX_LOG_LINES }, this.clock.now());
+  }
+
+  /** Append the holder's log lines to the task's log (the last MAX_LOG_LINES are kept). */
+  async appendLogs(tenantId: string, actor: Actor, id: string, lines: readonly LogLineInput[]): Promise<void> {
+    await this.store.writeNotes(tenantId, id, (t) => assertCanReport(t, actor), { logs: lines, maxLines: MAX_LOG_LINES }, this.clock.now());
   }
 
   /** Abandon: back to the ready queue, or CANCELLED when a cancel was requested. */

@@ -19,6 +19,7 @@ import { setMaxListeners } from 'node:events';
 import { Inject, Injectable } from '@nestjs/common';
 import * as grpc from '@grpc/grpc-js';
 import { workerpb } from '@codeq/proto';
+import { CodeqError } from '@codeq/proto/errors';
 import type { Config } from '../../config/config.js';
 import { CONFIG, LOGGER, TASK_STORE } from '../../common/tokens.js';
 import type { Logger } from '../../common/logger.js';
@@ -26,6 +27,8 @@ import type { Principal } from '../../domain/claims.js';
 import { formatLeaseUntil } from '../../domain/time.js';
 import type { TaskRecord } from '../../domain/task.js';
 import type { TaskStore } from '../../domain/task-store.js';
+import type { Actor } from '../../domain/rules.js';
+import { parseLogLines, progressText } from '../../domain/task-notes.js';
 import { AuthService } from '../auth/auth.service.js';
 import { LeasesService, type AuthorisedClaim, type WorkerIdentity } from '../leases/leases.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
@@ -119,6 +122,36 @@ export class WorkerStreamService extends StreamListener {
     }
   }
 
+  /** TaskProgress (issue 17): the holder's progress, lease-fenced like a heartbeat. */
+  async progress(p: Principal, m: workerpb.TaskProgress): Promise<workerpb.NoteAck> {
+    const ack = { taskId: m.taskId, kind: 'progress', ok: false, errorMessage: '', errorCode: '' };
+    try {
+      let value: unknown;
+      try {
+        value = JSON.parse(Buffer.from(m.progressJson).toString('utf8')) as unknown;
+      } catch {
+        throw new CodeqError('VALIDATION_FAILED', "invalid 'progress' (progress_json is not JSON)", { field: 'progress' });
+      }
+      await this.leases.progress(p.tenantId, actorOf(p, m.leaseId), m.taskId, progressText(value));
+      return { ...ack, ok: true };
+    } catch (e) {
+      return { ...ack, ...ackError(e) };
+    }
+  }
+
+  /** TaskLogs (issue 17): lines appended to the task's log, lease-fenced like a heartbeat. */
+  async logs(p: Principal, m: workerpb.TaskLogs): Promise<workerpb.NoteAck> {
+    const ack = { taskId: m.taskId, kind: 'logs', ok: false, errorMessage: '', errorCode: '' };
+    try {
+      const body = { lines: m.lines.map((l) => ({ level: l.level || 'info', message: l.message, ...(l.at ? { at: l.at.toISOString() } : {}) })) };
+      const { lines } = parseLogLines(body, Date.now());
+      await this.leases.appendLogs(p.tenantId, actorOf(p, m.leaseId), m.taskId, lines);
+      return { ...ack, ok: true };
+    } catch (e) {
+      return { ...ack, ...ackError(e) };
+    }
+  }
+
   async abandon(p: Principal, a: workerpb.Abandon): Promise<workerpb.AbandonAck> {
     const ack = { taskId: a.taskId, ok: false, errorMessage: '', errorCode: '' };
     try {
@@ -203,6 +236,12 @@ class WorkerSession extends StreamSession<workerpb.WorkerEvent, workerpb.ServerE
         return;
       case 'abandon':
         if (this.scoped(p, 'codeq:abandon')) this.run(this.svc.abandon(p, e.abandon), 1, (a) => this.emit({ $case: 'abandonAck', abandonAck: a }));
+        return;
+      case 'progress':
+        if (this.scoped(p, 'codeq:heartbeat')) this.run(this.svc.progress(p, e.progress), 1, (a) => this.emit({ $case: 'noteAck', noteAck: a }));
+        return;
+      case 'logs':
+        if (this.scoped(p, 'codeq:heartbeat')) this.run(this.svc.logs(p, e.logs), 1, (a) => this.emit({ $case: 'noteAck', noteAck: a }));
         return;
       case undefined:
         return this.fail('InvalidArgument', 'unknown-event');

@@ -10,6 +10,14 @@ import { parseBatchCreate, parseBatchResults, parseCreate, parseResult, MAX_RESU
 import { resultToJson, taskToJson } from '../../domain/task.js';
 import { Auth, AuthGuard } from '../auth/auth.guard.js';
 import { TasksService } from './tasks.service.js';
+import { logLineToJson, MAX_LOG_LINES } from '../../domain/task-notes.js';
+
+function intParam(v: string, name: string, min: number, max: number): number {
+  const t = v.trim();
+  const n = /^\d+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new CodeqError('VALIDATION_FAILED', `invalid '${name}' (an integer ${min}..${max})`, { field: name });
+  return n;
+}
 
 @Controller('v1/codeq/tasks')
 @UseGuards(AuthGuard)
@@ -47,7 +55,20 @@ export class TasksHttpController {
   @Get(':id')
   @Auth('any')
   async get(@Caller() p: Principal, @Param('id') id: string) {
-    return taskToJson(await this.tasks.get(p.tenantId, id));
+    const { task, progress } = await this.tasks.getWithProgress(p.tenantId, id);
+    const o = taskToJson(task);
+    if (progress !== undefined) o['progress'] = progress;
+    return o;
+  }
+
+  /** The task's log (issue 17), oldest first: `?after=<n>` (line number) and `?limit=` (1..200, default 200). */
+  @Get(':id/logs')
+  @Auth('any')
+  async logs(@Caller() p: Principal, @Param('id') id: string, @Query('after') after: string | undefined, @Query('limit') limit: string | undefined) {
+    const afterN = after === undefined ? 0 : intParam(after, 'after', 0, 2 ** 31 - 1);
+    const n = limit === undefined ? MAX_LOG_LINES : intParam(limit, 'limit', 1, MAX_LOG_LINES);
+    const lines = await this.tasks.logs(p.tenantId, id, afterN, n);
+    return { taskId: id, lines: lines.map(logLineToJson) };
   }
 
   @Get(':id/result')

@@ -1,4 +1,5 @@
 /** Create, read, results, stats and retention (use cases over the TaskStore port). */
+import { currentProgress, type LogLine } from '../../domain/task-notes.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
@@ -158,6 +159,21 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     const t = await this.store.get(tenantId, id);
     if (!t) throw new CodeqError('NOT_FOUND', 'not found', { taskId: id });
     return t;
+  }
+
+  /** The task and its current delivery's progress (undefined when none was reported). */
+  async getWithProgress(tenantId: string, id: string): Promise<{ task: TaskRecord; progress: unknown }> {
+    // Both reads at once (one round trip on PostgreSQL); the progress only counts for this task's tenant.
+    const [t, p] = await Promise.all([this.store.get(tenantId, id), this.store.progress(tenantId, id)]);
+    if (!t) throw new CodeqError('NOT_FOUND', 'not found', { taskId: id });
+    return { task: t, progress: currentProgress(p, t.attempts) };
+  }
+
+  /** Log lines of a task of this tenant (404 for unknown and foreign tasks). */
+  async logs(tenantId: string, id: string, afterN: number, limit: number): Promise<LogLine[]> {
+    const task = await this.store.get(tenantId, id);
+    if (!task) throw new CodeqError('TASK_NOT_FOUND', 'task not found', { taskId: id });
+    return this.store.logs(tenantId, id, afterN, limit);
   }
 
   /** Task and result, optionally waiting up to `waitSeconds` for the result. */

@@ -32,6 +32,9 @@ import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '..
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres-schema.js';
 import { PostgresOperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
+import { PostgresTaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js';
+import type { LogLine, LogLineInput, ProgressRecord } from '../../domain/task-notes.js';
+import { nextCommand } from '../round-robin.js';
 import { listBranches, listSql, type ListBranch } from '../list-sql.js';
 import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 
@@ -117,6 +120,12 @@ class MissedWakeups {
   private readonly reading = new Map<string, number>();
   private readonly missed = new Map<string, { n: number; at: number }>();
 
+  /** `around` for several keys at once. */
+  aroundAll<T>(keys: readonly string[], read: () => Promise<T>): Promise<T> {
+    if (!keys.length) return read();
+    return this.around(keys[0]!, () => this.aroundAll(keys.slice(1), read));
+  }
+
   async around<T>(key: string, read: () => Promise<T>): Promise<T> {
     this.reading.set(key, (this.reading.get(key) ?? 0) + 1);
     try {
@@ -187,6 +196,8 @@ export class PostgresTaskStore implements TaskStore {
   private leaderRetry: NodeJS.Timeout | null = null;
   private listenRetry: NodeJS.Timeout | null = null;
   private topicCache = new Map<string, Topic>();
+  /** Per tenant, the command this replica's last claim served (round-robin across commands). */
+  private readonly lastServed = new Map<string, string>();
 
   constructor(private readonly opts: PostgresStoreOptions) {}
 
@@ -206,7 +217,7 @@ export class PostgresTaskStore implements TaskStore {
         statement_timeout: STATEMENT_TIMEOUT_MS,
         query_timeout: STATEMENT_TIMEOUT_MS + 5000,
       },
-      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000],
+      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000],
       migrationsTableName: 'codeq_migrations',
       synchronize: false,
       logging: false,
@@ -578,36 +589,78 @@ export class PostgresTaskStore implements TaskStore {
     if (probe.status !== 'IN_PROGRESS' || probe.location !== 'INPROG_SET' || probe.attempts !== PROBE.attempts + 1 || probe.visibleAtMs !== null) {
       throw new Error('unsupported lease transition for the postgres engine');
     }
-    // One statement per command, in the caller's order, until `count` tasks are leased: each one
-    // walks the ready index (tenant, command, priority DESC, seq) and stops after LIMIT rows. A
-    // single statement over `command_key = ANY($2)` ordered by the command's position cannot use
-    // that index: it scans and sorts the whole backlog (measured with 100k ready tasks: ~290 ms
-    // per claim instead of ~1 ms).
+    // One statement per command: each walks the ready index (tenant, command, priority DESC, seq)
+    // and stops after LIMIT rows. A single statement over `command_key = ANY($2)` cannot use that
+    // index: it scans and sorts the whole backlog (measured with 100k ready tasks: ~290 ms per
+    // claim instead of ~1 ms). With several commands (ADR 0007), one index probe per command
+    // first finds the highest ready priority; the commands ready at it are served round-robin
+    // from the one after this tenant's last served command (a per-replica cursor).
     const out: TaskRecord[] = [];
-    for (const key of commandKeys) {
-      const r = await this.missedWork.around(`${tenantId}\u0000${key}`, () => this.pool.query<Row>({
-        name: 'codeq_claim',
-        text: `UPDATE codeq_tasks t SET status = 'IN_PROGRESS', location = 'INPROG_SET', worker_id = $3, lease_id = gen_random_uuid()::text,
-                 lease_until = $4, attempts = t.attempts + 1, visible_at = NULL, updated_at = $5, version = t.version + 1
-               WHERE t.id IN (
-                 SELECT id FROM codeq_tasks
-                 WHERE tenant_id = $1 AND command_key = $2 AND location = 'PENDING_LIST'
-                   AND NOT EXISTS (SELECT 1 FROM codeq_paused p WHERE p.tenant_id = $1 AND p.command_key = $2)
-                 ORDER BY priority DESC, seq
-                 LIMIT $6 FOR UPDATE SKIP LOCKED)
-               RETURNING ${COLS.map((c) => `t."${c}"`).join(', ')}, t."version"`,
-        values: [tenantId, key, probe.workerId, probe.leaseUntilMs, probe.updatedAtMs, count - out.length],
+    const keys = [...new Set(commandKeys)];
+    if (keys.length === 1) {
+      out.push(...(await this.claimFrom(tenantId, keys[0]!, count, 0, probe)));
+      return out;
+    }
+    while (out.length < count) {
+      const heads = await this.missedWork.aroundAll(keys.map((k) => `${tenantId}\u0000${k}`), () => this.pool.query<{ key: string; priority: number }>({
+        name: 'codeq_claim_heads',
+        text: `SELECT k.key, h.priority FROM unnest($2::text[]) AS k(key)
+               CROSS JOIN LATERAL (
+                 SELECT priority FROM codeq_tasks
+                 WHERE tenant_id = $1 AND command_key = k.key AND location = 'PENDING_LIST'
+                   AND NOT EXISTS (SELECT 1 FROM codeq_paused p WHERE p.tenant_id = $1 AND p.command_key = k.key)
+                 ORDER BY priority DESC, seq LIMIT 1) h`,
+        values: [tenantId, keys],
       }));
-      const leased = r.rows.map((row) => {
-        const task = rowToTask(row);
-        this.remember({ task: { ...task }, version: row['version'] as number, live: true });
-        return task;
-      });
-      // RETURNING follows no ORDER BY: put this command's tasks back in claim order.
-      out.push(...leased.sort((a, b) => b.priority - a.priority || a.seq - b.seq));
-      if (out.length >= count) break;
+      if (!heads.rows.length) break;
+      const top = Math.max(...heads.rows.map((h) => h.priority));
+      const ready = new Set(heads.rows.filter((h) => h.priority === top).map((h) => h.key));
+      // Serve the ready commands in turn, starting after the last served one.
+      const turn: string[] = [];
+      for (let k = nextCommand(ready, this.lastServed.get(tenantId), keys); k !== undefined && !turn.includes(k); k = nextCommand(ready, k, keys)) turn.push(k);
+      let got = 0;
+      for (let i = 0; i < turn.length && out.length < count; i++) {
+        const share = Math.ceil((count - out.length) / (turn.length - i));
+        const leased = await this.claimFrom(tenantId, turn[i]!, share, top, probe);
+        if (leased.length) this.lastServed.set(tenantId, turn[i]!);
+        got += leased.length;
+        out.push(...leased);
+      }
+      if (!got) {
+        // The top tasks were taken by another replica meanwhile: take whatever else is ready (in
+        // list order) rather than park while lower priorities wait.
+        for (const k of keys) {
+          if (out.length >= count) break;
+          out.push(...(await this.claimFrom(tenantId, k, count - out.length, 0, probe)));
+        }
+        break;
+      }
     }
     return out;
+  }
+
+  /** Lease up to `n` ready tasks of one command with priority ≥ `minPriority`, in claim order. */
+  private async claimFrom(tenantId: string, key: string, n: number, minPriority: number, probe: TaskRecord): Promise<TaskRecord[]> {
+    const r = await this.missedWork.around(`${tenantId}\u0000${key}`, () => this.pool.query<Row>({
+      name: 'codeq_claim',
+      text: `UPDATE codeq_tasks t SET status = 'IN_PROGRESS', location = 'INPROG_SET', worker_id = $3, lease_id = gen_random_uuid()::text,
+               lease_until = $4, attempts = t.attempts + 1, visible_at = NULL, updated_at = $5, version = t.version + 1
+             WHERE t.id IN (
+               SELECT id FROM codeq_tasks
+               WHERE tenant_id = $1 AND command_key = $2 AND location = 'PENDING_LIST' AND priority >= $7
+                 AND NOT EXISTS (SELECT 1 FROM codeq_paused p WHERE p.tenant_id = $1 AND p.command_key = $2)
+               ORDER BY priority DESC, seq
+               LIMIT $6 FOR UPDATE SKIP LOCKED)
+             RETURNING ${COLS.map((c) => `t."${c}"`).join(', ')}, t."version"`,
+      values: [tenantId, key, probe.workerId, probe.leaseUntilMs, probe.updatedAtMs, n, minPriority],
+    }));
+    const leased = r.rows.map((row) => {
+      const task = rowToTask(row);
+      this.remember({ task: { ...task }, version: row['version'] as number, live: true });
+      return task;
+    });
+    // RETURNING follows no ORDER BY: put this command's tasks back in claim order.
+    return leased.sort((a, b) => b.priority - a.priority || a.seq - b.seq);
   }
 
   waitForWork(tenantId: string, commandKeys: readonly string[], deadlineMs: number, signal?: AbortSignal): Promise<void> {
@@ -969,11 +1022,72 @@ export class PostgresTaskStore implements TaskStore {
       `WITH moved AS (DELETE FROM codeq_finished WHERE id IN (${pick}) RETURNING *),
             src AS (INSERT INTO codeq_tasks (${COL_LIST}) SELECT ${COLS.map((c) => reset[c] ?? `"${c}"`).join(', ')} FROM moved RETURNING ${COL_LIST}),
             r AS (DELETE FROM codeq_results WHERE task_id IN (SELECT id FROM moved)),
+            pr AS (DELETE FROM codeq_progress WHERE task_id IN (SELECT id FROM moved)),
             n AS (${NOTIFY_WORK})
        SELECT *, (SELECT count(*) FROM n) AS notified FROM src`,
       'ids' in sel ? [tenantId, now, [...new Set(sel.ids)]] : [tenantId, now, sel.commandKey, sel.limit],
     );
     return r.rows.map(rowToTask).sort((a, b) => a.seq - b.seq);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Task notes (progress, log lines)
+
+  /**
+   * Checked against a read of the task; written by one statement that locks the task row at the
+   * version read (a lease change in between makes it write nothing, and the check runs again on
+   * a fresh read). The row lock also orders concurrent appends to one task's log.
+   */
+  async writeNotes(
+    tenantId: string,
+    id: string,
+    guard: (t: TaskRecord | null) => TaskRecord,
+    notes: { progress?: string; logs?: readonly LogLineInput[]; maxLines: number },
+    now: number,
+  ): Promise<void> {
+    this.assertOpen();
+    const logs = notes.logs ?? [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const f = await this.fetch(id);
+      const current = f && f.task.tenantId === tenantId ? f : null;
+      const t = guard(current ? { ...current.task } : null);
+      const r = await this.pool.query<{ ok: number }>({
+        name: 'codeq_notes',
+        text: `WITH t AS (SELECT id FROM codeq_tasks WHERE id = $1 AND version = $2 FOR NO KEY UPDATE),
+               p AS (INSERT INTO codeq_progress (task_id, tenant_id, attempt, progress, updated_at)
+                     SELECT $1, $3, $4, $5::text, $6 FROM t WHERE $5::text IS NOT NULL
+                     ON CONFLICT (task_id) DO UPDATE SET attempt = excluded.attempt, progress = excluded.progress, updated_at = excluded.updated_at),
+               base AS (SELECT coalesce(max(n), 0) AS n FROM codeq_logs WHERE task_id = $1),
+               l AS (INSERT INTO codeq_logs (task_id, n, tenant_id, attempt, level, message, at)
+                     SELECT $1, base.n + u.ord, $3, $4, u.level, u.message, u.at
+                     FROM t, base, unnest($7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY AS u(level, message, at, ord)),
+               d AS (DELETE FROM codeq_logs WHERE task_id = $1 AND EXISTS (SELECT 1 FROM t) AND n <= (SELECT n FROM base) + $10 - $11)
+               SELECT count(*)::int AS ok FROM t`,
+        values: [
+          id, current!.version, t.tenantId, t.attempts, notes.progress ?? null, now,
+          logs.map((l) => l.level), logs.map((l) => l.message), logs.map((l) => l.atMs), logs.length, notes.maxLines,
+        ],
+      });
+      if (r.rows[0]?.ok === 1) return;
+      this.recent.delete(id);
+    }
+    throw new Error(`task ${id} is changing too fast to update`);
+  }
+
+  async progress(tenantId: string, id: string): Promise<ProgressRecord | null> {
+    const r = await this.pool.query<Row>({ name: 'codeq_progress_get', text: 'SELECT * FROM codeq_progress WHERE task_id = $1', values: [id] });
+    const row = r.rows[0];
+    if (!row || row['tenant_id'] !== tenantId) return null;
+    return { value: row['progress'] as string, attempt: row['attempt'] as number, updatedAtMs: Number(row['updated_at']) };
+  }
+
+  async logs(tenantId: string, id: string, afterN: number, limit: number): Promise<LogLine[]> {
+    const r = await this.pool.query<Row>({
+      name: 'codeq_logs_get',
+      text: 'SELECT * FROM codeq_logs WHERE task_id = $1 AND tenant_id = $2 AND n > $3 ORDER BY n LIMIT $4',
+      values: [id, tenantId, afterN, limit],
+    });
+    return r.rows.map((row) => ({ n: row['n'] as number, attempt: row['attempt'] as number, level: row['level'] as LogLine['level'], message: row['message'] as string, atMs: Number(row['at']) }));
   }
 
   /** Stored in codeq_paused, which every replica's claim statement checks; resume notifies codeq_work. */
@@ -1015,7 +1129,9 @@ export class PostgresTaskStore implements TaskStore {
                  ORDER BY terminal_at LIMIT $2 FOR UPDATE SKIP LOCKED)
                RETURNING id, tenant_id, idempotency_key),
              r AS (DELETE FROM codeq_results WHERE task_id IN (SELECT id FROM gone)),
-             k AS (DELETE FROM codeq_idempotency i USING gone WHERE i.tenant_id = gone.tenant_id AND i.key = gone.idempotency_key AND i.task_id = gone.id)
+             k AS (DELETE FROM codeq_idempotency i USING gone WHERE i.tenant_id = gone.tenant_id AND i.key = gone.idempotency_key AND i.task_id = gone.id),
+             pr AS (DELETE FROM codeq_progress WHERE task_id IN (SELECT id FROM gone)),
+             lg AS (DELETE FROM codeq_logs WHERE task_id IN (SELECT id FROM gone))
              SELECT count(*)::int AS n FROM gone`,
       values: tenantId === undefined ? [terminalBeforeMs, limit] : [terminalBeforeMs, limit, tenantId],
     });

@@ -28,6 +28,7 @@ import type {
 } from '../../domain/task-store.js';
 import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { Alarm, Deque, MinHeap } from '../structures.js';
+import { nextCommand } from '../round-robin.js';
 import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 import { MetaEntity, PausedCommandEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
 import { OperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
@@ -35,6 +36,8 @@ import { listBranches, listSql } from '../list-sql.js';
 import { redriveTask } from '../../domain/rules.js';
 import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
 import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
+import { TaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js';
+import type { LogLine, LogLineInput, ProgressRecord } from '../../domain/task-notes.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { CodeqError } from '@codeq/proto/errors';
 
@@ -142,6 +145,8 @@ export class SqliteTaskStore implements TaskStore {
     findIdempotent: BetterSqlite3.Statement;
     expiredTerminal: BetterSqlite3.Statement;
     expiredTerminalOfTenant: BetterSqlite3.Statement;
+    getProgress: BetterSqlite3.Statement;
+    getLogs: BetterSqlite3.Statement;
   };
 
   /** Non-terminal tasks. */
@@ -149,6 +154,10 @@ export class SqliteTaskStore implements TaskStore {
   /** Records changed since the last commit (null = delete). */
   private dirty = new Map<string, Dirty>();
   private dirtyResults = new Map<string, ResultRecord | null>();
+  /** Task notes written since the last commit (only until committed: never indexed in memory). */
+  private dirtyNotes: NotesBatch = emptyNotes();
+  /** Per tenant, the command the last claimed task came from (round-robin across commands). */
+  private readonly lastServed = new Map<string, string>();
   private batch: Deferred | null = null;
   private flushScheduled = false;
   private afterCommit: (() => void)[] = [];
@@ -182,7 +191,7 @@ export class SqliteTaskStore implements TaskStore {
       type: 'better-sqlite3',
       database: file,
       entities: [TaskEntity, ResultEntity, MetaEntity, TopicEntity, PausedCommandEntity],
-      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000],
+      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000],
       migrationsTableName: 'migrations',
       synchronize: false,
       logging: false,
@@ -326,6 +335,7 @@ export class SqliteTaskStore implements TaskStore {
     this.leases.clear();
     this.dirty = new Map();
     this.dirtyResults = new Map();
+    this.dirtyNotes = emptyNotes();
     this.afterCommit = [];
     this.topicCache = null;
     this.lastCommit = Promise.resolve();
@@ -356,6 +366,8 @@ export class SqliteTaskStore implements TaskStore {
       findIdempotent: this.db.prepare(`SELECT id FROM tasks WHERE tenant_id = ? AND idempotency_key = ?`),
       expiredTerminal: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? ORDER BY terminal_at LIMIT ?`),
       expiredTerminalOfTenant: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? AND tenant_id = ? ORDER BY terminal_at LIMIT ?`),
+      getProgress: this.db.prepare(`SELECT * FROM task_progress WHERE task_id = ?`),
+      getLogs: this.db.prepare(`SELECT * FROM task_logs WHERE task_id = ? AND tenant_id = ? AND n > ? ORDER BY n LIMIT ?`),
     };
   }
 
@@ -386,7 +398,7 @@ export class SqliteTaskStore implements TaskStore {
     if (this.closed) return;
     this.delayAlarm.clear();
     this.leaseAlarm.clear();
-    if (this.dirty.size || this.dirtyResults.size) {
+    if (this.dirty.size || this.dirtyResults.size || this.dirtyNotes.count) {
       this.commit().catch(() => undefined);
       this.flush(true);
     }
@@ -457,14 +469,19 @@ export class SqliteTaskStore implements TaskStore {
     const tasks = this.dirty;
     const results = this.dirtyResults;
     const after = this.afterCommit;
+    const notes = this.dirtyNotes;
     this.dirty = new Map();
     this.dirtyResults = new Map();
+    this.dirtyNotes = emptyNotes();
     this.afterCommit = [];
     if (!this.writer) {
       b.reject(this.failed ? storageUnavailable(this.failed) : new Error('store is closed'));
       return;
     }
-    const msg = { type: 'batch', id: ++this.batchId, inserts: [] as unknown[][], updates: [] as unknown[][], deletes: [] as string[], results: [] as unknown[][], resultDeletes: [] as string[] };
+    const msg = {
+      type: 'batch', id: ++this.batchId, inserts: [] as unknown[][], updates: [] as unknown[][], deletes: [] as string[], results: [] as unknown[][], resultDeletes: [] as string[],
+      progress: notes.progress, progressDeletes: notes.progressDeletes, logs: notes.logs,
+    };
     for (const [id, d] of tasks) {
       if (!d.rec) msg.deletes.push(id);
       else if (d.insert) msg.inserts.push(taskValues(d.rec));
@@ -739,24 +756,43 @@ export class SqliteTaskStore implements TaskStore {
   async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]> {
     this.assertOpen();
     const out: TaskRecord[] = [];
-    for (const key of commandKeys) {
+    const queues: Queue[] = [];
+    for (const key of new Set(commandKeys)) {
       const q = this.queues.get(this.queueKey(tenantId, key));
-      if (!q || this.paused.has(q.tenantId + '\u0000' + q.commandKey)) continue;
-      for (let p = MAX_PRIORITY; p >= 0 && out.length < count; p--) {
-        const fifo = q.ready[p]!;
-        while (out.length < count && fifo.length) {
-          const e = fifo.shift()!;
-          const t = this.live.get(e.id);
-          if (!t || t !== e.rec || t.location !== 'PENDING_LIST') continue; // stale entry: keep looking at this priority
-          const next = lease(t);
-          this.applyChange(t, next);
-          out.push({ ...next });
-        }
-      }
-      if (out.length >= count) break;
+      if (q && !this.paused.has(q.tenantId + '\u0000' + q.commandKey)) queues.push(q);
     }
+    const order = queues.map((q) => q.commandKey);
+    // ADR 0007: the highest ready priority across the commands first; among the commands ready at
+    // that priority, the one after the tenant's last served command (round-robin); FIFO within.
+    // Claiming only removes tasks, so the top ready priority never rises during this loop.
+    let last = this.lastServed.get(tenantId);
+    for (let p = MAX_PRIORITY; p >= 0 && out.length < count; p--) {
+      const ready = new Map<string, Queue>();
+      for (const q of queues) if (this.liveHead(q.ready[p]!)) ready.set(q.commandKey, q);
+      while (ready.size && out.length < count) {
+        const key = nextCommand(ready, last, order)!;
+        const q = ready.get(key)!;
+        const t = this.live.get(q.ready[p]!.shift()!.id)!;
+        last = key;
+        const next = lease(t);
+        this.applyChange(t, next);
+        out.push({ ...next });
+        if (!this.liveHead(q.ready[p]!)) ready.delete(key);
+      }
+    }
+    if (last !== undefined) this.lastServed.set(tenantId, last);
     if (out.length) await this.commit();
     return out;
+  }
+
+  /** Drops stale entries off the head of a ready FIFO; true when a claimable task heads it. */
+  private liveHead(fifo: Deque<ReadyEntry>): boolean {
+    for (let e = fifo.peek(); e; e = fifo.peek()) {
+      const t = this.live.get(e.id);
+      if (t && t === e.rec && t.location === 'PENDING_LIST') return true;
+      fifo.shift();
+    }
+    return false;
   }
 
   waitForWork(tenantId: string, commandKeys: readonly string[], deadlineMs: number, signal?: AbortSignal): Promise<void> {
@@ -882,6 +918,45 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Task notes (progress, log lines): checked against the task in memory, written by the next
+  // group commit in the same order as the task's own changes, read back from the database.
+
+  async writeNotes(
+    tenantId: string,
+    id: string,
+    guard: (t: TaskRecord | null) => TaskRecord,
+    notes: { progress?: string; logs?: readonly LogLineInput[]; maxLines: number },
+    now: number,
+  ): Promise<void> {
+    this.assertOpen();
+    let current = this.lookup(id);
+    if (current && current.tenantId !== tenantId) current = null;
+    const t = guard(current ? { ...current } : null);
+    const n = this.dirtyNotes;
+    if (notes.progress !== undefined) {
+      n.progress.push([t.id, t.tenantId, t.attempts, notes.progress, now]);
+      n.count++;
+    }
+    if (notes.logs?.length) {
+      n.logs.push({ taskId: t.id, tenantId: t.tenantId, attempt: t.attempts, maxLines: notes.maxLines, lines: notes.logs.map((l) => [l.level, l.message, l.atMs]) });
+      n.count++;
+    }
+    await this.commit();
+  }
+
+  async progress(tenantId: string, id: string): Promise<ProgressRecord | null> {
+    await this.settled();
+    const r = this.stmts.getProgress.get(id) as Row | undefined;
+    if (!r || r['tenant_id'] !== tenantId) return null;
+    return { value: r['progress'] as string, attempt: r['attempt'] as number, updatedAtMs: r['updated_at'] as number };
+  }
+
+  async logs(tenantId: string, id: string, afterN: number, limit: number): Promise<LogLine[]> {
+    await this.settled();
+    return (this.stmts.getLogs.all(id, tenantId, afterN, limit) as Row[]).map(rowToLogLine);
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Operator API
 
   /** Read from the database through the listing indexes (the memory copies are not walked). */
@@ -916,6 +991,9 @@ export class SqliteTaskStore implements TaskStore {
       const next = redriveTask(t, now);
       this.applyChange(t, next);
       this.dirtyResults.set(id, null);
+      // The next delivery starts at attempt 1 again: an earlier attempt 1's progress must not show.
+      this.dirtyNotes.progressDeletes.push(id);
+      this.dirtyNotes.count++;
       moved.push({ ...next });
     }
     // Every change above lands in one group commit, which is one transaction.
@@ -1018,4 +1096,21 @@ export class SqliteTaskStore implements TaskStore {
 /** Delayed tasks are due at the start of their second (upstream compares whole Unix seconds). */
 function dueAt(visibleAtMs: number): number {
   return Math.floor(visibleAtMs / 1000) * 1000;
+}
+
+/** Notes gathered for the next group commit (rows in the writer thread's parameter order). */
+interface NotesBatch {
+  count: number;
+  /** [task_id, tenant_id, attempt, progress, updated_at] */
+  progress: unknown[][];
+  progressDeletes: string[];
+  logs: { taskId: string; tenantId: string; attempt: number; maxLines: number; lines: [string, string, number][] }[];
+}
+
+function emptyNotes(): NotesBatch {
+  return { count: 0, progress: [], progressDeletes: [], logs: [] };
+}
+
+function rowToLogLine(r: Row): LogLine {
+  return { n: r['n'] as number, attempt: r['attempt'] as number, level: r['level'] as LogLine['level'], message: r['message'] as string, atMs: Number(r['at']) };
 }

@@ -22,14 +22,35 @@ const upsertResult = db.prepare(
      artifacts = excluded.artifacts, completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id`,
 );
 const deleteResult = db.prepare('DELETE FROM results WHERE task_id = ?');
+// Task notes (progress, log lines): tables of their own, deleted with their task.
+const upsertProgress = db.prepare(
+  `INSERT INTO task_progress (task_id, tenant_id, attempt, progress, updated_at) VALUES (?, ?, ?, ?, ?)
+   ON CONFLICT(task_id) DO UPDATE SET attempt = excluded.attempt, progress = excluded.progress, updated_at = excluded.updated_at`,
+);
+const deleteProgress = db.prepare('DELETE FROM task_progress WHERE task_id = ?');
+const nextLogN = db.prepare('SELECT coalesce(max(n), 0) AS n FROM task_logs WHERE task_id = ?');
+const insertLog = db.prepare('INSERT INTO task_logs (task_id, n, tenant_id, attempt, level, message, at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+const trimLogs = db.prepare('DELETE FROM task_logs WHERE task_id = ? AND n <= ?');
+const deleteLogs = db.prepare('DELETE FROM task_logs WHERE task_id = ?');
 
 // Deletes first: a purged task's idempotency key may be reused by an insert of the same batch.
 const commit = db.transaction((b) => {
   for (const id of b.resultDeletes) deleteResult.run(id);
-  for (const id of b.deletes) deleteTask.run(id);
+  for (const id of b.deletes) {
+    deleteTask.run(id);
+    deleteProgress.run(id);
+    deleteLogs.run(id);
+  }
   for (const p of b.inserts) insertTask.run(p);
   for (const p of b.updates) updateTask.run(p);
   for (const p of b.results) upsertResult.run(p);
+  for (const id of b.progressDeletes || []) deleteProgress.run(id);
+  for (const p of b.progress || []) upsertProgress.run(p);
+  for (const l of b.logs || []) {
+    let n = nextLogN.get(l.taskId).n;
+    for (const [level, message, at] of l.lines) insertLog.run(l.taskId, ++n, l.tenantId, l.attempt, level, message, at);
+    if (n > l.maxLines) trimLogs.run(l.taskId, n - l.maxLines);
+  }
 });
 
 // After a failed commit the main thread's memory is ahead of the disk: every later batch was

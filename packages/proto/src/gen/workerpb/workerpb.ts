@@ -130,6 +130,35 @@ export interface Heartbeat {
   leaseId: string;
 }
 
+/**
+ * codeQ-TS addition (issue 17): the lease holder's progress, stored on the task (latest wins).
+ * Lease-fenced like Heartbeat; answered with a NoteAck of kind "progress".
+ */
+export interface TaskProgress {
+  taskId: string;
+  leaseId: string;
+  /** A finite JSON number or a JSON object (at most 4 KiB), as UTF-8 JSON text. */
+  progressJson: Buffer;
+}
+
+/** codeQ-TS addition (issue 17): one line of a task's log. */
+export interface TaskLogLine {
+  /** debug | info | warn | error ("" = info). */
+  level: string;
+  message: string;
+  at?: Date | undefined;
+}
+
+/**
+ * codeQ-TS addition (issue 17): lines appended to the task's log (1..100 per event).
+ * Lease-fenced like Heartbeat; answered with a NoteAck of kind "logs".
+ */
+export interface TaskLogs {
+  taskId: string;
+  leaseId: string;
+  lines: TaskLogLine[];
+}
+
 /** Returns a task to the queue immediately, without consuming an attempt. */
 export interface Abandon {
   taskId: string;
@@ -152,6 +181,12 @@ export interface WorkerEvent {
     | { $case: "heartbeat"; heartbeat: Heartbeat }
     | { $case: "abandon"; abandon: Abandon }
     | { $case: "resultBatch"; resultBatch: ResultBatch }
+    | //
+    /** codeQ-TS addition: the lease holder's progress (issue 17), answered by NoteAck. */
+    { $case: "progress"; progress: TaskProgress }
+    | //
+    /** codeQ-TS addition: lines for the task's log (issue 17), answered by NoteAck. */
+    { $case: "logs"; logs: TaskLogs }
     | undefined;
 }
 
@@ -226,7 +261,16 @@ export interface AbandonAck {
 /**
  * A non-fatal session error. NOTE: message is 1 and code is 2 here, the reverse of
  * producerpb.ServerError.
+ * codeQ-TS addition (issue 17): answer to TaskProgress ("progress") or TaskLogs ("logs").
  */
+export interface NoteAck {
+  taskId: string;
+  kind: string;
+  ok: boolean;
+  errorMessage: string;
+  errorCode: string;
+}
+
 export interface ServerError {
   message: string;
   /** gRPC code name in Go's CamelCase spelling, e.g. "PermissionDenied". */
@@ -245,6 +289,9 @@ export interface ServerEvent {
     | { $case: "error"; error: ServerError }
     | { $case: "taskBatch"; taskBatch: TaskBatch }
     | { $case: "resultAckBatch"; resultAckBatch: ResultAckBatch }
+    | //
+    /** codeQ-TS addition: the answer to TaskProgress and TaskLogs (issue 17). */
+    { $case: "noteAck"; noteAck: NoteAck }
     | undefined;
 }
 
@@ -1149,6 +1196,329 @@ export const Heartbeat: MessageFns<Heartbeat> = {
   },
 };
 
+function createBaseTaskProgress(): TaskProgress {
+  return { taskId: "", leaseId: "", progressJson: Buffer.alloc(0) };
+}
+
+export const TaskProgress: MessageFns<TaskProgress> = {
+  encode(message: TaskProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.leaseId !== "") {
+      writer.uint32(18).string(message.leaseId);
+    }
+    if (message.progressJson.length !== 0) {
+      writer.uint32(26).bytes(message.progressJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.leaseId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.progressJson = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskProgress {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      leaseId: isSet(object.leaseId)
+        ? globalThis.String(object.leaseId)
+        : isSet(object.lease_id)
+        ? globalThis.String(object.lease_id)
+        : "",
+      progressJson: isSet(object.progressJson)
+        ? Buffer.from(bytesFromBase64(object.progressJson))
+        : isSet(object.progress_json)
+        ? Buffer.from(bytesFromBase64(object.progress_json))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: TaskProgress): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.leaseId !== "") {
+      obj.leaseId = message.leaseId;
+    }
+    if (message.progressJson.length !== 0) {
+      obj.progressJson = base64FromBytes(message.progressJson);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TaskProgress>): TaskProgress {
+    return TaskProgress.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskProgress>): TaskProgress {
+    const message = createBaseTaskProgress();
+    message.taskId = object.taskId ?? "";
+    message.leaseId = object.leaseId ?? "";
+    message.progressJson = object.progressJson ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseTaskLogLine(): TaskLogLine {
+  return { level: "", message: "", at: undefined };
+}
+
+export const TaskLogLine: MessageFns<TaskLogLine> = {
+  encode(message: TaskLogLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.level !== "") {
+      writer.uint32(10).string(message.level);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskLogLine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskLogLine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.level = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskLogLine {
+    return {
+      level: isSet(object.level) ? globalThis.String(object.level) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+    };
+  },
+
+  toJSON(message: TaskLogLine): unknown {
+    const obj: any = {};
+    if (message.level !== "") {
+      obj.level = message.level;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TaskLogLine>): TaskLogLine {
+    return TaskLogLine.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskLogLine>): TaskLogLine {
+    const message = createBaseTaskLogLine();
+    message.level = object.level ?? "";
+    message.message = object.message ?? "";
+    message.at = object.at ?? undefined;
+    return message;
+  },
+};
+
+function createBaseTaskLogs(): TaskLogs {
+  return { taskId: "", leaseId: "", lines: [] };
+}
+
+export const TaskLogs: MessageFns<TaskLogs> = {
+  encode(message: TaskLogs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.leaseId !== "") {
+      writer.uint32(18).string(message.leaseId);
+    }
+    for (const v of message.lines) {
+      TaskLogLine.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskLogs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskLogs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.leaseId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.lines.push(TaskLogLine.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskLogs {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      leaseId: isSet(object.leaseId)
+        ? globalThis.String(object.leaseId)
+        : isSet(object.lease_id)
+        ? globalThis.String(object.lease_id)
+        : "",
+      lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => TaskLogLine.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TaskLogs): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.leaseId !== "") {
+      obj.leaseId = message.leaseId;
+    }
+    if (message.lines?.length) {
+      obj.lines = message.lines.map((e) => TaskLogLine.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TaskLogs>): TaskLogs {
+    return TaskLogs.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TaskLogs>): TaskLogs {
+    const message = createBaseTaskLogs();
+    message.taskId = object.taskId ?? "";
+    message.leaseId = object.leaseId ?? "";
+    message.lines = object.lines?.map((e) => TaskLogLine.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseAbandon(): Abandon {
   return { taskId: "", leaseId: "" };
 }
@@ -1339,6 +1709,12 @@ export const WorkerEvent: MessageFns<WorkerEvent> = {
       case "resultBatch":
         ResultBatch.encode(message.event.resultBatch, writer.uint32(58).fork()).join();
         break;
+      case "progress":
+        TaskProgress.encode(message.event.progress, writer.uint32(802).fork()).join();
+        break;
+      case "logs":
+        TaskLogs.encode(message.event.logs, writer.uint32(810).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1412,6 +1788,22 @@ export const WorkerEvent: MessageFns<WorkerEvent> = {
             message.event = { $case: "resultBatch", resultBatch: ResultBatch.decode(reader, reader.uint32()) };
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.event = { $case: "progress", progress: TaskProgress.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 101: {
+            if (tag !== 810) {
+              break;
+            }
+
+            message.event = { $case: "logs", logs: TaskLogs.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1442,6 +1834,10 @@ export const WorkerEvent: MessageFns<WorkerEvent> = {
         ? { $case: "resultBatch", resultBatch: ResultBatch.fromJSON(object.resultBatch) }
         : isSet(object.result_batch)
         ? { $case: "resultBatch", resultBatch: ResultBatch.fromJSON(object.result_batch) }
+        : isSet(object.progress)
+        ? { $case: "progress", progress: TaskProgress.fromJSON(object.progress) }
+        : isSet(object.logs)
+        ? { $case: "logs", logs: TaskLogs.fromJSON(object.logs) }
         : undefined,
     };
   },
@@ -1462,6 +1858,10 @@ export const WorkerEvent: MessageFns<WorkerEvent> = {
       obj.abandon = Abandon.toJSON(message.event.abandon);
     } else if (message.event?.$case === "resultBatch") {
       obj.resultBatch = ResultBatch.toJSON(message.event.resultBatch);
+    } else if (message.event?.$case === "progress") {
+      obj.progress = TaskProgress.toJSON(message.event.progress);
+    } else if (message.event?.$case === "logs") {
+      obj.logs = TaskLogs.toJSON(message.event.logs);
     }
     return obj;
   },
@@ -1511,6 +1911,18 @@ export const WorkerEvent: MessageFns<WorkerEvent> = {
       case "resultBatch": {
         if (object.event?.resultBatch !== undefined && object.event?.resultBatch !== null) {
           message.event = { $case: "resultBatch", resultBatch: ResultBatch.fromPartial(object.event.resultBatch) };
+        }
+        break;
+      }
+      case "progress": {
+        if (object.event?.progress !== undefined && object.event?.progress !== null) {
+          message.event = { $case: "progress", progress: TaskProgress.fromPartial(object.event.progress) };
+        }
+        break;
+      }
+      case "logs": {
+        if (object.event?.logs !== undefined && object.event?.logs !== null) {
+          message.event = { $case: "logs", logs: TaskLogs.fromPartial(object.event.logs) };
         }
         break;
       }
@@ -2385,6 +2797,151 @@ export const AbandonAck: MessageFns<AbandonAck> = {
   },
 };
 
+function createBaseNoteAck(): NoteAck {
+  return { taskId: "", kind: "", ok: false, errorMessage: "", errorCode: "" };
+}
+
+export const NoteAck: MessageFns<NoteAck> = {
+  encode(message: NoteAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.ok !== false) {
+      writer.uint32(24).bool(message.ok);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(34).string(message.errorMessage);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(42).string(message.errorCode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NoteAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNoteAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NoteAck {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+    };
+  },
+
+  toJSON(message: NoteAck): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NoteAck>): NoteAck {
+    return NoteAck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NoteAck>): NoteAck {
+    const message = createBaseNoteAck();
+    message.taskId = object.taskId ?? "";
+    message.kind = object.kind ?? "";
+    message.ok = object.ok ?? false;
+    message.errorMessage = object.errorMessage ?? "";
+    message.errorCode = object.errorCode ?? "";
+    return message;
+  },
+};
+
 function createBaseServerError(): ServerError {
   return { message: "", code: "" };
 }
@@ -2504,6 +3061,9 @@ export const ServerEvent: MessageFns<ServerEvent> = {
       case "resultAckBatch":
         ResultAckBatch.encode(message.event.resultAckBatch, writer.uint32(74).fork()).join();
         break;
+      case "noteAck":
+        NoteAck.encode(message.event.noteAck, writer.uint32(802).fork()).join();
+        break;
     }
     return writer;
   },
@@ -2593,6 +3153,14 @@ export const ServerEvent: MessageFns<ServerEvent> = {
             message.event = { $case: "resultAckBatch", resultAckBatch: ResultAckBatch.decode(reader, reader.uint32()) };
             continue;
           }
+          case 100: {
+            if (tag !== 802) {
+              break;
+            }
+
+            message.event = { $case: "noteAck", noteAck: NoteAck.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2639,6 +3207,10 @@ export const ServerEvent: MessageFns<ServerEvent> = {
         ? { $case: "resultAckBatch", resultAckBatch: ResultAckBatch.fromJSON(object.resultAckBatch) }
         : isSet(object.result_ack_batch)
         ? { $case: "resultAckBatch", resultAckBatch: ResultAckBatch.fromJSON(object.result_ack_batch) }
+        : isSet(object.noteAck)
+        ? { $case: "noteAck", noteAck: NoteAck.fromJSON(object.noteAck) }
+        : isSet(object.note_ack)
+        ? { $case: "noteAck", noteAck: NoteAck.fromJSON(object.note_ack) }
         : undefined,
     };
   },
@@ -2663,6 +3235,8 @@ export const ServerEvent: MessageFns<ServerEvent> = {
       obj.taskBatch = TaskBatch.toJSON(message.event.taskBatch);
     } else if (message.event?.$case === "resultAckBatch") {
       obj.resultAckBatch = ResultAckBatch.toJSON(message.event.resultAckBatch);
+    } else if (message.event?.$case === "noteAck") {
+      obj.noteAck = NoteAck.toJSON(message.event.noteAck);
     }
     return obj;
   },
@@ -2727,6 +3301,12 @@ export const ServerEvent: MessageFns<ServerEvent> = {
             $case: "resultAckBatch",
             resultAckBatch: ResultAckBatch.fromPartial(object.event.resultAckBatch),
           };
+        }
+        break;
+      }
+      case "noteAck": {
+        if (object.event?.noteAck !== undefined && object.event?.noteAck !== null) {
+          message.event = { $case: "noteAck", noteAck: NoteAck.fromPartial(object.event.noteAck) };
         }
         break;
       }
