@@ -146,14 +146,15 @@ describe('schedules', () => {
     expect(globex.map((t) => JSON.parse(t['payload'] as string))).toEqual([{ tenant: 'globex' }]);
   }, LONG);
 
-  it('fires once per slot with the injected clock, through the task rules', async () => {
-    const r = await admin('POST', '', { name: 'beat', command: 'Beat', payload: { n: 1 }, everySeconds: 60, priority: 7, maxAttempts: 3 });
+  it('fires once per slot with the injected clock, through the task rules; a stalled loop skips the missed slots', async () => {
+    const def = { name: 'beat', command: 'Beat', payload: { n: 1 }, everySeconds: 10, priority: 7, maxAttempts: 3 };
+    const r = await admin('POST', '', def);
     const t0 = clock.now();
-    expect(r.body.nextRunAt).toBe(new Date(t0 + 60_000).toISOString().replace('.000Z', 'Z'));
+    expect(Date.parse(r.body.nextRunAt as string)).toBe(t0 + 10_000);
     await tick();
     expect(await tasksOf('Beat')).toHaveLength(0); // not due yet
 
-    clock.advance(60_000);
+    clock.advance(10_000);
     await Promise.all([tick(), tick(), tick()]); // concurrent ticks share one run
     await tick();
     const fired = await tasksOf('Beat');
@@ -162,24 +163,31 @@ describe('schedules', () => {
     expect(fired[0]).toMatchObject({ command: 'Beat', priority: 7, maxAttempts: 3, status: 'PENDING' });
     const g = (await admin('GET', '/beat')).body;
     expect(g.lastTaskId).toBe(fired[0]!['id']);
-    expect(Date.parse(g.lastRunAt as string)).toBe(t0 + 60_000);
-    expect(Date.parse(g.nextRunAt as string)).toBe(t0 + 120_000);
+    expect(Date.parse(g.lastRunAt as string)).toBe(t0 + 10_000);
+    expect(Date.parse(g.nextRunAt as string)).toBe(t0 + 20_000);
 
-    // Three slots pass within the grace period: each fires, in order.
-    clock.advance(180_000);
+    // Three slots pass within the grace period (30 s): each fires, in order.
+    clock.advance(30_000);
     await tick();
     expect(await tasksOf('Beat')).toHaveLength(4);
-    expect(Date.parse((await admin('GET', '/beat')).body.nextRunAt as string)).toBe(t0 + 300_000);
+    expect(Date.parse((await admin('GET', '/beat')).body.nextRunAt as string)).toBe(t0 + 50_000);
     expect(await metric('codeq_schedule_fired_total')).toBe(4);
 
+    // The loop stalls for two minutes: slots more than 30 s late are skipped, the on-time ones fire.
+    clock.advance(120_000); // now t0+160 s: slots 50..120 missed, 130..160 on time
+    await tick();
+    expect(await tasksOf('Beat')).toHaveLength(8);
+    expect(await metric('codeq_schedule_skipped_total{reason="missed"}')).toBe(1);
+    expect(Date.parse((await admin('GET', '/beat')).body.nextRunAt as string)).toBe(t0 + 170_000);
+
     // A paused schedule does not fire; resuming starts from now.
-    await admin('POST', '', { name: 'beat', command: 'Beat', payload: { n: 1 }, everySeconds: 60, priority: 7, maxAttempts: 3, paused: true });
+    await admin('POST', '', { ...def, paused: true });
     expect((await admin('GET', '/beat')).body.nextRunAt).toBeNull();
     clock.advance(600_000);
     await tick();
-    expect(await tasksOf('Beat')).toHaveLength(4);
-    const resumed = await admin('POST', '', { name: 'beat', command: 'Beat', payload: { n: 1 }, everySeconds: 60, priority: 7, maxAttempts: 3 });
-    expect(Date.parse(resumed.body.nextRunAt as string)).toBe(clock.now() + 60_000);
+    expect(await tasksOf('Beat')).toHaveLength(8);
+    const resumed = await admin('POST', '', def);
+    expect(Date.parse(resumed.body.nextRunAt as string)).toBe(clock.now() + 10_000);
   }, LONG);
 
   it('overlap "skip" does not fire while the previous task is unfinished; "allow" does', async () => {

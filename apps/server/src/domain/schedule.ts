@@ -209,18 +209,19 @@ export type SlotDecision =
 
 /**
  * The decision for a due schedule. A slot is on time while `now - slot <= graceMs`; slots older
- * than that were missed (server down, schedule loop stalled). Missed slots are collapsed: with
- * `fire_once` the latest one fires once (unless an on-time slot follows, which fires instead);
- * with `skip` none of them fires.
+ * than that were missed (server down, schedule loop stalled). Missed slots are collapsed: when an
+ * on-time slot follows them, they are skipped and the on-time slots fire (that run stands for
+ * them); otherwise `fire_once` fires the latest missed slot once and `skip` fires none of them.
  */
 export function decide(s: ScheduleRecord, now: number, graceMs = MISFIRE_GRACE_MS): SlotDecision {
   const slot = s.nextRunAtMs;
   if (slot > now) return { kind: 'wait' };
   if (now - slot <= graceMs) return { kind: 'fire', slotMs: slot, nextRunAtMs: slotAfter(s, slot, slot), missed: false };
+  const firstOnTime = slotAfter(s, now - graceMs - 1, slot);
+  if (firstOnTime <= now) return { kind: 'skip-missed', nextRunAtMs: firstOnTime };
+  if (s.missed === 'skip') return { kind: 'skip-missed', nextRunAtMs: firstOnTime };
   const latest = lastSlotAtOrBefore(s, now, slot);
-  if (latest > slot && now - latest <= graceMs) return { kind: 'skip-missed', nextRunAtMs: latest }; // the on-time slot comes next
-  if (s.missed === 'fire_once') return { kind: 'fire', slotMs: latest, nextRunAtMs: slotAfter(s, latest, latest), missed: true };
-  return { kind: 'skip-missed', nextRunAtMs: slotAfter(s, latest, latest) };
+  return { kind: 'fire', slotMs: latest, nextRunAtMs: slotAfter(s, latest, latest), missed: true };
 }
 
 /** The idempotency key of a slot's task: the slot itself is the guard against double firing. */
