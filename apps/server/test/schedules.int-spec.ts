@@ -13,13 +13,17 @@ import { client, startServer, T, type RunningServer } from './harness.js';
 import { PG_URL, dropDatabase, ensureDatabase } from './pg.js';
 import { SchedulesService } from '../src/modules/schedules/schedules.service.js';
 import { SCHEDULE_STORE } from '../src/common/tokens.js';
-import type { ScheduleStore } from '../src/domain/schedule.js';
+import { jitterFor, type ScheduleStore } from '../src/domain/schedule.js';
 
 const LONG = 120_000;
 
-/** A clock the test moves by hand (starts at a whole hour of today, UTC). */
+/**
+ * A clock the test moves by hand. It starts at a whole hour (UTC) ahead of the real time: the
+ * engines promote delayed tasks on real timers, so a delay taken on this clock must not be in the
+ * real past already.
+ */
 class TestClock {
-  t = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+  t = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 3_600_000;
   now(): number {
     return this.t;
   }
@@ -210,6 +214,20 @@ describe('schedules', () => {
     clock.advance(10_000);
     await tick();
     expect(await tasksOf('Solo')).toHaveLength(2);
+  }, LONG);
+
+  it('jitter delays each task by a deterministic 0..N seconds', async () => {
+    const slot = clock.now() + 10_000;
+    // A name whose jitter for this slot is not 0 (so the task must be delayed).
+    const name = ['jit-a', 'jit-b', 'jit-c', 'jit-d', 'jit-e'].find((n) => jitterFor('acme', n, slot, 30) > 0)!;
+    const delay = jitterFor('acme', name, slot, 30);
+    await admin('POST', '', { name, command: 'Jit', payload: {}, everySeconds: 10, jitterSeconds: 30 });
+    clock.advance(10_000);
+    await tick();
+    const [t] = await tasksOf('Jit');
+    expect(t).toMatchObject({ status: 'PENDING', lastKnownLocation: 'DELAYED_ZSET' });
+    expect((await c.claim({ commands: ['Jit'] })).status).toBe(204); // not visible yet
+    expect(delay).toBeLessThanOrEqual(30);
   }, LONG);
 
   it('re-creates the task of a slot claimed by a replica that died before creating it (same key: once)', async () => {
