@@ -51,7 +51,10 @@ export interface ScheduleStore {
   get(tenantId: string, name: string): Promise<ScheduleRecord | null>;
   list(tenantId: string): Promise<ScheduleRecord[]>;
   count(tenantId: string): Promise<number>;
-  /** Insert or replace the whole row. */
+  /**
+   * Insert, or replace an existing schedule's definition, next slot and updated_at (its last run,
+   * last task, pending slot, last error and created_at stay).
+   */
   put(rec: ScheduleRecord): Promise<void>;
   remove(tenantId: string, name: string): Promise<boolean>;
   /** Unpaused schedules with a slot due at `nowMs` or a pending slot, earliest first. */

@@ -6,6 +6,15 @@ export const SCHEDULE_COLUMN_NAMES = [
   'jitter_seconds', 'missed', 'paused', 'next_run_at', 'last_run_at', 'last_task_id', 'pending_slot', 'last_error', 'created_at', 'updated_at',
 ] as const;
 
+/**
+ * Columns an upsert of an existing schedule replaces: the definition, its next slot and updated_at.
+ * The loop's state (last run, last task, pending slot, last error) and created_at stay, so an
+ * upsert racing with a tick never erases a decided slot.
+ */
+export const SCHEDULE_UPSERT_COLUMNS = SCHEDULE_COLUMN_NAMES.filter(
+  (c) => !['tenant_id', 'name', 'last_run_at', 'last_task_id', 'pending_slot', 'last_error', 'created_at'].includes(c),
+);
+
 export function scheduleValues(r: ScheduleRecord): unknown[] {
   return [
     r.tenantId, r.name, r.command, r.payload, r.priority, r.maxAttempts, r.webhook, r.cron, r.everySeconds, r.timezone, r.overlap,

@@ -6,11 +6,11 @@
  */
 import type pg from 'pg';
 import type { ScheduleRecord, ScheduleStore } from '../../domain/schedule.js';
-import { SCHEDULE_COLUMN_NAMES, rowToSchedule, scheduleValues } from '../schedule-rows.js';
+import { SCHEDULE_COLUMN_NAMES, SCHEDULE_UPSERT_COLUMNS, rowToSchedule, scheduleValues } from '../schedule-rows.js';
 
 const COLS = SCHEDULE_COLUMN_NAMES.join(', ');
 const MARKS = SCHEDULE_COLUMN_NAMES.map((_, i) => `$${i + 1}`).join(', ');
-const UPDATES = SCHEDULE_COLUMN_NAMES.filter((c) => c !== 'tenant_id' && c !== 'name').map((c) => `${c} = excluded.${c}`).join(', ');
+const UPDATES = SCHEDULE_UPSERT_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
 
 export class PostgresScheduleStore implements ScheduleStore {
   constructor(private readonly pool: pg.Pool) {}

@@ -6,7 +6,7 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ScheduleRecord, ScheduleStore } from '../../domain/schedule.js';
-import { SCHEDULE_COLUMN_NAMES, rowToSchedule, scheduleValues } from '../schedule-rows.js';
+import { SCHEDULE_COLUMN_NAMES, SCHEDULE_UPSERT_COLUMNS, rowToSchedule, scheduleValues } from '../schedule-rows.js';
 
 export class SqliteScheduleStore implements ScheduleStore {
   private readonly s: Record<string, BetterSqlite3.Statement>;
@@ -18,7 +18,7 @@ export class SqliteScheduleStore implements ScheduleStore {
       get: db.prepare(`SELECT * FROM schedules WHERE tenant_id = ? AND name = ?`),
       list: db.prepare(`SELECT * FROM schedules WHERE tenant_id = ? ORDER BY name`),
       count: db.prepare(`SELECT count(*) AS n FROM schedules WHERE tenant_id = ?`),
-      put: db.prepare(`INSERT OR REPLACE INTO schedules (${cols}) VALUES (${marks})`),
+      put: db.prepare(`INSERT INTO schedules (${cols}) VALUES (${marks}) ON CONFLICT (tenant_id, name) DO UPDATE SET ${SCHEDULE_UPSERT_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}`),
       remove: db.prepare(`DELETE FROM schedules WHERE tenant_id = ? AND name = ?`),
       due: db.prepare(
         `SELECT * FROM (SELECT * FROM schedules WHERE paused = 0 AND next_run_at <= ? ORDER BY next_run_at LIMIT ?)
