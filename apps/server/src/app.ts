@@ -16,7 +16,9 @@ import { createLogger, type Logger } from './common/logger.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { INVALID_JSON } from './common/http.js';
 import { depthError, jsonTooDeep } from './domain/input-guards.js';
-import { CLOCK, CONFIG, LOGGER, TASK_STORE, TOPIC_STORE, systemClock, type Clock } from './common/tokens.js';
+import { CLOCK, CONFIG, LOGGER, SCHEDULE_STORE, TASK_STORE, TOPIC_STORE, systemClock, type Clock } from './common/tokens.js';
+import type { ScheduleStore } from './domain/schedule.js';
+import { SchedulesModule } from './modules/schedules/schedules.module.js';
 import type { TaskStore } from './domain/task-store.js';
 import type { TopicStore } from './domain/topic.js';
 import { SqliteTaskStore } from './persistence/sqlite/sqlite-task-store.js';
@@ -49,7 +51,7 @@ export interface CodeqApp {
 }
 
 /** An engine: the task store port plus its topic catalog. */
-type EngineStore = TaskStore & { topics(): TopicStore };
+type EngineStore = TaskStore & { topics(): TopicStore; schedules(): ScheduleStore };
 
 @Global()
 @Module({})
@@ -63,8 +65,9 @@ class CoreModule {
         { provide: LOGGER, useValue: log },
         { provide: CLOCK, useValue: clock },
         { provide: TOPIC_STORE, useValue: store.topics() },
+        { provide: SCHEDULE_STORE, useValue: store.schedules() },
       ],
-      exports: [CONFIG, TASK_STORE, LOGGER, CLOCK, TOPIC_STORE],
+      exports: [CONFIG, TASK_STORE, LOGGER, CLOCK, TOPIC_STORE, SCHEDULE_STORE],
     };
   }
 }
@@ -74,7 +77,7 @@ function rootModule(config: Config, store: EngineStore, log: Logger, clock: Cloc
   class AppModule {}
   return {
     module: AppModule,
-    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule, WebhooksModule, StreamsModule, DashboardModule],
+    imports: [CoreModule.forRoot(config, store, log, clock), TenantsModule, AuthModule, MetricsModule, TasksModule, LeasesModule, WebhooksModule, StreamsModule, DashboardModule, SchedulesModule],
   };
 }
 

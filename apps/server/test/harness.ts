@@ -58,7 +58,12 @@ const running = new Set<CodeqApp>();
 
 export async function startServer(
   overrides: Partial<Record<YamlKey, unknown>> = {},
-  opts: { dir?: string; /** Force an engine (default: PostgreSQL when CODEQ_TEST_PG_URL is set, else SQLite). */ engine?: 'sqlite' | { postgresUrl: string } } = {},
+  opts: {
+    dir?: string;
+    /** Force an engine (default: PostgreSQL when CODEQ_TEST_PG_URL is set, else SQLite). */ engine?: 'sqlite' | { postgresUrl: string };
+    /** Time source of the server (default: the system clock). */
+    clock?: { now(): number };
+  } = {},
 ): Promise<RunningServer> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'codeq-test-')));
   // With CODEQ_TEST_PG_URL every server runs on PostgreSQL: one database per data dir.
@@ -85,7 +90,7 @@ export async function startServer(
       ...engine,
     },
   });
-  const app = await createApp(config, { logger: createLogger({ logLevel: 'silent', logFormat: 'json' }) });
+  const app = await createApp(config, { logger: createLogger({ logLevel: 'silent', logFormat: 'json' }), ...(opts.clock ? { clock: opts.clock } : {}) });
   const url = await app.listen();
   running.add(app);
   return {

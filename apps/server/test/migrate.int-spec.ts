@@ -27,7 +27,7 @@ maybe('migrate-to-postgres', () => {
   const db = `codeq_migrate_${process.pid}`;
   afterAll(async () => dropDatabase(db));
 
-  it('copies live and finished tasks, results, idempotency keys and topics; a PostgreSQL server resumes them', async () => {
+  it('copies live and finished tasks, results, idempotency keys, topics and schedules; a PostgreSQL server resumes them', async () => {
     const url = await ensureDatabase(db);
     const s = await startServer({}, { engine: 'sqlite' });
     const c = client(s.url);
@@ -42,6 +42,8 @@ maybe('migrate-to-postgres', () => {
     const policy = { priorityTiers: [5, 1, 3], maxAttempts: 7, deadLetterTopicRef: 'mig-catalog-dlq', retentionSeconds: 3600, maxConsumers: 20 };
     const topic = await c.call('PUT', '/v1/codeq/admin/topics/mig-catalog', { token: T.producer, body: policy });
     expect(topic.status).toBe(201);
+    const sched = await c.call('POST', '/v1/codeq/admin/schedules', { token: T.producer, body: { name: 'mig-nightly', command: 'mig', payload: { s: 1 }, cron: '0 3 * * *', timezone: 'Asia/Tokyo' } });
+    expect(sched.status).toBe(201);
     await s.stop({ keepDir: true });
 
     // A running server on the directory makes the command refuse; bad arguments are usage errors.
@@ -53,7 +55,7 @@ maybe('migrate-to-postgres', () => {
     const r = await run(['migrate-to-postgres', '--from', join(s.dir, 'data'), '--to', url]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out.trim().split('\n').at(-1)!)).toEqual({ liveTasks: 3, finishedTasks: 1, results: 1, idempotencyKeys: 1, topics: 1 });
+    expect(JSON.parse(r.out.trim().split('\n').at(-1)!)).toEqual({ liveTasks: 3, finishedTasks: 1, results: 1, idempotencyKeys: 1, topics: 1, schedules: 1 });
     // Into a database that holds data already: refused, nothing written.
     const again = await run(['migrate-to-postgres', '--from', join(s.dir, 'data'), '--to', url]);
     expect(again.code).toBe(65);
@@ -72,6 +74,7 @@ maybe('migrate-to-postgres', () => {
       const hb = await pc.call('POST', `/v1/codeq/tasks/${leased.id}/heartbeat`, { token: T.worker, body: { leaseId: lease.leaseId, extendSeconds: 60 } });
       expect(hb.status).toBe(200);
       expect((await pc.call('GET', '/v1/codeq/admin/topics/mig-catalog', { token: T.producer })).body).toMatchObject({ version: 1, policy: { maxAttempts: 7 } });
+      expect((await pc.call('GET', '/v1/codeq/admin/schedules/mig-nightly', { token: T.producer })).body).toEqual(sched.body);
       // New tasks queue behind the migrated ones (sequence carried over).
       const later = (await pc.call('POST', '/v1/codeq/tasks', { token: T.producer, body: { command: 'mig', payload: {} } })).body;
       expect((await call(p.url, 'GET', `/v1/codeq/tasks/${later.id}`, { token: T.producer })).status).toBe(200);

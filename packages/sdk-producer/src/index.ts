@@ -7,7 +7,7 @@ export { createProducer, MAX_BATCH } from './producer.js';
 export type { BatchingOptions } from './coalescer.js';
 export type { Producer, ProducerOptions, ProducerTarget, TransportKind, SubmitOptions, SubmitItem, SubmitItems, SubmitManyResult, WaitOptions } from './producer.js';
 export type { Commands, KnownCommand, PayloadOf } from './commands.js';
-export type { ListFilter, ListStatus, TaskPage, CommandOverview, ProducerAdmin, RedriveSelection, RedriveOutcome } from './operator.js';
+export type { ListFilter, ListStatus, TaskPage, CommandOverview, ProducerAdmin, RedriveSelection, RedriveOutcome, ProducerSchedules, Schedule, ScheduleInput } from './operator.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
 export {
   HttpTransport,

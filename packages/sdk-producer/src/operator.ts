@@ -55,6 +55,69 @@ export interface RedriveOutcome {
   readonly ids: string[];
 }
 
+/** A schedule to create or replace (`admin.schedules.upsert`); exactly one of `cron` / `everySeconds`. */
+export interface ScheduleInput {
+  /** Unique per tenant: 1..128 of letters, digits, `.`, `_`, `:`, `-`. */
+  name: string;
+  command: string;
+  /** Any JSON value but null: the payload of every task the schedule creates. */
+  payload: unknown;
+  /** 0..9. @default 0 */
+  priority?: number;
+  /** 0 = the server's default. */
+  maxAttempts?: number;
+  webhook?: string;
+  /** Cron expression, 5 fields (or 6 with seconds first), evaluated in `timezone`. */
+  cron?: string;
+  /** Fixed interval in whole seconds (≥ 1), from the moment the schedule is created. */
+  everySeconds?: number;
+  /** IANA zone of the cron expression. @default 'UTC' */
+  timezone?: string;
+  /** `skip`: do not fire while the task of the previous slot is unfinished. @default 'allow' */
+  overlap?: 'skip' | 'allow';
+  /** Each task is delayed by 0..jitterSeconds (deterministic per slot). @default 0 */
+  jitterSeconds?: number;
+  /** Slots missed while the server was down: `fire_once` (one task for them) or `skip`. @default 'fire_once' */
+  missed?: 'fire_once' | 'skip';
+  paused?: boolean;
+}
+
+/** A stored schedule as the server returns it. */
+export interface Schedule {
+  readonly name: string;
+  readonly command: string;
+  readonly payload: unknown;
+  readonly priority: number;
+  readonly maxAttempts: number;
+  readonly webhook: string | null;
+  readonly cron: string | null;
+  readonly everySeconds: number | null;
+  readonly timezone: string;
+  readonly overlap: 'skip' | 'allow';
+  readonly jitterSeconds: number;
+  readonly missed: 'fire_once' | 'skip';
+  readonly paused: boolean;
+  /** RFC 3339; null while paused. */
+  readonly nextRunAt: string | null;
+  /** The last slot that fired. */
+  readonly lastRunAt: string | null;
+  readonly lastTaskId: string | null;
+  readonly lastError: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** Server-side schedules of the tenant (docs/operator-api.md § Schedules). */
+export interface ProducerSchedules {
+  /** Create or replace by name. Re-upserting the same timing keeps the next slot (safe at every start). */
+  upsert(input: ScheduleInput, opts?: CallOptions): Promise<Schedule>;
+  list(opts?: CallOptions): Promise<Schedule[]>;
+  /** Throws `CodeqError` `NOT_FOUND` for an unknown name. */
+  get(name: string, opts?: CallOptions): Promise<Schedule>;
+  /** True when deleted, false when there was no such schedule (so retries are safe). */
+  remove(name: string, opts?: CallOptions): Promise<boolean>;
+}
+
 /** Admin calls (an admin producer token of the tenant). */
 export interface ProducerAdmin {
   /** Stop claims of a command (creates still accepted). Idempotent. */
@@ -69,6 +132,7 @@ export interface ProducerAdmin {
     /** Move dead letters back to the ready queue (attempts reset); ids not dead-lettered are skipped. */
     redrive(sel: RedriveSelection, opts?: CallOptions): Promise<RedriveOutcome>;
   };
+  readonly schedules: ProducerSchedules;
 }
 
 type Call = <T>(op: string, fn: () => Promise<T>, signal?: AbortSignal) => Promise<T>;
@@ -103,6 +167,17 @@ function page(body: unknown): TaskPage {
   return { tasks: o.tasks.map((t) => parseTask(t)), nextCursor: typeof o.nextCursor === 'string' && o.nextCursor ? o.nextCursor : null };
 }
 
+function scheduleName(name: string): string {
+  if (typeof name !== 'string' || !name.trim()) throw new CodeqError('VALIDATION_FAILED', 'schedule name is required');
+  return name;
+}
+
+function schedule(body: unknown): Schedule {
+  const o = body as Partial<Schedule> | null;
+  if (!o || typeof o.name !== 'string' || typeof o.command !== 'string') throw new CodeqError('INTERNAL', 'unexpected answer from the server: not a schedule');
+  return o as Schedule;
+}
+
 /** The operator calls of a producer, on its transport, with its retry policy. */
 export class OperatorCalls {
   readonly admin: ProducerAdmin;
@@ -127,6 +202,24 @@ export class OperatorCalls {
           const body = 'ids' in sel ? { ids: [...sel.ids] } : { command: sel.command, ...(sel.limit !== undefined ? { limit: sel.limit } : {}) };
           const out = await this.send<Partial<RedriveOutcome>>('dlq.redrive', 'POST', `${API}/admin/dlq/redrive`, body, opts);
           return { redriven: typeof out?.redriven === 'number' ? out.redriven : 0, ids: Array.isArray(out?.ids) ? out.ids : [] };
+        },
+      },
+      schedules: {
+        upsert: async (input, opts = {}) => schedule(await this.send('schedules.upsert', 'POST', `${API}/admin/schedules`, input, opts)),
+        list: async (opts = {}) => {
+          const body = await this.send<{ schedules?: unknown }>('schedules.list', 'GET', `${API}/admin/schedules`, undefined, opts);
+          if (!Array.isArray(body?.schedules)) throw new CodeqError('INTERNAL', 'unexpected answer from the server: not a schedule list');
+          return body.schedules.map(schedule);
+        },
+        get: async (name, opts = {}) => schedule(await this.send('schedules.get', 'GET', `${API}/admin/schedules/${enc(scheduleName(name))}`, undefined, opts)),
+        remove: async (name, opts = {}) => {
+          try {
+            await this.send('schedules.remove', 'DELETE', `${API}/admin/schedules/${enc(scheduleName(name))}`, undefined, opts);
+            return true;
+          } catch (e) {
+            if (CodeqError.is(e) && e.code === 'NOT_FOUND') return false;
+            throw e;
+          }
         },
       },
     };

@@ -135,7 +135,7 @@ export interface Producer {
    * with `TASK_FINISHED`.
    */
   cancel(id: string, opts?: CallOptions): Promise<Task>;
-  /** Admin calls: pause/resume commands, the commands overview, dead letters (admin token). */
+  /** Admin calls: pause/resume commands, the commands overview, dead letters, schedules (admin token). */
   readonly admin: ProducerAdmin;
   /** Release connections. */
   close(): Promise<void>;

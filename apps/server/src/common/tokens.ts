@@ -4,6 +4,7 @@ export const TASK_STORE = Symbol('TASK_STORE');
 export const LOGGER = Symbol('LOGGER');
 export const CLOCK = Symbol('CLOCK');
 export const TOPIC_STORE = Symbol('TOPIC_STORE');
+export const SCHEDULE_STORE = Symbol('SCHEDULE_STORE');
 
 /** Time source; tests can inject their own. */
 export interface Clock {

@@ -1,6 +1,7 @@
 /**
  * `node dist/main.js migrate-to-postgres --from <sqlite data dir> --to <postgres url>`: moves a
- * single-node deployment's data (every task, live and finished, results, idempotency keys, topics)
+ * single-node deployment's data (every task, live and finished, results, idempotency keys, topics,
+ * schedules)
  * from the embedded engine to an empty PostgreSQL database, in one transaction.
  *
  * The SQLite directory is locked for the whole copy (a running server on it makes the command
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { PostgresTaskStore } from './postgres/postgres-task-store.js';
+import { SCHEDULE_COLUMN_NAMES } from './schedule-rows.js';
 
 export interface MigrationSummary {
   liveTasks: number;
@@ -20,6 +22,7 @@ export interface MigrationSummary {
   results: number;
   idempotencyKeys: number;
   topics: number;
+  schedules: number;
 }
 
 const TASK_COLS = [
@@ -34,6 +37,9 @@ const RESULT_COLS = ['task_id', 'tenant_id', 'status', 'result', 'error', 'artif
 const RESULT_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'text'];
 const TOPIC_COLS = ['topic_id', 'tenant_id', 'topic_name', 'policy', 'version', 'created_at', 'updated_at'] as const;
 const TOPIC_TYPES = ['text', 'text', 'text', 'text', 'integer', 'bigint', 'bigint'];
+const SCHEDULE_TYPES = SCHEDULE_COLUMN_NAMES.map((c) =>
+  ['priority', 'max_attempts', 'every_seconds', 'jitter_seconds', 'paused'].includes(c) ? 'integer' : ['next_run_at', 'last_run_at', 'pending_slot', 'created_at', 'updated_at'].includes(c) ? 'bigint' : 'text',
+);
 const CHUNK = 1000;
 
 type Row = Record<string, unknown>;
@@ -83,6 +89,7 @@ export async function migrateSqliteToPostgres(opts: { from: string; to: string; 
       const tasks = src.prepare('SELECT * FROM tasks ORDER BY seq').all() as Row[];
       const results = src.prepare('SELECT * FROM results').all() as Row[];
       const topics = (src.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'topics'`).get() ? src.prepare('SELECT * FROM topics').all() : []) as Row[];
+      const schedules = (src.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schedules'`).get() ? src.prepare('SELECT * FROM schedules').all() : []) as Row[];
       const live = tasks.filter((t) => t['terminal_at'] === null || t['terminal_at'] === undefined);
       const finished = tasks.filter((t) => t['terminal_at'] !== null && t['terminal_at'] !== undefined);
       const keys = tasks.filter((t) => t['idempotency_key']).map((t) => ({ tenant_id: t['tenant_id'], key: t['idempotency_key'], task_id: t['id'] }));
@@ -93,13 +100,14 @@ export async function migrateSqliteToPostgres(opts: { from: string; to: string; 
       await client.connect();
       try {
         await client.query('BEGIN');
-        const existing = await client.query<{ n: string }>('SELECT ((SELECT count(*) FROM codeq_tasks) + (SELECT count(*) FROM codeq_finished) + (SELECT count(*) FROM codeq_topics))::text AS n');
+        const existing = await client.query<{ n: string }>('SELECT ((SELECT count(*) FROM codeq_tasks) + (SELECT count(*) FROM codeq_finished) + (SELECT count(*) FROM codeq_topics) + (SELECT count(*) FROM codeq_schedules))::text AS n');
         if (Number(existing.rows[0]!.n) > 0) throw new MigrationError('the target database already holds codeQ data: migrate into an empty database');
         await insertChunks(client, 'codeq_tasks', TASK_COLS, TASK_TYPES, live);
         await insertChunks(client, 'codeq_finished', TASK_COLS, TASK_TYPES, finished);
         await insertChunks(client, 'codeq_results', RESULT_COLS, RESULT_TYPES, results);
         await insertChunks(client, 'codeq_idempotency', ['tenant_id', 'key', 'task_id'], ['text', 'text', 'text'], keys);
         await insertChunks(client, 'codeq_topics', TOPIC_COLS, TOPIC_TYPES, topics);
+        await insertChunks(client, 'codeq_schedules', SCHEDULE_COLUMN_NAMES, SCHEDULE_TYPES, schedules);
         const maxSeq = tasks.reduce((m, t) => Math.max(m, Number(t['seq'] ?? 0)), 0);
         await client.query(`SELECT setval('codeq_seq', $1, true)`, [Math.max(1, maxSeq)]);
         if (broken.error) throw broken.error;
@@ -110,8 +118,8 @@ export async function migrateSqliteToPostgres(opts: { from: string; to: string; 
       } finally {
         await client.end();
       }
-      const summary = { liveTasks: live.length, finishedTasks: finished.length, results: results.length, idempotencyKeys: keys.length, topics: topics.length };
-      log(`copied ${summary.liveTasks} live and ${summary.finishedTasks} finished tasks, ${summary.results} results, ${summary.idempotencyKeys} idempotency keys and ${summary.topics} topics`);
+      const summary = { liveTasks: live.length, finishedTasks: finished.length, results: results.length, idempotencyKeys: keys.length, topics: topics.length, schedules: schedules.length };
+      log(`copied ${summary.liveTasks} live and ${summary.finishedTasks} finished tasks, ${summary.results} results, ${summary.idempotencyKeys} idempotency keys, ${summary.topics} topics and ${summary.schedules} schedules`);
       return summary;
     } finally {
       src.close();

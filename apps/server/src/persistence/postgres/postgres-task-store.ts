@@ -35,6 +35,9 @@ import { PostgresOperatorApi1764500000000 } from './migrations/1764500000000-ope
 import { PostgresTaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js';
 import type { LogLine, LogLineInput, ProgressRecord } from '../../domain/task-notes.js';
 import { nextCommand } from '../round-robin.js';
+import { PostgresSchedules1764610000000 } from './migrations/1764610000000-schedules.js';
+import { PostgresScheduleStore } from './postgres-schedule-store.js';
+import type { ScheduleStore } from '../../domain/schedule.js';
 import { listBranches, listSql, type ListBranch } from '../list-sql.js';
 import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 
@@ -217,7 +220,7 @@ export class PostgresTaskStore implements TaskStore {
         statement_timeout: STATEMENT_TIMEOUT_MS,
         query_timeout: STATEMENT_TIMEOUT_MS + 5000,
       },
-      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000],
+      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000, PostgresSchedules1764610000000],
       migrationsTableName: 'codeq_migrations',
       synchronize: false,
       logging: false,
@@ -1156,6 +1159,11 @@ export class PostgresTaskStore implements TaskStore {
       });
     }
     this.topicCache = m;
+  }
+
+  /** Schedules (issue 17 item 4): their own table, guarded statements on the pool. */
+  schedules(): ScheduleStore {
+    return new PostgresScheduleStore(this.pool);
   }
 
   topics(): TopicStore {

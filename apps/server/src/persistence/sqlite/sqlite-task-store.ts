@@ -38,6 +38,9 @@ import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-s
 import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
 import { TaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js';
 import type { LogLine, LogLineInput, ProgressRecord } from '../../domain/task-notes.js';
+import { Schedules1764610000000 } from './migrations/1764610000000-schedules.js';
+import { SqliteScheduleStore } from './sqlite-schedule-store.js';
+import type { ScheduleStore } from '../../domain/schedule.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { CodeqError } from '@codeq/proto/errors';
 
@@ -191,7 +194,7 @@ export class SqliteTaskStore implements TaskStore {
       type: 'better-sqlite3',
       database: file,
       entities: [TaskEntity, ResultEntity, MetaEntity, TopicEntity, PausedCommandEntity],
-      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000],
+      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000],
       migrationsTableName: 'migrations',
       synchronize: false,
       logging: false,
@@ -1053,6 +1056,11 @@ export class SqliteTaskStore implements TaskStore {
   // with the writer thread by SQLite's busy timeout; reads come from a memory copy).
 
   private topicCache: Map<string, Topic> | null = null;
+
+  /** Schedules (issue 17 item 4): their own table and statements on the main connection. */
+  schedules(): ScheduleStore {
+    return new SqliteScheduleStore(this.db);
+  }
 
   topics(): TopicStore {
     const cache = (): Map<string, Topic> => {
