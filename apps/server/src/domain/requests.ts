@@ -3,6 +3,7 @@
  * before any side effect; a failure throws CodeqError('VALIDATION_FAILED', <message>).
  */
 import { CodeqError } from '@codeq/proto/errors';
+import { cleanTraceState, formatTraceParent, parseTraceParent } from '@codeq/proto/trace-context';
 import { goJson } from './go-json.js';
 import { parseRfc3339 } from './time.js';
 import { assertStorableText, depthError, jsonTooDeep } from './input-guards.js';
@@ -86,13 +87,35 @@ export interface CreateInput {
   idempotencyKey: string | null;
   /** Epoch ms when the task becomes claimable, or null for now. */
   visibleAtMs: number | null;
+  /** W3C trace context of the producer (validated; null when absent or malformed). */
+  traceParent?: string | null;
+  traceState?: string | null;
+}
+
+/** Raw W3C trace context as it arrived (HTTP `traceparent`/`tracestate` headers, body fields, proto fields). */
+export interface TraceInput {
+  traceParent?: unknown;
+  traceState?: unknown;
+}
+
+/**
+ * The trace context to store: a well-formed `traceparent` (normalised) and its `tracestate`, or
+ * nulls. A malformed one is ignored, not refused (W3C Trace Context §3.2: a receiver restarts the
+ * trace), so tracing can never make a create fail.
+ */
+export function traceOf(...candidates: (TraceInput | undefined)[]): { traceParent: string | null; traceState: string | null } {
+  for (const c of candidates) {
+    const p = typeof c?.traceParent === 'string' ? parseTraceParent(c.traceParent) : null;
+    if (p) return { traceParent: formatTraceParent(p), traceState: typeof c?.traceState === 'string' ? cleanTraceState(c.traceState) : null };
+  }
+  return { traceParent: null, traceState: null };
 }
 
 /**
  * Parse a create body (single, or one batch item with `item` = true: required fields are then
  * checked as per-item errors, and a missing payload is stored as `null`, as upstream does).
  */
-export function parseCreate(body: unknown, now: number, item = false): CreateInput {
+export function parseCreate(body: unknown, now: number, item = false, trace?: TraceInput): CreateInput {
   const r = reader(body);
   const command = r.str('command');
   const payloadRaw = r.raw('payload');
@@ -130,6 +153,8 @@ export function parseCreate(body: unknown, now: number, item = false): CreateInp
     maxAttempts,
     idempotencyKey: idempotencyKey ? idempotencyKey : null,
     visibleAtMs,
+    // codeQ-TS: per-item body fields (batches), else the request's traceparent/tracestate headers.
+    ...traceOf(body && typeof body === 'object' ? (body as TraceInput) : undefined, trace),
   };
 }
 

@@ -40,6 +40,10 @@ export interface Task<P = unknown> {
   readonly lastError?: string;
   /** A producer asked to cancel this IN_PROGRESS task (its worker is told at its next heartbeat). */
   readonly cancelRequested?: boolean;
+  /** W3C `traceparent` the task was submitted with (codeQ-TS servers; absent when the producer traced nothing). */
+  readonly traceParent?: string;
+  /** W3C `tracestate` that came with `traceParent`. */
+  readonly traceState?: string;
 }
 
 /** A stored result (http-api §4.2). */

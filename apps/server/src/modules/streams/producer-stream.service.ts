@@ -15,7 +15,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Principal } from '../../domain/claims.js';
 import { goJson } from '../../domain/go-json.js';
 import { assertStorableText, depthError, jsonTooDeep } from '../../domain/input-guards.js';
-import { MAX_COMMAND_LENGTH, MAX_KEY_LENGTH, validWebhook, type CreateInput } from '../../domain/requests.js';
+import { MAX_COMMAND_LENGTH, MAX_KEY_LENGTH, traceOf, validWebhook, type CreateInput } from '../../domain/requests.js';
 import { AuthService } from '../auth/auth.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
 import { ackError, authFailure, MAX_STREAM_BATCH, StreamListener, StreamSession } from './stream-listener.js';
@@ -64,6 +64,7 @@ export function createInputFromProto(c: producerpb.CreateTask, now: number): Cre
     maxAttempts: Math.min(c.maxAttempts, 1000),
     idempotencyKey: c.idempotencyKey || null,
     visibleAtMs,
+    ...traceOf(c),
   };
 }
 

@@ -66,6 +66,8 @@ export function toProtoTask(t: TaskRecord): workerpb.Task {
     createdAt: new Date(t.createdAtMs),
     updatedAt: new Date(t.updatedAtMs),
     leaseId: t.leaseId ?? '',
+    traceParent: t.traceParent ?? '',
+    traceState: t.traceState ?? '',
   };
 }
 

@@ -9,9 +9,10 @@ import type { Logger } from '../../common/logger.js';
 import { newTaskId } from '../../domain/ids.js';
 import type { TaskStore, QueueCounts } from '../../domain/task-store.js';
 import { commandKeyOf, type ArtifactRef, type ResultRecord, type TaskRecord } from '../../domain/task.js';
-import { bad, parseCreate, parseResult, type CreateInput, type ResultInput } from '../../domain/requests.js';
+import { bad, parseCreate, parseResult, type CreateInput, type ResultInput, type TraceInput } from '../../domain/requests.js';
 import { assertCanComplete, cancelForHolder, complete, type Actor } from '../../domain/rules.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { elapsedMs, recordTaskSpan, stopwatch } from '../../common/tracing.js';
 import { TaskEvents } from './task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
 import { tierPriority } from '../../domain/topic.js';
@@ -118,13 +119,15 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       terminalAtMs: null,
       lastError: null,
       cancelRequested: false,
+      traceParent: input.traceParent ?? null,
+      traceState: input.traceState ?? null,
     };
   }
 
   /** Create one task (idempotent per tenant and key). */
-  async create(tenantId: string, body: unknown): Promise<TaskRecord> {
+  async create(tenantId: string, body: unknown, trace?: TraceInput): Promise<TaskRecord> {
     const now = this.clock.now();
-    const input = parseCreate(body, now);
+    const input = parseCreate(body, now, false, trace);
     return this.createParsed(tenantId, input, now);
   }
 
@@ -134,7 +137,17 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async createParsed(tenantId: string, input: CreateInput, now: number): Promise<TaskRecord> {
-    const out = await this.store.create(this.newTask(tenantId, input, now));
+    const rec = this.newTask(tenantId, input, now);
+    const sw = stopwatch();
+    let out: Awaited<ReturnType<TaskStore['create']>>;
+    try {
+      out = await this.store.create(rec);
+    } catch (e) {
+      recordTaskSpan('create', rec, sw, elapsedMs(sw), {}, e);
+      throw e;
+    }
+    // The span hangs under the producer's submit span of this request (not of an idempotent replay's original).
+    recordTaskSpan('create', { ...out.task, traceParent: rec.traceParent, traceState: rec.traceState }, sw, elapsedMs(sw), { 'codeq.created': out.created });
     if (out.created) {
       this.metrics.created.inc({ command: input.command });
       this.events.emitCreated(out.task);
@@ -144,13 +157,13 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Batch create: items are independent; each yields a task or an error (http-api §6.2). */
-  async createBatch(tenantId: string, items: unknown[]): Promise<BatchItemOutcome[]> {
+  async createBatch(tenantId: string, items: unknown[], trace?: TraceInput): Promise<BatchItemOutcome[]> {
     const now = this.clock.now();
     // Every item is validated before any is applied: an item is created whole or reported, and no
     // failure of one item's validation can leave earlier items applied behind an error (issue 12 item 4).
     const inputs = items.map((item): CreateInput | { error: string } => {
       try {
-        return parseCreate(item, now, true);
+        return parseCreate(item, now, true, trace);
       } catch (e) {
         return { error: CodeqError.is(e) ? e.message : 'invalid body' };
       }
@@ -231,6 +244,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     const now = this.clock.now();
     let finished: { task: TaskRecord; result: ResultRecord } | null = null;
     let cancelled: TaskRecord | null = null;
+    const sw = stopwatch();
     const record = await this.store.transition(tenantId, id, (t, ctx) => {
       finished = null; // the engine may run this more than once (after a lost race)
       cancelled = null;
@@ -246,13 +260,16 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       finished = { task: next, result };
       return { next, result, value: result };
     });
+    const commitMs = elapsedMs(sw);
     if (cancelled) {
       const t = cancelled as TaskRecord;
+      recordTaskSpan('result', t, sw, commitMs, { 'codeq.result.status': 'CANCELLED' });
       this.metrics.cancelled.inc({ command: t.command });
       throw new CodeqError('CANCELLED', 'cancelled', { taskId: t.id });
     }
     if (finished) {
       const f = finished as { task: TaskRecord; result: ResultRecord };
+      recordTaskSpan('result', f.task, sw, commitMs, { 'codeq.result.status': f.result.status, 'codeq.task.location': f.task.location });
       this.metrics.observeCompletion(f.task.command, f.result.status, f.task.createdAtMs, now);
       this.events.emitFinished(f.task, f.result);
     }

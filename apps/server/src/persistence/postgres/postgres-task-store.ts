@@ -32,6 +32,7 @@ import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '..
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres-schema.js';
 import { PostgresOperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
+import { PostgresTraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { listBranches, listSql, type ListBranch } from '../list-sql.js';
 import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 
@@ -67,6 +68,7 @@ const SQL_TYPES: Record<(typeof COLS)[number], string> = {
   status: 'text', location: 'text', worker_id: 'text', lease_id: 'text', lease_until: 'bigint', attempts: 'integer',
   max_attempts: 'integer', error: 'text', result_key: 'text', idempotency_key: 'text', visible_at: 'bigint', seq: 'bigint',
   created_at: 'bigint', updated_at: 'bigint', terminal_at: 'bigint', last_error: 'text', cancel_requested: 'integer',
+  trace_parent: 'text', trace_state: 'text',
 };
 const COL_LIST = COLS.map((c) => `"${c}"`).join(', ');
 /** Columns a transition can change (identity, command, payload and creation never change). */
@@ -206,7 +208,7 @@ export class PostgresTaskStore implements TaskStore {
         statement_timeout: STATEMENT_TIMEOUT_MS,
         query_timeout: STATEMENT_TIMEOUT_MS + 5000,
       },
-      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000],
+      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTraceContext1764630000000],
       migrationsTableName: 'codeq_migrations',
       synchronize: false,
       logging: false,

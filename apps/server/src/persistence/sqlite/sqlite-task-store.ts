@@ -31,6 +31,7 @@ import { Alarm, Deque, MinHeap } from '../structures.js';
 import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 import { MetaEntity, PausedCommandEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
 import { OperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
+import { TraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { listBranches, listSql } from '../list-sql.js';
 import { redriveTask } from '../../domain/rules.js';
 import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
@@ -182,7 +183,7 @@ export class SqliteTaskStore implements TaskStore {
       type: 'better-sqlite3',
       database: file,
       entities: [TaskEntity, ResultEntity, MetaEntity, TopicEntity, PausedCommandEntity],
-      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000],
+      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TraceContext1764630000000],
       migrationsTableName: 'migrations',
       synchronize: false,
       logging: false,
