@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from './support/cli.js';
-import { pack, packageVersion, run } from './support/pack.js';
-import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
+import { api, packageVersion, packWorkspacePackage as pack, run, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const dirs = ['packages/proto', 'packages/sdk-producer', 'packages/sdk-worker', 'apps/cli'].map((d) => join(root, d));

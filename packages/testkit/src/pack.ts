@@ -1,17 +1,28 @@
-/** Packs workspace packages like `pnpm publish` would (workspace: ranges → versions), with npm. */
+/**
+ * Packs a workspace package the way `pnpm publish` would (`workspace:` ranges rewritten to
+ * versions, devDependencies and scripts dropped) with `npm pack`, for the monorepo's tests that
+ * install the published artifacts into an empty project.
+ */
 import { execFile } from 'node:child_process';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+/** `execFile` as a promise (stdout/stderr as strings). */
 export const run = promisify(execFile);
 
+/** Name and version of the package in `dir`. */
 export async function packageVersion(dir: string): Promise<{ name: string; version: string }> {
-  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
+  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { name: string; version: string };
   return { name: pkg.name, version: pkg.version };
 }
 
-export async function pack(dir: string, into: string, versions: Record<string, string>): Promise<string> {
+/**
+ * Copies the publishable files of the package in `dir` to a stage under `into`, rewrites its
+ * `workspace:` ranges with `versions` (package name → version), and `npm pack`s it into `into`.
+ * Resolves with the tarball's path.
+ */
+export async function packWorkspacePackage(dir: string, into: string, versions: Record<string, string> = {}): Promise<string> {
   const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
   const stage = join(into, `stage-${pkg.name.replace(/\W/g, '_')}`);
   await mkdir(stage, { recursive: true });
