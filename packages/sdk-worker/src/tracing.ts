@@ -36,8 +36,9 @@ export function startProcessSpan(task: Task, workerId: string | undefined): { sp
 export function endProcessSpan(span: Span, outcome: string, error?: unknown): void {
   span.setAttribute('codeq.outcome', outcome);
   if (error !== undefined) {
-    span.recordException(error instanceof Error ? error : String(error));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+    const e = error instanceof Error ? error : new Error(typeof error === 'string' ? error : 'handler failed');
+    span.recordException(e);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
   }
   span.end();
 }

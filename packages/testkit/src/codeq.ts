@@ -76,7 +76,7 @@ export async function startCodeq(opts: StartCodeqOptions = {}): Promise<Codeq> {
     workerToken,
     tenantId,
     dataDir: s.dataDir,
-    output: s.output,
+    output: () => s.output(),
     stop: () =>
       (stopping ??= (async () => {
         await s.stop('SIGTERM');

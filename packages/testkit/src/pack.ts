@@ -8,6 +8,8 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+type Manifest = Record<string, unknown> & { name: string };
+
 /** `execFile` as a promise (stdout/stderr as strings). */
 export const run = promisify(execFile);
 
@@ -23,13 +25,16 @@ export async function packageVersion(dir: string): Promise<{ name: string; versi
  * Resolves with the tarball's path.
  */
 export async function packWorkspacePackage(dir: string, into: string, versions: Record<string, string> = {}): Promise<string> {
-  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
+  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Manifest;
   const stage = join(into, `stage-${pkg.name.replace(/\W/g, '_')}`);
   await mkdir(stage, { recursive: true });
   for (const f of ['bin', 'dist', 'proto', 'oclif.manifest.json', 'README.md']) await cp(join(dir, f), join(stage, f), { recursive: true }).catch(() => undefined);
   for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) {
-    for (const [name, range] of Object.entries<string>(pkg[field] ?? {})) {
-      if (range.startsWith('workspace:')) pkg[field][name] = versions[name] ?? range;
+    const deps = pkg[field];
+    if (typeof deps !== 'object' || deps === null) continue;
+    const ranges = deps as Record<string, string>;
+    for (const [name, range] of Object.entries(ranges)) {
+      if (range.startsWith('workspace:')) ranges[name] = versions[name] ?? range;
     }
   }
   delete pkg.devDependencies;

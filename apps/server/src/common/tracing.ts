@@ -69,8 +69,9 @@ export function recordTaskSpan(op: 'create' | 'claim' | 'result', task: SpanTask
     parentContext(task.traceParent, task.traceState),
   );
   if (error !== undefined) {
-    span.recordException(error instanceof Error ? error : String(error));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+    const e = error instanceof Error ? error : new Error(typeof error === 'string' ? error : 'failed');
+    span.recordException(e);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
   }
   span.end(sw.wallMs + (performance.now() - sw.mono));
 }

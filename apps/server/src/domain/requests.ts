@@ -154,7 +154,7 @@ export function parseCreate(body: unknown, now: number, item = false, trace?: Tr
     idempotencyKey: idempotencyKey ? idempotencyKey : null,
     visibleAtMs,
     // codeQ-TS: per-item body fields (batches), else the request's traceparent/tracestate headers.
-    ...traceOf(body && typeof body === 'object' ? (body as TraceInput) : undefined, trace),
+    ...traceOf(body && typeof body === 'object' ? body : undefined, trace),
   };
 }
 
