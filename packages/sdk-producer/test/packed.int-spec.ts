@@ -4,11 +4,11 @@
  * empty project with npm (@codeq/proto's own dependencies come from the registry), and run a
  * plain ESM script that submits a task to the test server over HTTP and over the producer stream.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { api, packWorkspacePackage as pack, run, startServer, TOKEN, type TestServer } from '@codeq/testkit';
+import { api, packWorkspacePackages, run, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const protoDir = resolve(pkgDir, '../proto');
@@ -26,9 +26,9 @@ afterAll(async () => {
 
 describe('packed @codeq/sdk-producer', () => {
   it('installs from tarballs into an empty project and submits a task', async () => {
-    const protoVersion = JSON.parse(await readFile(join(protoDir, 'package.json'), 'utf8')).version as string;
-    const protoTgz = await pack(protoDir, tmp, {});
-    const sdkTgz = await pack(pkgDir, tmp, { '@codeq/proto': protoVersion });
+    const tgz = await packWorkspacePackages([protoDir, pkgDir], tmp);
+    const protoTgz = tgz['@codeq/proto']!;
+    const sdkTgz = tgz['@codeq/sdk-producer']!;
 
     const app = join(tmp, 'app');
     await mkdir(app);

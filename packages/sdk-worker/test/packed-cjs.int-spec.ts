@@ -6,18 +6,16 @@
  * entry point of each, and run a `.cjs` script that submits a task and processes it with a worker
  * against the test server.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { api, packWorkspacePackage as pack, run, startServer, TOKEN, type TestServer } from '@codeq/testkit';
+import { api, packWorkspacePackages, run, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 const workerDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const producerDir = resolve(workerDir, '../sdk-producer');
 const protoDir = resolve(workerDir, '../proto');
 const testkitDir = resolve(workerDir, '../testkit');
-
-const version = async (dir: string) => JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')).version as string;
 
 let server: TestServer;
 let tmp: string;
@@ -32,8 +30,7 @@ afterAll(async () => {
 
 describe('packed SDKs from CommonJS', () => {
   it('require()s every entry point of @codeq/proto, both SDKs and @codeq/testkit, submits a task and processes it', async () => {
-    const versions = { '@codeq/proto': await version(protoDir), '@codeq/sdk-producer': await version(producerDir) };
-    const tarballs = [await pack(protoDir, tmp, {}), await pack(producerDir, tmp, versions), await pack(workerDir, tmp, versions), await pack(testkitDir, tmp, versions)];
+    const tarballs = Object.values(await packWorkspacePackages([protoDir, producerDir, workerDir, testkitDir], tmp));
     const entries: string[] = []; // every JS entry point of every package, e.g. '@codeq/proto/errors'
     for (const t of tarballs) {
       const { stdout } = await run('tar', ['-xzOf', t, 'package/package.json']);

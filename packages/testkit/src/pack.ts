@@ -43,3 +43,18 @@ export async function packWorkspacePackage(dir: string, into: string, versions: 
   const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', into], { cwd: stage });
   return join(into, stdout.trim().split('\n').pop()!);
 }
+
+/**
+ * Packs the packages in `dirs` (in order) into `into`, each with the others' `workspace:` ranges
+ * rewritten to their versions. Resolves with the tarball path per package name, in `dirs` order.
+ */
+export async function packWorkspacePackages(dirs: readonly string[], into: string): Promise<Record<string, string>> {
+  const versions: Record<string, string> = {};
+  for (const d of dirs) {
+    const { name, version } = await packageVersion(d);
+    versions[name] = version;
+  }
+  const out: Record<string, string> = {};
+  for (const d of dirs) out[(await packageVersion(d)).name] = await packWorkspacePackage(d, into, versions);
+  return out;
+}

@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { packageVersion, packWorkspacePackage, run, SERVER_MAIN } from '../src/index.js';
+import { packWorkspacePackages, run, SERVER_MAIN } from '../src/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const pnpm = join(root, 'scripts', 'pnpm.sh');
@@ -68,13 +68,7 @@ test('a worker completes a submitted task', async () => {
 
 describe('@codeq/testkit from an empty project', () => {
   it('installs offline from packed tarballs and runs a node:test file that submits and completes a task', async () => {
-    const versions: Record<string, string> = {};
-    for (const d of dirs) {
-      const { name, version } = await packageVersion(d);
-      versions[name] = version;
-    }
-    const tgz: Record<string, string> = {};
-    for (const d of dirs) tgz[(await packageVersion(d)).name] = await packWorkspacePackage(d, tmp, versions);
+    const tgz = await packWorkspacePackages(dirs, tmp);
 
     const app = join(tmp, 'app');
     await mkdir(app);
