@@ -75,11 +75,11 @@ export interface Task {
    */
   leaseId: string;
   /**
-   * codeQ-TS addition: W3C trace context stored with the task at creation (`traceparent` and
-   * `tracestate` header values); empty when the producer sent none. Numbers 101-109 are reserved
-   * for tracing.
+   * codeQ-TS addition: W3C `traceparent` stored with the task at creation; empty when the producer
+   * sent none. Numbers 101-109 are kept for tracing.
    */
   traceParent: string;
+  /** codeQ-TS addition: W3C `tracestate` that came with trace_parent; empty when none. */
   traceState: string;
 }
 
