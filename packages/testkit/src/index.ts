@@ -7,3 +7,4 @@ export * from './codeq.js';
 export * from './server.js';
 export * from './tcp-proxy.js';
 export * from './pack.js';
+export * from './suite.js';
