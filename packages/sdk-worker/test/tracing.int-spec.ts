@@ -131,29 +131,57 @@ describe.each<[TransportKind]>([['http'], ['grpc']])('tracing over %s', (kind) =
   }, 90_000);
 });
 
+/** Submits one task per root span concurrently (coalesced into one batch) and checks each stored trace context. */
+async function expectOwnTraces(producer: Producer, cmd: string): Promise<void> {
+  const ids: { traceId: string; id: string }[] = [];
+  await Promise.all(
+    [1, 2, 3].map((n) =>
+      tracer.startActiveSpan(`root.${cmd}.${n}`, async (root) => {
+        const t = await producer.submit(cmd, { n });
+        ids.push({ traceId: root.spanContext().traceId, id: t.id });
+        root.end();
+      }),
+    ),
+  );
+  await producer.close();
+  const submits = exporter.getFinishedSpans().filter((s) => s.name === `codeq.submit ${cmd}`);
+  expect(new Set(ids.map((i) => i.traceId)).size).toBe(3);
+  for (const i of ids) {
+    const s = submits.find((x) => x.attributes['messaging.message.id'] === i.id)!;
+    expect(s.spanContext().traceId).toBe(i.traceId);
+    const stored = (await api(server.url, 'GET', `/tasks/${i.id}`)).body as { traceParent?: string };
+    expect(stored.traceParent).toBe(`00-${i.traceId}-${s.spanContext().spanId}-01`);
+  }
+}
+
 describe('trace context details', () => {
-  it('carries tracestate through the task, and coalesced submits keep their own traces (HTTP batch)', async () => {
-    const cmd = 'trace.batch';
-    const producer = createProducer({ baseUrl: server.url, token: TOKEN, batching: { lingerMs: 20 } });
-    const ids: { traceId: string; id: string }[] = [];
-    await Promise.all(
-      [1, 2, 3].map((n) =>
-        tracer.startActiveSpan(`root.${n}`, async (root) => {
-          const t = await producer.submit(cmd, { n });
-          ids.push({ traceId: root.spanContext().traceId, id: t.id });
-          root.end();
-        }),
-      ),
-    );
+  it('coalesced submits keep their own traces over gRPC (CreateTaskBatch)', async () => {
+    await expectOwnTraces(createProducer({ grpcAddress: server.producerAddress, token: TOKEN, batching: { lingerMs: 20 } }), 'trace.grpc.batch');
+  }, 60_000);
+
+  it('submitMany gives every item its own submit span, stored with the item', async () => {
+    const producer = createProducer({ baseUrl: server.url, token: TOKEN });
+    let out: Awaited<ReturnType<Producer['submitMany']>> = [];
+    await tracer.startActiveSpan('root.many', async (root) => {
+      out = await producer.submitMany([
+        { command: 'trace.many', payload: { n: 1 } },
+        { command: 'trace.many', payload: { n: 2 } },
+      ]);
+      root.end();
+    });
     await producer.close();
-    const submits = exporter.getFinishedSpans().filter((s) => s.name === `codeq.submit ${cmd}`);
-    expect(new Set(ids.map((i) => i.traceId)).size).toBe(3);
-    for (const i of ids) {
-      const s = submits.find((x) => x.attributes['messaging.message.id'] === i.id)!;
-      expect(s.spanContext().traceId).toBe(i.traceId);
-      const stored = (await api(server.url, 'GET', `/tasks/${i.id}`)).body as { traceParent?: string };
-      expect(stored.traceParent).toBe(`00-${i.traceId}-${s.spanContext().spanId}-01`);
+    const spans = exporter.getFinishedSpans().filter((s) => s.name === 'codeq.submit trace.many');
+    expect(out.every((r) => r.ok)).toBe(true);
+    for (const r of out) {
+      const id = r.ok ? r.task.id : '';
+      const s = spans.find((x) => x.attributes['messaging.message.id'] === id)!;
+      expect(s.parentSpanContext?.spanId).toBe(localSpan('root.many')!.spanContext().spanId);
+      expect((await api(server.url, 'GET', `/tasks/${id}`)).body).toMatchObject({ traceParent: `00-${s.spanContext().traceId}-${s.spanContext().spanId}-01` });
     }
+  }, 60_000);
+
+  it('carries tracestate through the task, and coalesced submits keep their own traces (HTTP batch)', async () => {
+    await expectOwnTraces(createProducer({ baseUrl: server.url, token: TOKEN, batching: { lingerMs: 20 } }), 'trace.batch');
 
     // A raw create with traceparent + tracestate headers: both are stored and come back on claim.
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
