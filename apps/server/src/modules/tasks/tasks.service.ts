@@ -47,7 +47,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       const ref = this.topics.policyFor(task.tenantId, task.commandKey)?.deadLetterTopicRef;
       if (!ref) return;
       const now = this.clock.now();
-      const input: CreateInput = { command: ref, payload: task.payload, priority: task.priority, webhook: null, maxAttempts: 0, idempotencyKey: `dlq:${task.id}`, visibleAtMs: null };
+      const input: CreateInput = { command: ref, payload: task.payload, priority: task.priority, webhook: null, maxAttempts: 0, idempotencyKey: `dlq:${task.id}`, visibleAtMs: null, traceParent: task.traceParent ?? null, traceState: task.traceState ?? null };
       this.createParsed(task.tenantId, input, now).catch((e: unknown) => this.log.error({ taskId: task.id, err: (e as Error).message }, 'dead-letter forwarding failed'));
     });
   }
