@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from './support/cli.js';
-import { pack, packageVersion, run } from './support/pack.js';
-import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
+import { api, packWorkspacePackages, run, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const dirs = ['packages/proto', 'packages/sdk-producer', 'packages/sdk-worker', 'apps/cli'].map((d) => join(root, d));
@@ -27,13 +26,7 @@ afterAll(async () => {
 
 describe('installed codeq CLI', () => {
   it('runs from node_modules/.bin and talks to the server', async () => {
-    const versions: Record<string, string> = {};
-    for (const d of dirs) {
-      const { name, version } = await packageVersion(d);
-      versions[name] = version;
-    }
-    const tarballs: string[] = [];
-    for (const d of dirs) tarballs.push(await pack(d, tmp, versions));
+    const tarballs = Object.values(await packWorkspacePackages(dirs, tmp));
     const app = join(tmp, 'app');
     await mkdir(app);
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));

@@ -45,6 +45,26 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
       expect(await store.get('other', t.id)).toBeNull();
     });
 
+    it('keeps the W3C trace context of a task through claim, completion and a reopen (tracing)', async () => {
+      const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      const traced = newTask({ traceParent: tp, traceState: 'congo=t61rcWkgMzE' });
+      const plain = newTask();
+      // Concurrent creates: the engines may write them in one batch.
+      await Promise.all([store.create(traced), store.create(plain)]);
+      expect(await store.get('acme', traced.id)).toMatchObject({ traceParent: tp, traceState: 'congo=t61rcWkgMzE' });
+      const p = await store.get('acme', plain.id);
+      expect([p?.traceParent ?? null, p?.traceState ?? null]).toEqual([null, null]); // absent (memory) or NULL (row)
+      const claimed = await store.claim('acme', ['cmd'], 10, lease());
+      expect(claimed.find((t) => t.id === traced.id)).toMatchObject({ status: 'IN_PROGRESS', traceParent: tp, traceState: 'congo=t61rcWkgMzE' });
+      expect(claimed.find((t) => t.id === plain.id)?.traceParent ?? null).toBeNull();
+      await store.transition('acme', traced.id, (cur) => {
+        const { next, result } = complete(cur!, { workerId: 'w1' }, { status: 'COMPLETED', result: '{}', error: null, artifacts: [] }, Date.now());
+        return { next, result, value: null };
+      });
+      store = await factory.reopen(store);
+      expect(await store.get('acme', traced.id)).toMatchObject({ status: 'COMPLETED', traceParent: tp, traceState: 'congo=t61rcWkgMzE' });
+    });
+
     it('claims by priority then FIFO, only from the tenant, only once', async () => {
       const a = newTask({ priority: 1 });
       const b = newTask({ priority: 7 });

@@ -64,7 +64,8 @@ describe('topic catalog', () => {
 describe('topic policy in the queue', () => {
   it('applies maxAttempts, priority tiers, maxConsumers and dead-letter forwarding to the named command', async () => {
     expect((await put('orders', { priorityTiers: [0, 5], maxAttempts: 1, deadLetterTopicRef: 'orders-dlq', maxConsumers: 1 })).status).toBe(201);
-    const a = await c.create({ command: 'ORDERS', payload: { n: 1 }, priority: 7 });
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const a = await c.create({ command: 'ORDERS', payload: { n: 1 }, priority: 7, traceParent: tp });
     expect(a.body).toMatchObject({ maxAttempts: 1, priority: 5 });
     const b = await c.create({ command: 'orders', payload: { n: 2 }, priority: 3, maxAttempts: 4 });
     expect(b.body).toMatchObject({ maxAttempts: 4 });
@@ -80,6 +81,6 @@ describe('topic policy in the queue', () => {
     // the dead-lettered task was forwarded to orders-dlq with its payload
     const fwd = await c.claim({ commands: ['orders-dlq'], waitSeconds: 2 });
     expect(fwd.status).toBe(200);
-    expect(fwd.body).toMatchObject({ command: 'orders-dlq', payload: '{"n":1}' });
+    expect(fwd.body).toMatchObject({ command: 'orders-dlq', payload: '{"n":1}', traceParent: tp }); // and its trace context
   });
 });

@@ -14,3 +14,4 @@ export * as producerpb from './gen/producerpb/producerpb.js';
 export { Timestamp } from './gen/google/protobuf/timestamp.js';
 
 export { protoDir, PROTO_FILES, PROTO_LOADER_OPTIONS, STREAM_METHODS, type ProtoLoaderOptions } from './proto-files.js';
+export { parseTraceParent, formatTraceParent, cleanTraceState, MAX_TRACE_STATE, type TraceParent } from './trace-context.js';

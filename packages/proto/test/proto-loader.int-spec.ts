@@ -52,9 +52,13 @@ function toLoaderShape(v: unknown): Json {
   return v;
 }
 
-/** Whether `key` of an object found under `parentKey` is a codeQ-TS addition (camelCase names). */
-const isAddition = (parentKey: string, key: string): boolean =>
-  key === 'leaseId' || key === 'errorCode' || (parentKey === 'heartbeatAck' && key === 'leaseUntil');
+/**
+ * Whether `key` of `obj` (found under `parentKey`) is a codeQ-TS addition (camelCase names). The
+ * trace fields are additions on `workerpb.Task` (the object with a `leaseId`) only: on
+ * `producerpb.CreateTask` they are upstream's fields 10/11.
+ */
+const isAddition = (parentKey: string, key: string, obj: object): boolean =>
+  key === 'leaseId' || key === 'errorCode' || (parentKey === 'heartbeatAck' && key === 'leaseUntil') || ((key === 'traceParent' || key === 'traceState') && 'leaseId' in obj);
 
 /**
  * Deep copy with the codeQ-TS additions removed (`mode: 'drop'`: what an upstream-only peer
@@ -65,7 +69,7 @@ function additions(v: Json, mode: 'drop' | 'default', parentKey = ''): Json {
   if (v && typeof v === 'object' && !Buffer.isBuffer(v) && !(v instanceof Date)) {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
-      if (!isAddition(parentKey, k)) out[k] = additions(x, mode, k);
+      if (!isAddition(parentKey, k, v)) out[k] = additions(x, mode, k);
       else if (mode === 'default') out[k] = '';
     }
     return out;
@@ -83,7 +87,7 @@ const FIELDS: Record<string, string[]> = {
     'id:1:string', 'command:2:string', 'payload:3:bytes', 'priority:4:int32', 'webhook:5:string',
     'max_attempts:6:int32', 'status:7:string', 'worker_id:8:string', 'lease_until:9:string',
     'attempts:10:int32', 'tenant_id:11:string', `created_at:12:${TS}`, `updated_at:13:${TS}`,
-    'lease_id:100:string', // +
+    'lease_id:100:string', 'trace_parent:101:string', 'trace_state:102:string', // +
   ],
   'workerpb.Hello': ['token:1:string', 'worker_id:2:string'],
   'workerpb.Ready': ['commands:1:string[]', 'lease_seconds:2:int32', 'count:3:int32'],

@@ -8,7 +8,8 @@ import { HttpTransport } from './transport/http-transport.js';
 import { abortReason, isAbortError } from './transport/errors.js';
 import type { Logger } from './transport/logger.js';
 import { resolveRetry, withRetry, type RetryPolicy } from './transport/retry.js';
-import type { CallOptions, CreateTaskInput, LogsQuery, Transport } from './transport/transport.js';
+import type { BatchCreateOutcome, CallOptions, CreateTaskInput, LogsQuery, Transport } from './transport/transport.js';
+import { endSubmitSpan, startSubmitSpan, tracedSubmit } from './tracing.js';
 import type { Task, TaskLogLine, TaskResult } from './transport/types.js';
 import { OperatorCalls, type ListFilter, type ProducerAdmin, type TaskPage } from './operator.js';
 
@@ -221,8 +222,9 @@ class DefaultProducer implements Producer {
     const key = opts.idempotencyKey ?? randomUUID(); // one key for every attempt
     const input = toInput(command, payload, opts, key);
     const signal = opts.signal;
-    if (this.coalescer) return (await this.coalescer.submit(input, signal)) as Task<PayloadOf<C>>;
-    return (await this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal)) as Task<PayloadOf<C>>;
+    const coalescer = this.coalescer;
+    if (coalescer) return (await tracedSubmit(input, () => coalescer.submit(input, signal))) as Task<PayloadOf<C>>;
+    return (await tracedSubmit(input, () => this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal))) as Task<PayloadOf<C>>;
   }
 
   async submitMany<const T extends readonly SubmitItem[]>(items: T & SubmitItems<T>, opts: { signal?: AbortSignal } = {}): Promise<SubmitManyResult[]> {
@@ -236,7 +238,15 @@ class DefaultProducer implements Producer {
     for (let i = 0; i < inputs.length; i += size) {
       const chunk = inputs.slice(i, i + size);
       const signal = opts.signal;
-      const res = await this.call('submitMany', () => this.transport.createTasks(chunk, signal ? { signal } : {}), signal);
+      const spans = chunk.map((input) => startSubmitSpan(input));
+      let res: BatchCreateOutcome[];
+      try {
+        res = await this.call('submitMany', () => this.transport.createTasks(chunk, signal ? { signal } : {}), signal);
+      } catch (e) {
+        for (const s of spans) endSubmitSpan(s, { error: e });
+        throw e;
+      }
+      res.forEach((r, k) => endSubmitSpan(spans[k]!, r.task ? r.task : { error: r.error }));
       for (const r of res) out.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error });
     }
     return out;

@@ -4,16 +4,9 @@
  * listPage, cancel (waiters finish CANCELLED), admin pause/resume/queues, dlq list/redrive.
  */
 import { createProducer, CodeqError, type Producer } from '../src/index.js';
-import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
+import { api, serverSuite, TOKEN } from '@codeq/testkit';
 
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.dispose();
-});
+const server = serverSuite();
 
 /** Claim one task of `command` over raw HTTP and dead-letter it (maxAttempts 1). */
 async function deadLetter(producer: Producer, command: string, reason: string): Promise<string> {

@@ -4,35 +4,14 @@
  * empty project with npm (@codeq/proto's own dependencies come from the registry), and run a
  * plain ESM script that submits a task to the test server over HTTP and over the producer stream.
  */
-import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
+import { api, packWorkspacePackages, run, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
-const run = promisify(execFile);
 const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const protoDir = resolve(pkgDir, '../proto');
-
-/** Copies a workspace package's publishable files, rewrites `workspace:` ranges, and `npm pack`s it. */
-async function pack(dir: string, into: string, versions: Record<string, string>): Promise<string> {
-  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
-  const stage = join(into, `stage-${pkg.name.replace(/\W/g, '_')}`);
-  await mkdir(stage, { recursive: true });
-  for (const f of ['dist', 'proto', 'README.md']) await cp(join(dir, f), join(stage, f), { recursive: true }).catch(() => undefined);
-  for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) {
-    for (const [name, range] of Object.entries<string>(pkg[field] ?? {})) {
-      if (range.startsWith('workspace:')) pkg[field][name] = versions[name] ?? range;
-    }
-  }
-  delete pkg.devDependencies;
-  delete pkg.scripts;
-  await writeFile(join(stage, 'package.json'), JSON.stringify(pkg, null, 2));
-  const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', into], { cwd: stage });
-  return join(into, stdout.trim().split('\n').pop()!);
-}
 
 let server: TestServer;
 let tmp: string;
@@ -47,9 +26,9 @@ afterAll(async () => {
 
 describe('packed @codeq/sdk-producer', () => {
   it('installs from tarballs into an empty project and submits a task', async () => {
-    const protoVersion = JSON.parse(await readFile(join(protoDir, 'package.json'), 'utf8')).version as string;
-    const protoTgz = await pack(protoDir, tmp, {});
-    const sdkTgz = await pack(pkgDir, tmp, { '@codeq/proto': protoVersion });
+    const tgz = await packWorkspacePackages([protoDir, pkgDir], tmp);
+    const protoTgz = tgz['@codeq/proto']!;
+    const sdkTgz = tgz['@codeq/sdk-producer']!;
 
     const app = join(tmp, 'app');
     await mkdir(app);

@@ -1,16 +1,11 @@
 import { createProducer, CodeqError, type Producer } from '../src/index.js';
-import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
+import { api, serverSuite, TOKEN } from '@codeq/testkit';
 
-let server: TestServer;
+const server = serverSuite();
 let producer: Producer;
 
-beforeAll(async () => {
-  server = await startServer();
-  producer = createProducer({ baseUrl: server.url, token: TOKEN, retry: { maxAttempts: 3, initialMs: 20 } });
-});
-afterAll(async () => {
-  await producer?.close();
-  await server?.dispose();
+beforeAll(() => {
+  producer = server.atEnd(createProducer({ baseUrl: server.url, token: TOKEN, retry: { maxAttempts: 3, initialMs: 20 } }), (p) => p.close());
 });
 
 describe('producer against the real server', () => {

@@ -120,6 +120,8 @@ export function taskFromProto(t: workerpb.Task): Task {
   if (t.leaseUntil) task.leaseUntil = t.leaseUntil;
   if (t.leaseId) task.leaseId = t.leaseId;
   if (t.tenantId) task.tenantId = t.tenantId;
+  if (t.traceParent) task.traceParent = t.traceParent;
+  if (t.traceState) task.traceState = t.traceState;
   return task;
 }
 

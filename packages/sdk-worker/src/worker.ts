@@ -16,6 +16,7 @@ import {
 } from '@codeq/sdk-producer/transport';
 import { HandlerTimeoutError, LeaseLostError, PermanentFailure, RetryTask, TaskCancelledError, WorkerStoppedError } from './errors.js';
 import { GrpcWorkerTransport, type GrpcWorkerTransportOptions } from './grpc-worker-transport.js';
+import { endProcessSpan, startProcessSpan } from './tracing.js';
 
 /** The wire of the claim loop: HTTP long-polls, or the gRPC worker stream. */
 export type TransportKind = 'http' | 'grpc';
@@ -553,11 +554,14 @@ class ClaimLoopWorker<C extends string> implements Worker {
     let outcome: Outcome;
     const t = this.opts.handlerTimeoutMs;
     const timeoutMs = typeof t === 'function' ? t(task) : t;
+    const traced = startProcessSpan(task, task.workerId);
     try {
-      const value = timeoutMs && timeoutMs > 0 ? await this.runWithTimeout(e, timeoutMs) : await this.opts.handler(task as Task<PayloadOf<C>>, this.context(e));
+      const value = await traced.run(() => (timeoutMs && timeoutMs > 0 ? this.runWithTimeout(e, timeoutMs) : this.opts.handler(task as Task<PayloadOf<C>>, this.context(e))));
       outcome = { kind: 'complete', result: toResultObject(value) };
+      endProcessSpan(traced.span, outcome.kind);
     } catch (err) {
       outcome = this.classify(task, err);
+      endProcessSpan(traced.span, outcome.kind, err);
     }
     return { settled: this.record(e, outcome) };
   }

@@ -5,27 +5,18 @@
  * And a paused command hands a running worker nothing until it is resumed (long-polls and streams).
  */
 import { createWorker, TaskCancelledError, type TransportKind, type Worker, type WorkerEvent, type WorkerOptions } from '../src/index.js';
-import { api, startServer, TOKEN, waitFor, type TestServer } from '@codeq/testkit';
+import { api, serverSuite, TOKEN, waitFor } from '@codeq/testkit';
 
-let server: TestServer;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  server = await startServer();
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
-});
-afterAll(async () => {
-  await server?.dispose();
-});
+const server = serverSuite();
+/** Workers are stopped (deadline 0) after each test. */
+const track = (w: Worker): Worker => server.afterEachTest(w, (x) => x.stop({ deadlineMs: 0 }));
 
 const target = (mode: TransportKind) => (mode === 'grpc' ? { grpcAddress: server.workerAddress, token: TOKEN } : { baseUrl: server.url, token: TOKEN });
 
 describe.each<TransportKind>(['http', 'grpc'])('cancellation over %s', (mode) => {
   function worker(opts: Omit<WorkerOptions, 'baseUrl' | 'token' | 'transport' | 'grpcAddress'>, events: WorkerEvent[]): Worker {
     const w = createWorker({ ...target(mode), waitSeconds: 1, onEvent: (e) => events.push(e), ...opts });
-    workers.push(w);
+    track(w);
     return w.start();
   }
   const cmd = (name: string) => `${mode}.${name}`;

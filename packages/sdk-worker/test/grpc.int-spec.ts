@@ -1,23 +1,15 @@
 /** What is specific to the worker stream: Ready credits, give-back of unwanted pushes, the transport's calls. */
 import { createProducer, type Producer } from '@codeq/sdk-producer';
-import { api, startServer, TOKEN, WORKER_SCOPES, waitFor, type TestServer } from '@codeq/testkit';
+import { api, serverSuite, startServer, TOKEN, WORKER_SCOPES, waitFor, type TestServer } from '@codeq/testkit';
 import { createWorker, GrpcWorkerTransport, type TransportKind, type Worker, type WorkerEvent } from '../src/index.js';
 
-let server: TestServer;
+const server = serverSuite();
 let producer: Producer;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  server = await startServer();
-  producer = createProducer({ grpcAddress: server.producerAddress, baseUrl: server.url, token: TOKEN });
+beforeAll(() => {
+  producer = server.atEnd(createProducer({ grpcAddress: server.producerAddress, baseUrl: server.url, token: TOKEN }), (p) => p.close());
 });
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
-});
-afterAll(async () => {
-  await producer?.close();
-  await server?.dispose();
-});
+/** Workers are stopped (deadline 0) after each test. */
+const track = (w: Worker): Worker => server.afterEachTest(w, (x) => x.stop({ deadlineMs: 0 }));
 
 const stats = async (command: string) => (await api(server.url, 'GET', `/admin/queues/${command}`)).body as { ready: number; inProgress: number; delayed: number; dlq: number };
 
@@ -40,7 +32,7 @@ describe('worker on the gRPC worker stream', () => {
         return {};
       },
     }).start();
-    workers.push(w);
+    track(w);
     const tasks = await producer.submitMany(Array.from({ length: 10 }, (_, i) => ({ command: cmd, payload: { i } })));
     await waitFor(() => running === 3);
     await new Promise((r) => setTimeout(r, 300)); // nothing more arrives while the slots are busy
@@ -60,7 +52,7 @@ describe('worker on the gRPC worker stream', () => {
     let started!: () => void;
     const busy = new Promise<void>((r) => (started = r));
     const w = createWorker({ grpcAddress: server.workerAddress, token: TOKEN, commands: [cmd], concurrency: 4, onEvent: (e) => events.push(e), handler: async () => (started(), await gate, { ok: true }) }).start();
-    workers.push(w);
+    track(w);
     const first = await producer.submit(cmd, {});
     await busy;
     const stopping = w.stop({ deadlineMs: 10_000 });

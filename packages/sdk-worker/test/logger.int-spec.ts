@@ -6,24 +6,16 @@ import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createProducer, type Producer } from '@codeq/sdk-producer';
-import { startServer, TOKEN, waitFor, type TestServer } from '@codeq/testkit';
+import { serverSuite, TOKEN, waitFor } from '@codeq/testkit';
 import { createWorker, objectFirstLogger, type Logger, type Worker } from '../src/index.js';
 
-let server: TestServer;
+const server = serverSuite();
 let producer: Producer;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  server = await startServer();
-  producer = createProducer({ baseUrl: server.url, token: TOKEN });
+beforeAll(() => {
+  producer = server.atEnd(createProducer({ baseUrl: server.url, token: TOKEN }), (p) => p.close());
 });
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
-});
-afterAll(async () => {
-  await producer?.close();
-  await server?.dispose();
-});
+/** Workers are stopped (deadline 0) after each test. */
+const track = (w: Worker): Worker => server.afterEachTest(w, (x) => x.stop({ deadlineMs: 0 }));
 
 function sink(): { stream: Writable; text: () => string } {
   let buf = '';
@@ -50,7 +42,7 @@ async function runWith(logger: Logger, command: string): Promise<void> {
       return { ok: true };
     },
   });
-  workers.push(w);
+  track(w);
   w.start();
   const t = await producer.submit(command, {});
   expect((await producer.waitForResult(t.id, { timeoutMs: 15_000 })).result.status).toBe('COMPLETED');

@@ -1,42 +1,21 @@
 /**
- * CommonJS apps can `require()` the published SDKs (Node ≥ 20.19 require(esm), through the
- * `default` export condition): pack @codeq/proto, @codeq/sdk-producer and @codeq/sdk-worker
- * (workspace:* rewritten to the version, as `pnpm publish` does), install the tarballs into an
- * empty CommonJS project, and run a `.cjs` script that submits a task and processes it with a
- * worker against the test server.
+ * CommonJS apps can `require()` the published packages (Node ≥ 20.19 require(esm), through the
+ * `require` export condition, with `import` and `default` naming the same file): pack @codeq/proto,
+ * @codeq/sdk-producer, @codeq/sdk-worker and @codeq/testkit (workspace:* rewritten to the version,
+ * as `pnpm publish` does), install the tarballs into an empty CommonJS project, require() every
+ * entry point of each, and run a `.cjs` script that submits a task and processes it with a worker
+ * against the test server.
  */
-import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
+import { api, packWorkspacePackages, run, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
-const run = promisify(execFile);
 const workerDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const producerDir = resolve(workerDir, '../sdk-producer');
 const protoDir = resolve(workerDir, '../proto');
-
-/** Copies a workspace package's publishable files, rewrites `workspace:` ranges, and `npm pack`s it. */
-async function pack(dir: string, into: string, versions: Record<string, string>): Promise<string> {
-  const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
-  const stage = join(into, `stage-${pkg.name.replace(/\W/g, '_')}`);
-  await mkdir(stage, { recursive: true });
-  for (const f of ['dist', 'proto', 'README.md']) await cp(join(dir, f), join(stage, f), { recursive: true }).catch(() => undefined);
-  for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) {
-    for (const [name, range] of Object.entries<string>(pkg[field] ?? {})) {
-      if (range.startsWith('workspace:')) pkg[field][name] = versions[name] ?? range;
-    }
-  }
-  delete pkg.devDependencies;
-  delete pkg.scripts;
-  await writeFile(join(stage, 'package.json'), JSON.stringify(pkg, null, 2));
-  const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', into], { cwd: stage });
-  return join(into, stdout.trim().split('\n').pop()!);
-}
-
-const version = async (dir: string) => JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')).version as string;
+const testkitDir = resolve(workerDir, '../testkit');
 
 let server: TestServer;
 let tmp: string;
@@ -50,21 +29,33 @@ afterAll(async () => {
 });
 
 describe('packed SDKs from CommonJS', () => {
-  it('require()s @codeq/sdk-producer (and /transport) and @codeq/sdk-worker, submits a task and processes it', async () => {
-    const versions = { '@codeq/proto': await version(protoDir), '@codeq/sdk-producer': await version(producerDir) };
-    const tarballs = [await pack(protoDir, tmp, {}), await pack(producerDir, tmp, versions), await pack(workerDir, tmp, versions)];
+  it('require()s every entry point of @codeq/proto, both SDKs and @codeq/testkit, submits a task and processes it', async () => {
+    const tarballs = Object.values(await packWorkspacePackages([protoDir, producerDir, workerDir, testkitDir], tmp));
+    const entries: string[] = []; // every JS entry point of every package, e.g. '@codeq/proto/errors'
     for (const t of tarballs) {
       const { stdout } = await run('tar', ['-xzOf', t, 'package/package.json']);
-      const pkg = JSON.parse(stdout) as { exports: Record<string, unknown> };
+      const pkg = JSON.parse(stdout) as { name: string; private?: boolean; exports: Record<string, unknown> };
+      expect({ name: pkg.name, private: pkg.private }).toEqual({ name: pkg.name, private: undefined });
       for (const [sub, cond] of Object.entries(pkg.exports)) {
-        if (typeof cond === 'object' && cond && 'import' in cond) expect({ sub, default: (cond as Record<string, string>)['default'] }).toEqual({ sub, default: (cond as Record<string, string>)['import'] });
+        if (typeof cond !== 'object' || !cond) continue;
+        const c = cond as Record<string, string>;
+        expect({ sub, require: c['require'], default: c['default'] }).toEqual({ sub, require: c['import'], default: c['import'] });
+        entries.push(sub === '.' ? pkg.name : `${pkg.name}/${sub.slice(2)}`);
       }
     }
+    expect(entries).toEqual(expect.arrayContaining(['@codeq/proto', '@codeq/proto/errors', '@codeq/proto/trace-context', '@codeq/sdk-producer', '@codeq/sdk-producer/transport', '@codeq/sdk-worker', '@codeq/testkit']));
 
     const app = join(tmp, 'app');
     await mkdir(app);
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'commonjs' }));
     await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], { cwd: app, timeout: 180_000 });
+
+    // require() of every entry point from CommonJS gives a module with exports.
+    await writeFile(join(app, 'each.cjs'), `'use strict';\nconst out = {};\nfor (const e of JSON.parse(process.argv[2])) out[e] = Object.keys(require(e)).length;\nconsole.log(JSON.stringify(out));\n`);
+    const each = await run(process.execPath, ['each.cjs', JSON.stringify(entries)], { cwd: app, env: { ...process.env, NODE_OPTIONS: '' } });
+    const counts = JSON.parse(each.stdout.trim().split('\n').pop()!) as Record<string, number>;
+    expect(Object.keys(counts).sort()).toEqual([...entries].sort());
+    for (const e of entries) expect({ e, hasExports: counts[e]! > 0 }).toEqual({ e, hasExports: true });
 
     await writeFile(
       join(app, 'main.cjs'),

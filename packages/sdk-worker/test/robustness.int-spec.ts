@@ -3,25 +3,17 @@
  * handler timeouts, and lease watchdogs that ignore the worker's clock skew.
  */
 import { createProducer, type Producer } from '@codeq/sdk-producer';
-import { api, startServer, TOKEN, waitFor, type TestServer } from '@codeq/testkit';
+import { api, serverSuite, startServer, TOKEN, waitFor } from '@codeq/testkit';
 import { createWorker, HandlerTimeoutError, LeaseLostError, type TransportKind, type Worker, type WorkerEvent, type WorkerOptions } from '../src/index.js';
 
-let server: TestServer;
-let producer: Producer;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
   // Leases of 2 s by default, so a worker that does not ask for a lease length gets a short one.
-  server = await startServer({ env: { DEFAULT_LEASE_SECONDS: '2' } });
-  producer = createProducer({ baseUrl: server.url, token: TOKEN });
+const server = serverSuite({ env: { DEFAULT_LEASE_SECONDS: '2' } });
+let producer: Producer;
+beforeAll(() => {
+  producer = server.atEnd(createProducer({ baseUrl: server.url, token: TOKEN }), (p) => p.close());
 });
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
-});
-afterAll(async () => {
-  await producer?.close();
-  await server?.dispose();
-});
+/** Workers are stopped (deadline 0) after each test. */
+const track = (w: Worker): Worker => server.afterEachTest(w, (x) => x.stop({ deadlineMs: 0 }));
 
 const TEN_MINUTES = 10 * 60_000;
 
@@ -29,7 +21,7 @@ describe.each<TransportKind>(['http', 'grpc'])('worker robustness over %s', (mod
   function worker<C extends string>(opts: Omit<WorkerOptions<C>, 'baseUrl' | 'token' | 'transport' | 'grpcAddress'>, events: WorkerEvent[] = []): Worker {
     const target = mode === 'grpc' ? { grpcAddress: server.workerAddress, token: TOKEN } : { baseUrl: server.url, token: TOKEN };
     const w = createWorker<C>({ ...target, waitSeconds: 1, onEvent: (e) => events.push(e), ...opts });
-    workers.push(w);
+    track(w);
     return w.start();
   }
   const cmd = (name: string) => `rb.${mode}.${name}`;
@@ -168,7 +160,7 @@ describe('result retries are capped', () => {
           return { attempt: 1 };
         },
       });
-      workers.push(w);
+      track(w);
       w.start();
       const created = await api(own.url, 'POST', '/tasks', { command: 'rb.cap', payload: {} });
       const id = (created.body as { id: string }).id;

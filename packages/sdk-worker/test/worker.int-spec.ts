@@ -1,22 +1,14 @@
 import { createProducer, type Producer } from '@codeq/sdk-producer';
 import { createWorker, LeaseLostError, PermanentFailure, WorkerStoppedError, type TransportKind, type Worker, type WorkerEvent, type WorkerOptions } from '../src/index.js';
-import { api, startServer, TOKEN, waitFor, type TestServer } from '@codeq/testkit';
+import { api, serverSuite, TOKEN, waitFor } from '@codeq/testkit';
 
-let server: TestServer;
+const server = serverSuite();
 let producer: Producer;
-const workers: Worker[] = [];
-
-beforeAll(async () => {
-  server = await startServer();
-  producer = createProducer({ baseUrl: server.url, token: TOKEN });
+beforeAll(() => {
+  producer = server.atEnd(createProducer({ baseUrl: server.url, token: TOKEN }), (p) => p.close());
 });
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop({ deadlineMs: 0 })));
-});
-afterAll(async () => {
-  await producer?.close();
-  await server?.dispose();
-});
+/** Workers are stopped (deadline 0) after each test. */
+const track = (w: Worker): Worker => server.afterEachTest(w, (x) => x.stop({ deadlineMs: 0 }));
 
 /** Where a worker over `mode` connects (the HTTP API, or the worker stream). */
 const target = (mode: TransportKind) => (mode === 'grpc' ? { grpcAddress: server.workerAddress, token: TOKEN } : { baseUrl: server.url, token: TOKEN });
@@ -27,7 +19,7 @@ const types = (events: WorkerEvent[], taskId: string) => events.filter((e) => 't
 describe.each<TransportKind>(['http', 'grpc'])('worker over %s against the real server', (mode) => {
   function worker<C extends string>(opts: Omit<WorkerOptions<C>, 'baseUrl' | 'token' | 'transport' | 'grpcAddress'>, events: WorkerEvent[] = []): Worker {
     const w = createWorker<C>({ ...target(mode), waitSeconds: 1, onEvent: (e) => events.push(e), ...opts });
-    workers.push(w);
+    track(w);
     return w.start();
   }
   const cmd = (name: string) => `${mode}.${name}`;

@@ -1,12 +1,13 @@
 /**
- * Runs the real codeQ server (`apps/server/dist/main.js`) as a child process on free ports (HTTP,
- * worker stream, producer stream) with a temp SQLite data directory, the way apps/server's
- * test/process.ts does. Build the server first:
- *   bash scripts/pnpm.sh exec turbo run build --filter=@codeq/server...
+ * Runs the real codeQ server as a child process on free ports (HTTP, worker stream, producer
+ * stream) with a temp SQLite data directory. {@link startCodeq} (codeq.ts) is the public face;
+ * `startServer` is the lower-level form the monorepo's own SDK and CLI suites use (restart, crash,
+ * raw environment). Where the server comes from: see {@link resolveServerEntry}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -14,6 +15,33 @@ import { fileURLToPath } from 'node:url';
 
 /** The server entry point of this checkout (packages/testkit/dist → apps/server/dist/main.js). */
 export const SERVER_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../apps/server/dist/main.js');
+
+/**
+ * The codeQ server entry (`main.js`) to run, first found of: the `serverEntry` option, the
+ * `CODEQ_SERVER_ENTRY` environment variable, an installed `@codeq/server` package (its `main`),
+ * and the server build of the codeQ monorepo this testkit sits in.
+ */
+export function resolveServerEntry(explicit?: string): string {
+  const given = explicit ?? process.env['CODEQ_SERVER_ENTRY'];
+  if (given) {
+    const p = resolve(given);
+    if (!existsSync(p)) throw new Error(`codeQ server entry ${p} does not exist (serverEntry option / CODEQ_SERVER_ENTRY)`);
+    return p;
+  }
+  try {
+    const pkgJson = createRequire(import.meta.url).resolve('@codeq/server/package.json');
+    const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { main?: string };
+    const p = resolve(dirname(pkgJson), pkg.main ?? 'dist/main.js');
+    if (existsSync(p)) return p;
+  } catch {
+    /* not installed */
+  }
+  if (existsSync(SERVER_MAIN)) return SERVER_MAIN;
+  throw new Error(
+    'cannot find the codeQ server: install @codeq/server, or pass serverEntry / set CODEQ_SERVER_ENTRY to its dist/main.js ' +
+      `(in the codeQ monorepo: build it with bash scripts/pnpm.sh exec turbo run build --filter=@codeq/server..., expected at ${SERVER_MAIN})`,
+  );
+}
 /** The static token accepted for producers and workers (tenant `acme`, admin role, all worker scopes). */
 export const TOKEN = 't';
 export const WORKER_SCOPES = ['codeq:claim', 'codeq:heartbeat', 'codeq:abandon', 'codeq:nack', 'codeq:result', 'codeq:subscribe'];
@@ -63,16 +91,27 @@ export interface ServerPorts {
   producer: number;
 }
 
+/** Static tokens and tenant of a test server. */
+export interface ServerIdentity {
+  /** Producer token with the ADMIN role. @default {@link TOKEN} */
+  adminToken?: string;
+  /** Worker token with every worker scope and every command. @default {@link TOKEN} */
+  workerToken?: string;
+  /** @default `acme` */
+  tenantId?: string;
+}
+
 /** The environment of a test server: static tokens, SQLite in `dataDir`, fast backoff and shutdown. */
-export function serverEnv(dataDir: string, ports: ServerPorts, extra: Record<string, string> = {}): Record<string, string> {
+export function serverEnv(dataDir: string, ports: ServerPorts, extra: Record<string, string> = {}, id: ServerIdentity = {}): Record<string, string> {
+  const tid = id.tenantId ?? 'acme';
   return {
     PATH: process.env['PATH'] ?? '',
     PERSISTENCE_PROVIDER: 'sqlite',
     PERSISTENCE_CONFIG: JSON.stringify({ path: dataDir }),
     PRODUCER_AUTH_PROVIDER: 'static',
-    PRODUCER_AUTH_CONFIG: JSON.stringify({ token: TOKEN, subject: 'p', raw: { role: 'ADMIN', tid: 'acme' } }),
+    PRODUCER_AUTH_CONFIG: JSON.stringify({ token: id.adminToken ?? TOKEN, subject: 'p', raw: { role: 'ADMIN', tid } }),
     WORKER_AUTH_PROVIDER: 'static',
-    WORKER_AUTH_CONFIG: JSON.stringify({ token: TOKEN, subject: 'w', scopes: WORKER_SCOPES, eventTypes: ['*'], raw: { tid: 'acme' } }),
+    WORKER_AUTH_CONFIG: JSON.stringify({ token: id.workerToken ?? TOKEN, subject: 'w', scopes: WORKER_SCOPES, eventTypes: ['*'], raw: { tid } }),
     HOST: '127.0.0.1',
     PORT: String(ports.http),
     WORKER_STREAM_ADDR: `127.0.0.1:${ports.worker}`,
@@ -87,8 +126,8 @@ export function serverEnv(dataDir: string, ports: ServerPorts, extra: Record<str
   };
 }
 
-async function waitReady(url: string, child: ChildProcess, out: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
+async function waitReady(url: string, child: ChildProcess, out: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`codeQ server exited at start-up:\n${out()}`);
     try {
@@ -105,18 +144,22 @@ async function waitReady(url: string, child: ChildProcess, out: () => string): P
   }
 }
 
-export interface StartOptions {
+export interface StartOptions extends ServerIdentity {
   /** Extra or overriding environment variables of the server. */
   env?: Record<string, string>;
   /** HTTP port (default: a free one). */
   port?: number;
   dataDir?: string;
+  /** The server's `main.js` (see {@link resolveServerEntry}). */
+  serverEntry?: string;
+  /** How long start-up may take. @default 20000 */
+  startTimeoutMs?: number;
 }
 
 /** Starts a server with HTTP and both gRPC streams; `env` overrides the defaults of {@link serverEnv}. */
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
-  if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: build the server first (bash scripts/pnpm.sh exec turbo run build --filter=@codeq/server...)`);
-  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'codeq-sdk-')));
+  const entry = resolveServerEntry(opts.serverEntry);
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'codeq-testkit-')));
   const ports: ServerPorts = { http: opts.port ?? (await freePort()), worker: await freePort(), producer: await freePort() };
   const url = `http://127.0.0.1:${ports.http}`;
   let log = '';
@@ -124,13 +167,13 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   let exited: Promise<void> = Promise.resolve();
 
   const launch = async (): Promise<void> => {
-    const c = spawn(process.execPath, [SERVER_MAIN], { env: serverEnv(dataDir, ports, opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [entry], { env: serverEnv(dataDir, ports, opts.env, opts), stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     running.add(c);
     c.stdout?.on('data', (d: Buffer) => (log += d.toString()));
     c.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     exited = new Promise<void>((r) => c.once('exit', () => (running.delete(c), r())));
-    await waitReady(url, c, () => log);
+    await waitReady(url, c, () => log, opts.startTimeoutMs ?? 20_000);
   };
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {

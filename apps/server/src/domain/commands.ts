@@ -12,6 +12,7 @@
  * the same. To add a field or a command: add it to the fields type, check it here, and map it in
  * both adapters; `test/validation-parity.int-spec.ts` then takes one row per invalid case.
  */
+import { cleanTraceState, formatTraceParent, parseTraceParent } from '@codeq/proto/trace-context';
 import { CodeqError } from '@codeq/proto/errors';
 import { goJson } from './go-json.js';
 import { assertStorableText, CONTROL_CHARS, depthError, jsonTooDeep } from './input-guards.js';
@@ -85,6 +86,28 @@ export interface CreateTask {
   idempotencyKey: string | null;
   /** Epoch ms when the task becomes claimable, or null for now. */
   visibleAtMs: number | null;
+  /** W3C trace context of the producer (validated; null when absent or malformed). */
+  traceParent?: string | null;
+  traceState?: string | null;
+}
+
+/** Raw W3C trace context as it arrived (HTTP `traceparent`/`tracestate` headers, body fields, proto fields). */
+export interface TraceInput {
+  traceParent?: unknown;
+  traceState?: unknown;
+}
+
+/**
+ * The trace context to store: the first well-formed `traceparent` among the candidates
+ * (normalised) and its `tracestate`, or nulls. A malformed one is ignored, not refused (W3C Trace
+ * Context: a receiver restarts the trace), so tracing can never make a create fail.
+ */
+export function traceOf(...candidates: (TraceInput | undefined)[]): { traceParent: string | null; traceState: string | null } {
+  for (const c of candidates) {
+    const p = typeof c?.traceParent === 'string' ? parseTraceParent(c.traceParent) : null;
+    if (p) return { traceParent: formatTraceParent(p), traceState: typeof c?.traceState === 'string' ? cleanTraceState(c.traceState) : null };
+  }
+  return { traceParent: null, traceState: null };
 }
 
 export interface CreateOptions {

@@ -23,6 +23,8 @@ import {
   type Nack,
   type ResultFields,
   type SubmitResult,
+  type TraceInput,
+  traceOf,
 } from './commands.js';
 
 export {
@@ -34,9 +36,10 @@ export {
   MAX_KEY_LENGTH,
   MAX_LEASE_SECONDS,
   validWebhook,
+  traceOf,
 } from './commands.js';
 /** @deprecated names kept for callers outside the task routes: use the command types. */
-export type { CreateTask as CreateInput, Claim as ClaimInput, SubmitResult as ResultInput, ArtifactInput } from './commands.js';
+export type { CreateTask as CreateInput, Claim as ClaimInput, SubmitResult as ResultInput, ArtifactInput, TraceInput } from './commands.js';
 
 type Obj = Record<string, unknown>;
 
@@ -108,12 +111,14 @@ function createFields(r: Reader): CreateFields {
  * Parse a create body (single, or one batch item with `item` = true: required fields are then
  * checked as per-item errors, and a missing payload is stored as `null`, as upstream does).
  */
-export function parseCreate(body: unknown, now: number, item = false): CreateTask {
-  return validateCreate(createFields(reader(body)), now, 'http', { required: !item });
+export function parseCreate(body: unknown, now: number, item = false, trace?: TraceInput): CreateTask {
+  // codeQ-TS: the trace context comes from the body's traceParent/traceState (per batch item), else
+  // the request's traceparent/tracestate headers; a malformed one is ignored.
+  return { ...validateCreate(createFields(reader(body)), now, 'http', { required: !item }), ...traceOf(isObj(body) ? body : undefined, trace) };
 }
 
 /** A batch create body: each item validated on its own (a failed item is reported, not thrown). */
-export function parseBatchCreate(body: unknown, now: number): (CreateTask | { error: string })[] {
+export function parseBatchCreate(body: unknown, now: number, trace?: TraceInput): (CreateTask | { error: string })[] {
   const r = reader(body);
   const tasks = r.raw('tasks');
   if (tasks === undefined || tasks === null) throw bad('invalid body', { reason: 'tasks is required' });
@@ -125,9 +130,9 @@ export function parseBatchCreate(body: unknown, now: number): (CreateTask | { er
     return createFields(new Reader(t, 'invalid body'));
   });
   // Every item is validated before any is applied (issue 12 item 4).
-  return fields.map((f) => {
+  return fields.map((f, i) => {
     try {
-      return validateCreate(f, now, 'http', { required: false });
+      return { ...validateCreate(f, now, 'http', { required: false }), ...traceOf(tasks[i] as TraceInput, trace) };
     } catch (e) {
       return { error: e instanceof Error ? e.message : 'invalid body' };
     }

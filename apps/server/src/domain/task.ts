@@ -47,6 +47,10 @@ export interface TaskRecord {
   lastError: string | null;
   /** A producer asked to cancel this IN_PROGRESS task; its holder is told at its next heartbeat/result. */
   cancelRequested: boolean;
+  /** W3C `traceparent` of the producer's submit span, stored at creation (never changes); null when none. */
+  traceParent?: string | null;
+  /** W3C `tracestate` that came with {@link traceParent}. */
+  traceState?: string | null;
 }
 
 export interface ArtifactRef {
@@ -96,6 +100,9 @@ export function taskToJson(t: TaskRecord): Record<string, unknown> {
   o['createdAt'] = formatTime(t.createdAtMs);
   o['updatedAt'] = formatTime(t.updatedAtMs);
   if (t.cancelRequested) o['cancelRequested'] = true;
+  // codeQ-TS addition: the W3C trace context the task was created with (omitted when none).
+  if (t.traceParent) o['traceParent'] = t.traceParent;
+  if (t.traceState) o['traceState'] = t.traceState;
   return o;
 }
 

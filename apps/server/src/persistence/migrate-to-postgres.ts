@@ -29,8 +29,9 @@ const TASK_COLS = [
   'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
   'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
   'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at', 'last_error', 'cancel_requested',
+  'trace_parent', 'trace_state',
 ] as const;
-const TASK_TYPES = ['text', 'text', 'text', 'text', 'text', 'smallint', 'text', 'text', 'text', 'text', 'text', 'bigint', 'integer', 'integer', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'text', 'integer'];
+const TASK_TYPES = ['text', 'text', 'text', 'text', 'text', 'smallint', 'text', 'text', 'text', 'text', 'text', 'bigint', 'integer', 'integer', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint', 'bigint', 'text', 'integer', 'text', 'text'];
 /** Values for columns a source database from before their migration does not have. */
 const DEFAULTS: Record<string, unknown> = { cancel_requested: 0 };
 const RESULT_COLS = ['task_id', 'tenant_id', 'status', 'result', 'error', 'artifacts', 'completed_at', 'lease_id', 'worker_id'] as const;

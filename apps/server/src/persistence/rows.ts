@@ -11,6 +11,7 @@ export const TASK_COLUMNS = [
   'id', 'tenant_id', 'command', 'command_key', 'payload', 'priority', 'webhook', 'status', 'location',
   'worker_id', 'lease_id', 'lease_until', 'attempts', 'max_attempts', 'error', 'result_key',
   'idempotency_key', 'visible_at', 'seq', 'created_at', 'updated_at', 'terminal_at', 'last_error', 'cancel_requested',
+  'trace_parent', 'trace_state',
 ] as const;
 
 export function rowToTask(r: Row): TaskRecord {
@@ -39,6 +40,8 @@ export function rowToTask(r: Row): TaskRecord {
     terminalAtMs: (r['terminal_at'] as number | null) ?? null,
     lastError: (r['last_error'] as string | null) ?? null,
     cancelRequested: !!r['cancel_requested'],
+    traceParent: (r['trace_parent'] as string | null) ?? null,
+    traceState: (r['trace_state'] as string | null) ?? null,
   };
 }
 
@@ -47,6 +50,7 @@ export function taskValues(t: TaskRecord): unknown[] {
     t.id, t.tenantId, t.command, t.commandKey, t.payload, t.priority, t.webhook, t.status, t.location,
     t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.maxAttempts, t.error, t.resultKey,
     t.idempotencyKey, t.visibleAtMs, t.seq, t.createdAtMs, t.updatedAtMs, t.terminalAtMs, t.lastError, t.cancelRequested ? 1 : 0,
+    t.traceParent ?? null, t.traceState ?? null,
   ];
 }
 

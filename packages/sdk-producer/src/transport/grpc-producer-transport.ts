@@ -79,8 +79,8 @@ function toProto(input: CreateTaskInput, seq: string, payload: Buffer): producer
     idempotencyKey: input.idempotencyKey ?? '',
     runAt,
     delaySeconds: input.delaySeconds ?? 0,
-    traceParent: '',
-    traceState: '',
+    traceParent: input.traceParent ?? '',
+    traceState: input.traceState ?? '',
   };
 }
 

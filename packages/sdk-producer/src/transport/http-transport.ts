@@ -106,7 +106,7 @@ export class HttpTransport implements Transport {
   }
 
   /** Sends one request; resolves with status and parsed body, rejects with CodeqError / AbortError. */
-  request(method: string, path: string, body: unknown, opts: CallOptions = {}): Promise<HttpAnswer> {
+  request(method: string, path: string, body: unknown, opts: CallOptions = {}, extraHeaders?: Record<string, string>): Promise<HttpAnswer> {
     if (this.closed) return Promise.reject(new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true }));
     if (opts.signal?.aborted) return Promise.reject(abortReason(opts.signal));
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -126,7 +126,7 @@ export class HttpTransport implements Transport {
         fail(opts.signal ? abortReason(opts.signal) : new Error('aborted'));
       };
       const cleanup = (): void => opts.signal?.removeEventListener('abort', onAbort);
-      const headers: Record<string, string | number> = { ...this.headers };
+      const headers: Record<string, string | number> = { ...this.headers, ...extraHeaders };
       if (payload) {
         headers['content-type'] = 'application/json';
         headers['content-length'] = payload.length;
@@ -191,8 +191,8 @@ export class HttpTransport implements Transport {
     });
   }
 
-  private async json(method: string, path: string, body: unknown, opts?: CallOptions): Promise<unknown> {
-    return (await this.request(method, path, body, opts)).body;
+  private async json(method: string, path: string, body: unknown, opts?: CallOptions, extraHeaders?: Record<string, string>): Promise<unknown> {
+    return (await this.request(method, path, body, opts, extraHeaders)).body;
   }
 
   private static wire(input: CreateTaskInput): Record<string, unknown> {
@@ -208,12 +208,22 @@ export class HttpTransport implements Transport {
     });
   }
 
+  /** The W3C `traceparent`/`tracestate` headers of a create (none without a trace context). */
+  private static traceHeaders(input: CreateTaskInput | undefined): Record<string, string> | undefined {
+    if (!input?.traceParent) return undefined;
+    return input.traceState ? { traceparent: input.traceParent, tracestate: input.traceState } : { traceparent: input.traceParent };
+  }
+
   async createTask(input: CreateTaskInput, opts?: CallOptions): Promise<Task> {
-    return parseTask(await this.json('POST', `${API}/tasks`, HttpTransport.wire(input), opts));
+    return parseTask(await this.json('POST', `${API}/tasks`, HttpTransport.wire(input), opts, HttpTransport.traceHeaders(input)));
   }
 
   async createTasks(inputs: readonly CreateTaskInput[], opts?: CallOptions): Promise<BatchCreateOutcome[]> {
-    const body = (await this.json('POST', `${API}/tasks/batch`, { tasks: inputs.map((i) => HttpTransport.wire(i)) }, opts)) as { results?: unknown };
+    // Each item carries its own trace context (codeQ-TS body fields, coalesced submits come from
+    // different spans); when all items share one, it also goes in the headers.
+    const tasks = inputs.map((i) => ({ ...HttpTransport.wire(i), ...compact({ traceParent: i.traceParent, traceState: i.traceState }) }));
+    const shared = inputs.every((i) => i.traceParent === inputs[0]?.traceParent && i.traceState === inputs[0]?.traceState);
+    const body = (await this.json('POST', `${API}/tasks/batch`, { tasks }, opts, shared ? HttpTransport.traceHeaders(inputs[0]) : undefined)) as { results?: unknown };
     if (!Array.isArray(body?.results) || body.results.length !== inputs.length) throw new CodeqError('INTERNAL', 'unexpected answer from the server: batch results');
     return body.results.map((r: unknown): BatchCreateOutcome => {
       const o = (r ?? {}) as { task?: unknown; error?: unknown };

@@ -10,3 +10,4 @@ export * from './grpc-producer-transport.js';
 export * from './retry.js';
 export * from './errors.js';
 export * from './logger.js';
+export { traceContextOf } from '../tracing.js';

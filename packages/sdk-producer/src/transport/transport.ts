@@ -19,6 +19,13 @@ export interface CreateTaskInput {
   idempotencyKey?: string;
   runAt?: string;
   delaySeconds?: number;
+  /**
+   * W3C trace context of the submission (set by the producer's `codeq.submit` span): sent as the
+   * `traceparent`/`tracestate` headers (HTTP create), per-item body fields (HTTP batch), or
+   * `CreateTask.trace_parent`/`trace_state` (gRPC).
+   */
+  traceParent?: string;
+  traceState?: string;
 }
 
 /** Outcome of one item of a batch create, in input order. */

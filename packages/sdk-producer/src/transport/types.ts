@@ -46,6 +46,10 @@ export interface Task<P = unknown> {
    * Shown by `GET /tasks/:id` (not by claims or listings).
    */
   readonly progress?: number | Record<string, unknown>;
+  /** W3C `traceparent` the task was submitted with (codeQ-TS servers; absent when the producer traced nothing). */
+  readonly traceParent?: string;
+  /** W3C `tracestate` that came with `traceParent`. */
+  readonly traceState?: string;
 }
 
 /** One stored line of a task's log (`GET /tasks/:id/logs`). */

@@ -16,6 +16,7 @@ import type { Abandon, Claim, Heartbeat, Nack } from '../../domain/commands.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
+import { elapsedMs, recordTaskSpan, stopwatch } from '../../common/tracing.js';
 
 export interface WorkerIdentity {
   tenantId: string;
@@ -83,9 +84,14 @@ export class LeasesService implements OnApplicationBootstrap {
     for (;;) {
       const now = this.clock.now();
       const cap = await this.capacity(w.tenantId, keys, input.count);
+      const sw = stopwatch();
       const tasks = cap.keys.length ? await this.store.claim(w.tenantId, cap.keys, cap.count, (t) => leaseTask(t, w.workerId, randomUUID(), input.leaseSeconds, now)) : [];
       if (tasks.length) {
-        for (const t of tasks) this.metrics.claimed.inc({ command: t.command });
+        const commitMs = elapsedMs(sw);
+        for (const t of tasks) {
+          this.metrics.claimed.inc({ command: t.command });
+          recordTaskSpan('claim', t, sw, commitMs, { 'codeq.worker_id': w.workerId, 'codeq.attempt': t.attempts, 'codeq.claim.batch_size': tasks.length });
+        }
         return tasks;
       }
       if (typeof signal === 'function') signal = signal(); // created only when the claim must wait

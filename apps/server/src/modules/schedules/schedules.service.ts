@@ -6,6 +6,7 @@
  * failed create between the two leaves the slot pending: the next tick (here or on another
  * replica) creates it again, and the key returns the same task. Time comes from the injected clock.
  */
+import { parseCreate } from '../../domain/requests.js';
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { CodeqError } from '@codeq/proto/errors';
@@ -266,7 +267,7 @@ export class SchedulesService implements OnModuleInit, OnModuleDestroy {
     };
     let taskId: string;
     try {
-      taskId = (await this.tasks.create(s.tenantId, body)).id;
+      taskId = (await this.tasks.create(s.tenantId, parseCreate(body, this.clock.now()))).id;
     } catch (e) {
       const msg = (e as Error).message;
       const permanent = CodeqError.is(e) && !e.spec.retryable && e.code !== 'INTERNAL';

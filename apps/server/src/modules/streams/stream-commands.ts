@@ -5,6 +5,7 @@
  */
 import type { producerpb, workerpb } from '@codeq/proto';
 import {
+  traceOf,
   validateAbandon,
   validateClaim,
   validateCreate,
@@ -51,7 +52,8 @@ export function createFromProto(c: producerpb.CreateTask, now: number): CreateTa
   set('idempotencyKey', str(c.idempotencyKey));
   set('delaySeconds', int(c.delaySeconds));
   if (c.runAt) set('runAtMs', c.runAt.getTime());
-  return validateCreate(f, now, 'grpc');
+  // codeQ-TS: trace_parent/trace_state (10/11) are stored when well formed, ignored otherwise.
+  return { ...validateCreate(f, now, 'grpc'), ...traceOf(c) };
 }
 
 export function claimFromProto(r: workerpb.Ready, defaultLeaseSeconds: number): Claim {

@@ -37,6 +37,7 @@ import { abandonFromProto, claimFromProto, heartbeatFromProto, nackFromProto, re
 import { ackError, authFailure, grpcCodeName, MAX_STREAM_BATCH, StreamListener, StreamSession } from './stream-listener.js';
 
 type Call = grpc.ServerDuplexStream<workerpb.WorkerEvent, workerpb.ServerEvent>;
+const actorOf = (p: Principal, leaseId: string): Actor => (leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject });
 type Ev = workerpb.ServerEvent['event'];
 
 export { MAX_READY_COUNT } from '../../domain/commands.js';
@@ -64,6 +65,8 @@ export function toProtoTask(t: TaskRecord): workerpb.Task {
     createdAt: new Date(t.createdAtMs),
     updatedAt: new Date(t.updatedAtMs),
     leaseId: t.leaseId ?? '',
+    traceParent: t.traceParent ?? '',
+    traceState: t.traceState ?? '',
   };
 }
 

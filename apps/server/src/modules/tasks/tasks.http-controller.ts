@@ -1,5 +1,5 @@
 /** HTTP ↔ domain for task routes (http-api §6.1, 6.2, 6.8–6.11). */
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { readFile } from 'node:fs/promises';
 import type { FastifyReply } from 'fastify';
 import { CodeqError } from '@codeq/proto/errors';
@@ -30,15 +30,15 @@ export class TasksHttpController {
   @Post()
   @HttpCode(202)
   @Auth('producer', undefined, { scope: 'producer', operation: 'create_task' })
-  async create(@Caller() p: Principal, @Body() body: unknown) {
-    return taskToJson(await this.tasks.create(p.tenantId, parseCreate(body, this.clock.now())));
+  async create(@Caller() p: Principal, @Body() body: unknown, @Headers('traceparent') traceParent?: string, @Headers('tracestate') traceState?: string) {
+    return taskToJson(await this.tasks.create(p.tenantId, parseCreate(body, this.clock.now(), false, { traceParent, traceState })));
   }
 
   @Post('batch')
   @HttpCode(200)
   @Auth('producer', undefined, { scope: 'producer', operation: 'create_task' })
-  async createBatch(@Caller() p: Principal, @Body() body: unknown) {
-    const items = parseBatchCreate(body, this.clock.now());
+  async createBatch(@Caller() p: Principal, @Body() body: unknown, @Headers('traceparent') traceParent?: string, @Headers('tracestate') traceState?: string) {
+    const items = parseBatchCreate(body, this.clock.now(), { traceParent, traceState });
     const results = await this.tasks.createBatch(p.tenantId, items);
     return { results: results.map((r) => ('task' in r ? { task: taskToJson(r.task) } : { error: r.error })) };
   }

@@ -13,6 +13,7 @@ import { commandKeyOf, type ArtifactRef, type ResultRecord, type TaskRecord } fr
 import { bad, type CreateTask, type SubmitResult } from '../../domain/commands.js';
 import { assertCanComplete, cancelForHolder, complete, type Actor } from '../../domain/rules.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { elapsedMs, recordTaskSpan, stopwatch } from '../../common/tracing.js';
 import { TaskEvents } from './task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
 import { tierPriority } from '../../domain/topic.js';
@@ -47,7 +48,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       const ref = this.topics.policyFor(task.tenantId, task.commandKey)?.deadLetterTopicRef;
       if (!ref) return;
       const now = this.clock.now();
-      const input: CreateTask = { command: ref, payload: task.payload, priority: task.priority, webhook: null, maxAttempts: 0, idempotencyKey: `dlq:${task.id}`, visibleAtMs: null };
+      const input: CreateTask = { command: ref, payload: task.payload, priority: task.priority, webhook: null, maxAttempts: 0, idempotencyKey: `dlq:${task.id}`, visibleAtMs: null, traceParent: task.traceParent ?? null, traceState: task.traceState ?? null };
       this.createParsed(task.tenantId, input, now).catch((e: unknown) => this.log.error({ taskId: task.id, err: (e as Error).message }, 'dead-letter forwarding failed'));
     });
   }
@@ -119,6 +120,8 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       terminalAtMs: null,
       lastError: null,
       cancelRequested: false,
+      traceParent: input.traceParent ?? null,
+      traceState: input.traceState ?? null,
     };
   }
 
@@ -128,7 +131,17 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async createParsed(tenantId: string, input: CreateTask, now: number): Promise<TaskRecord> {
-    const out = await this.store.create(this.newTask(tenantId, input, now));
+    const rec = this.newTask(tenantId, input, now);
+    const sw = stopwatch();
+    let out: Awaited<ReturnType<TaskStore['create']>>;
+    try {
+      out = await this.store.create(rec);
+    } catch (e) {
+      recordTaskSpan('create', rec, sw, elapsedMs(sw), {}, e);
+      throw e;
+    }
+    // The span hangs under the producer's submit span of this request (not of an idempotent replay's original).
+    recordTaskSpan('create', { ...out.task, traceParent: rec.traceParent, traceState: rec.traceState }, sw, elapsedMs(sw), { 'codeq.created': out.created });
     if (out.created) {
       this.metrics.created.inc({ command: input.command });
       this.events.emitCreated(out.task);
@@ -234,6 +247,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     const now = this.clock.now();
     let finished: { task: TaskRecord; result: ResultRecord } | null = null;
     let cancelled: TaskRecord | null = null;
+    const sw = stopwatch();
     const record = await this.store.transition(tenantId, id, (t, ctx) => {
       finished = null; // the engine may run this more than once (after a lost race)
       cancelled = null;
@@ -249,13 +263,16 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       finished = { task: next, result };
       return { next, result, value: result };
     });
+    const commitMs = elapsedMs(sw);
     if (cancelled) {
       const t = cancelled as TaskRecord;
+      recordTaskSpan('result', t, sw, commitMs, { 'codeq.result.status': 'CANCELLED' });
       this.metrics.cancelled.inc({ command: t.command });
       throw new CodeqError('CANCELLED', 'cancelled', { taskId: t.id });
     }
     if (finished) {
       const f = finished as { task: TaskRecord; result: ResultRecord };
+      recordTaskSpan('result', f.task, sw, commitMs, { 'codeq.result.status': f.result.status, 'codeq.task.location': f.task.location });
       this.metrics.observeCompletion(f.task.command, f.result.status, f.task.createdAtMs, now);
       this.events.emitFinished(f.task, f.result);
     }

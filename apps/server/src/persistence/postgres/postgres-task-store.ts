@@ -38,6 +38,7 @@ import { nextCommand } from '../round-robin.js';
 import { PostgresSchedules1764610000000 } from './migrations/1764610000000-schedules.js';
 import { PostgresScheduleStore } from './postgres-schedule-store.js';
 import type { ScheduleStore } from '../../domain/schedule.js';
+import { PostgresTraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { listBranches, listSql, type ListBranch } from '../list-sql.js';
 import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 
@@ -73,6 +74,7 @@ const SQL_TYPES: Record<(typeof COLS)[number], string> = {
   status: 'text', location: 'text', worker_id: 'text', lease_id: 'text', lease_until: 'bigint', attempts: 'integer',
   max_attempts: 'integer', error: 'text', result_key: 'text', idempotency_key: 'text', visible_at: 'bigint', seq: 'bigint',
   created_at: 'bigint', updated_at: 'bigint', terminal_at: 'bigint', last_error: 'text', cancel_requested: 'integer',
+  trace_parent: 'text', trace_state: 'text',
 };
 const COL_LIST = COLS.map((c) => `"${c}"`).join(', ');
 /** Columns a transition can change (identity, command, payload and creation never change). */
@@ -220,7 +222,7 @@ export class PostgresTaskStore implements TaskStore {
         statement_timeout: STATEMENT_TIMEOUT_MS,
         query_timeout: STATEMENT_TIMEOUT_MS + 5000,
       },
-      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000, PostgresSchedules1764610000000],
+      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000, PostgresSchedules1764610000000, PostgresTraceContext1764630000000],
       migrationsTableName: 'codeq_migrations',
       synchronize: false,
       logging: false,

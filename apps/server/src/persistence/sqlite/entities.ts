@@ -38,6 +38,8 @@ export class TaskEntity {
   @Column({ name: 'terminal_at', type: 'integer', nullable: true }) terminalAt!: number | null;
   @Column({ name: 'last_error', type: 'text', nullable: true }) lastError!: string | null;
   @Column({ name: 'cancel_requested', type: 'integer', default: 0 }) cancelRequested!: number;
+  @Column({ name: 'trace_parent', type: 'text', nullable: true }) traceParent!: string | null;
+  @Column({ name: 'trace_state', type: 'text', nullable: true }) traceState!: string | null;
 }
 
 @Entity({ name: 'results' })

@@ -32,6 +32,7 @@ import { nextCommand } from '../round-robin.js';
 import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 import { MetaEntity, PausedCommandEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
 import { OperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
+import { TraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { listBranches, listSql } from '../list-sql.js';
 import { redriveTask } from '../../domain/rules.js';
 import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
@@ -194,7 +195,7 @@ export class SqliteTaskStore implements TaskStore {
       type: 'better-sqlite3',
       database: file,
       entities: [TaskEntity, ResultEntity, MetaEntity, TopicEntity, PausedCommandEntity],
-      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000],
+      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000, TraceContext1764630000000],
       migrationsTableName: 'migrations',
       synchronize: false,
       logging: false,

@@ -74,6 +74,13 @@ export interface Task {
    * the server does not support fencing (upstream).
    */
   leaseId: string;
+  /**
+   * codeQ-TS addition: W3C `traceparent` stored with the task at creation; empty when the producer
+   * sent none. Numbers 101-109 are kept for tracing.
+   */
+  traceParent: string;
+  /** codeQ-TS addition: W3C `tracestate` that came with trace_parent; empty when none. */
+  traceState: string;
 }
 
 /** Must be the first event of a stream; authenticates the session. */
@@ -311,6 +318,8 @@ function createBaseTask(): Task {
     createdAt: undefined,
     updatedAt: undefined,
     leaseId: "",
+    traceParent: "",
+    traceState: "",
   };
 }
 
@@ -357,6 +366,12 @@ export const Task: MessageFns<Task> = {
     }
     if (message.leaseId !== "") {
       writer.uint32(802).string(message.leaseId);
+    }
+    if (message.traceParent !== "") {
+      writer.uint32(810).string(message.traceParent);
+    }
+    if (message.traceState !== "") {
+      writer.uint32(818).string(message.traceState);
     }
     return writer;
   },
@@ -486,6 +501,22 @@ export const Task: MessageFns<Task> = {
             message.leaseId = reader.string();
             continue;
           }
+          case 101: {
+            if (tag !== 810) {
+              break;
+            }
+
+            message.traceParent = reader.string();
+            continue;
+          }
+          case 102: {
+            if (tag !== 818) {
+              break;
+            }
+
+            message.traceState = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -542,6 +573,16 @@ export const Task: MessageFns<Task> = {
         : isSet(object.lease_id)
         ? globalThis.String(object.lease_id)
         : "",
+      traceParent: isSet(object.traceParent)
+        ? globalThis.String(object.traceParent)
+        : isSet(object.trace_parent)
+        ? globalThis.String(object.trace_parent)
+        : "",
+      traceState: isSet(object.traceState)
+        ? globalThis.String(object.traceState)
+        : isSet(object.trace_state)
+        ? globalThis.String(object.trace_state)
+        : "",
     };
   },
 
@@ -589,6 +630,12 @@ export const Task: MessageFns<Task> = {
     if (message.leaseId !== "") {
       obj.leaseId = message.leaseId;
     }
+    if (message.traceParent !== "") {
+      obj.traceParent = message.traceParent;
+    }
+    if (message.traceState !== "") {
+      obj.traceState = message.traceState;
+    }
     return obj;
   },
 
@@ -611,6 +658,8 @@ export const Task: MessageFns<Task> = {
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
     message.leaseId = object.leaseId ?? "";
+    message.traceParent = object.traceParent ?? "";
+    message.traceState = object.traceState ?? "";
     return message;
   },
 };
