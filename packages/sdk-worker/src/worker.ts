@@ -587,7 +587,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       if (r.value !== task.data) task = { ...task, data: r.value, payloadJson: r.value };
     }
     const ctx = this.context(e, task);
-    if (mapped) return () => mapped(task.data as never, ctx as HandlerContext<string>);
+    if (mapped) return () => mapped(task.data, ctx);
     const handler = this.opts.handler as Handler<C>;
     return () => handler(task as TaskOf<C>, ctx);
   }
@@ -942,7 +942,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
   private addListener<K extends WorkerEventName>(event: K, listener: WorkerListener<K>, once: boolean): Worker {
     if (typeof listener !== 'function') throw new TypeError(`listener of '${event}' must be a function`);
     const list = this.listeners.get(event) ?? [];
-    list.push({ fn: listener as (e: never) => unknown, once });
+    list.push({ fn: listener, once });
     this.listeners.set(event, list);
     return this;
   }
