@@ -254,14 +254,13 @@ class DefaultProducer implements Producer {
     );
     const inputs = all.filter((x): x is CreateTaskInput => x !== undefined);
     const sent: SubmitManyResult[] = [];
-    const out = sent;
     // The stream transport splits by itself (and pipelines); HTTP takes MAX_BATCH per request.
     const size = this.transport instanceof GrpcProducerTransport ? Math.max(1, inputs.length) : MAX_BATCH;
     for (let i = 0; i < inputs.length; i += size) {
       const chunk = inputs.slice(i, i + size);
       const signal = opts.signal;
       const res = await this.call('submitMany', () => this.transport.createTasks(chunk, signal ? { signal } : {}), signal);
-      for (const r of res) out.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error });
+      for (const r of res) sent.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error });
     }
     if (rejected.size === 0) return sent;
     let next = 0;

@@ -181,7 +181,8 @@ export interface WorkerSettings {
    * arktype …), before the handler runs. A payload that fails is recorded FAILED (not retried)
    * with the issues as the error; a passing one reaches the handler as the schema outputs it.
    */
-  schemas?: CommandSchemasIn<Commands>;  /** Tasks processed at once (one claim loop per slot). @default 1 */
+  schemas?: CommandSchemasIn<Commands>;
+  /** Tasks processed at once (one claim loop per slot). @default 1 */
   concurrency?: number;
   /** Lease length requested on claim and heartbeat. @default the server's DEFAULT_LEASE_SECONDS (300) */
   leaseSeconds?: number;
