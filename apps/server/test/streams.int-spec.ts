@@ -491,6 +491,49 @@ describe('producer stream', () => {
     expect((await p.next()).event?.$case).toBe('createAck');
   }, 10_000);
 
+  it('CreateAck.task (codeQ-TS addition 102) is the stored task, as GET /tasks/:id reports it', async () => {
+    const p = await producer();
+    const ackOf = async () => as(await p.next(is('createAck')), 'createAck').createAck;
+    p.send(create('stored', { b: 1, a: 2 }, { priority: 12, webhook: 'https://hooks.example.com/r', idempotencyKey: 'stored-1' }));
+    const a = await ackOf();
+    const http = (await client(s.url).get(a.taskId)).body;
+    expect(a.task).toEqual({
+      id: a.taskId,
+      command: 'stored',
+      payload: Buffer.from('{"a":2,"b":1}'), // normalised, as stored
+      priority: 9, // clamped
+      webhook: 'https://hooks.example.com/r',
+      maxAttempts: 5, // the server default, applied
+      status: 'PENDING',
+      lastKnownLocation: 'PENDING_LIST',
+      attempts: 0,
+      tenantId: 'acme',
+      createdAt: http.createdAt,
+      updatedAt: http.updatedAt,
+      workerId: '',
+      leaseUntil: '',
+      leaseId: '',
+      error: '',
+      resultKey: '',
+      cancelRequested: false,
+    });
+    // an idempotent replay acks the existing task in its current state
+    const w = await readyWorker();
+    w.send(ready(['stored']));
+    const claimed = as(await w.next(is('task')), 'task').task.task!;
+    p.send(create('stored', { other: true }, { idempotencyKey: 'stored-1' }));
+    const replay = await ackOf();
+    expect(replay.task).toMatchObject({ id: a.taskId, status: 'IN_PROGRESS', attempts: 1, workerId: 'worker-1', leaseId: claimed.leaseId, leaseUntil: claimed.leaseUntil });
+    expect(replay.task!.payload.toString()).toBe('{"a":2,"b":1}');
+    // a refused create carries no task; batch acks carry theirs
+    p.send(create('  ', 1));
+    expect((await ackOf()).task).toBeUndefined();
+    p.send({ event: { $case: 'createBatch', createBatch: { tasks: [createTask('stored.b', 1), createTask('', 2)] } } });
+    const acks = as(await p.next(is('createAckBatch')), 'createAckBatch').createAckBatch.acks;
+    expect(acks[0]!.task).toMatchObject({ id: acks[0]!.taskId, command: 'stored.b', status: 'PENDING' });
+    expect(acks[1]!.task).toBeUndefined();
+  }, 10_000);
+
   it('ends with OK after the client half-closes, once in-flight creates are acked', async () => {
     const p = await producer();
     p.send({ event: { $case: 'createBatch', createBatch: { tasks: Array.from({ length: 50 }, (_, i) => createTask('half', i)) } } });

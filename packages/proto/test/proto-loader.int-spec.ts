@@ -58,7 +58,10 @@ function toLoaderShape(v: unknown): Json {
  * `producerpb.CreateTask` they are upstream's fields 10/11.
  */
 const isAddition = (parentKey: string, key: string, obj: object): boolean =>
-  key === 'leaseId' || key === 'errorCode' || (parentKey === 'heartbeatAck' && key === 'leaseUntil') || ((key === 'traceParent' || key === 'traceState') && 'leaseId' in obj);
+  key === 'leaseId' || key === 'errorCode' || (parentKey === 'heartbeatAck' && key === 'leaseUntil') || ((key === 'traceParent' || key === 'traceState') && 'leaseId' in obj) || isMessageAddition(parentKey, key);
+
+/** Additions that are messages (their default is "unset", not ''): `CreateAck.task`. */
+const isMessageAddition = (parentKey: string, key: string): boolean => key === 'task' && (parentKey === 'createAck' || parentKey === 'acks');
 
 /**
  * Deep copy with the codeQ-TS additions removed (`mode: 'drop'`: what an upstream-only peer
@@ -70,7 +73,7 @@ function additions(v: Json, mode: 'drop' | 'default', parentKey = ''): Json {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
       if (!isAddition(parentKey, k, v)) out[k] = additions(x, mode, k);
-      else if (mode === 'default') out[k] = '';
+      else if (mode === 'default') out[k] = isMessageAddition(parentKey, k) ? null : '';
     }
     return out;
   }
@@ -136,7 +139,15 @@ const FIELDS: Record<string, string[]> = {
   'producerpb.CreateTaskBatch': ['tasks:1:msg:CreateTask[]'],
   'producerpb.ProducerEvent': ['hello:1:msg:Hello', 'create:2:msg:CreateTask', 'create_batch:3:msg:CreateTaskBatch'],
   'producerpb.HelloAck': ['tenant_id:1:string', 'subject:2:string'],
-  'producerpb.CreateAck': ['seq:1:uint64', 'ok:2:bool', 'task_id:3:string', 'error_message:4:string', 'error_code:101:string' /* + */],
+  'producerpb.CreateAck': ['seq:1:uint64', 'ok:2:bool', 'task_id:3:string', 'error_message:4:string', 'error_code:101:string', 'task:102:msg:StoredTask' /* + */],
+  // + (a codeQ-TS message, sent only in CreateAck.task)
+  'producerpb.StoredTask': [
+    'id:1:string', 'command:2:string', 'payload:3:bytes', 'priority:4:int32', 'webhook:5:string',
+    'max_attempts:6:int32', 'status:7:string', 'last_known_location:8:string', 'attempts:9:int32',
+    'tenant_id:10:string', 'created_at:11:string', 'updated_at:12:string', 'worker_id:13:string',
+    'lease_until:14:string', 'lease_id:15:string', 'error:16:string', 'result_key:17:string',
+    'cancel_requested:18:bool',
+  ],
   'producerpb.ServerError': ['code:1:string', 'message:2:string'],
   'producerpb.CreateAckBatch': ['acks:1:msg:CreateAck[]'],
   'producerpb.ServerEvent': [

@@ -6,7 +6,27 @@
 export { createProducer, MAX_BATCH } from './producer.js';
 export type { BatchingOptions } from './coalescer.js';
 export type { Producer, ProducerOptions, ProducerTarget, TransportKind, SubmitOptions, SubmitItem, SubmitItems, SubmitManyResult, WaitOptions } from './producer.js';
-export type { Commands, KnownCommand, PayloadOf } from './commands.js';
+export type {
+  Commands,
+  Register,
+  StrictCommands,
+  KnownCommand,
+  CommandName,
+  PayloadOf,
+  ResultOf,
+  TaskOf,
+  AnyResult,
+  IsFullEntry,
+  PayloadIn,
+  ResultIn,
+  DeclaredResultIn,
+  CommandNameIn,
+  TaskIn,
+} from './commands.js';
+export type { TaskHandle, TaskHandleMethods } from './handle.js';
+export { TaskFailedError, TaskCancelledError } from './errors.js';
+export type { StandardSchemaV1 } from './standard-schema.js';
+export { validatePayload, formatIssues, checkSchemas, type CommandSchemas, type CommandSchemasIn, type SchemaIssue, type ValidationOutcome } from './schemas.js';
 export type { ListFilter, ListStatus, TaskPage, CommandOverview, ProducerAdmin, RedriveSelection, RedriveOutcome, ProducerSchedules, Schedule, ScheduleInput } from './operator.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
 export {

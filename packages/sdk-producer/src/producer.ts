@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { CodeqError } from '@codeq/proto';
 import { Coalescer, type BatchingOptions } from './coalescer.js';
-import type { PayloadOf } from './commands.js';
+import type { CommandName, PayloadOf, ResultOf, TaskOf } from './commands.js';
+import { toHandle, type TaskHandle, type WaitOptions } from './handle.js';
+import { checkSchemas, formatIssues, validatePayload, type CommandSchemas } from './schemas.js';
 import { GrpcProducerTransport } from './transport/grpc-producer-transport.js';
 import type { GrpcConnectionOptions } from './transport/grpc.js';
 import { HttpTransport } from './transport/http-transport.js';
@@ -58,6 +60,13 @@ export type ProducerOptions = ProducerTarget & {
    * @default `{ lingerMs: 0, maxBatch: 100 }` (HTTP) / `{ lingerMs: 0, maxBatch: 500 }` (gRPC)
    */
   batching?: BatchingOptions | false;
+  /**
+   * Runtime validation of payloads by command with any Standard Schema validator (zod, valibot,
+   * arktype …). A payload that fails is rejected with `VALIDATION_FAILED` (`details.issues`)
+   * before anything is sent; a passing payload is sent as the schema outputs it (defaults and
+   * transforms applied). Commands without a schema are not checked.
+   */
+  schemas?: CommandSchemas;
 };
 
 /** Options of one submission. */
@@ -84,17 +93,12 @@ export interface SubmitOptions {
 export type SubmitItem<C extends string = string> = { command: C; payload: PayloadOf<C> } & Omit<SubmitOptions, 'signal'>;
 
 /** Checks each element of a `submitMany` array literal against {@link Commands}. */
-export type SubmitItems<T extends readonly { command: string }[]> = { [K in keyof T]: T[K] extends { command: infer C extends string } ? SubmitItem<C> : never };
+export type SubmitItems<T extends readonly { command: string }[]> = { [K in keyof T]: T[K] extends { command: infer C extends string } ? SubmitItem<C & CommandName> : never };
 
 /** Outcome of one item of {@link Producer.submitMany}, in input order. */
 export type SubmitManyResult = { readonly ok: true; readonly task: Task } | { readonly ok: false; readonly error: CodeqError };
 
-/** Options of {@link Producer.waitForResult}. */
-export interface WaitOptions {
-  /** Give up after this long (rejects with `RESULT_NOT_FOUND`, `details.timedOut`). @default 60000 */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
+export type { WaitOptions };
 
 /** The producer client. Create it with {@link createProducer}. */
 export interface Producer {
@@ -102,18 +106,19 @@ export interface Producer {
   readonly transport: Transport;
   /**
    * Create one task (HTTP `POST /v1/codeq/tasks`, or a `CreateTask` on the producer stream),
-   * retrying transient failures with one idempotency key. Over gRPC the server acknowledges
-   * only the id: the resolved task holds the submitted values (`status: 'PENDING'`); use
-   * {@link Producer.get} for the stored state.
+   * retrying transient failures with one idempotency key. Resolves a {@link TaskHandle}: the
+   * stored task (over gRPC from `CreateAck.task`; an upstream server acknowledges only the id,
+   * and then the fields are the submitted values) plus `result()`, `wait()`, `get()`, `cancel()`.
+   * With `schemas`, a payload that fails validation rejects with `VALIDATION_FAILED` and nothing is sent.
    */
-  submit<C extends string>(command: C, payload: PayloadOf<C>, opts?: SubmitOptions): Promise<Task<PayloadOf<C>>>;
+  submit<C extends CommandName>(command: C, payload: PayloadOf<C>, opts?: SubmitOptions): Promise<TaskHandle<C>>;
   /**
    * Create many tasks (HTTP: `POST /tasks/batch`, 100 per request; gRPC: `CreateTaskBatch`
    * messages). Every item gets an idempotency key, so retried batches never duplicate.
    */
   submitMany<const T extends readonly SubmitItem[]>(items: T & SubmitItems<T>, opts?: { signal?: AbortSignal }): Promise<SubmitManyResult[]>;
   /** Read a task. */
-  get<C extends string = string>(id: string, opts?: CallOptions): Promise<Task<PayloadOf<C>>>;
+  get<C extends string = string>(id: string, opts?: CallOptions): Promise<TaskOf<C>>;
   /**
    * The task's log lines (`ctx.log()` / `ctx.logger` of its workers), oldest first; the server keeps
    * the last 200 lines. Page with `after` (the last `n` seen). `get(id).progress` has its progress.
@@ -122,7 +127,7 @@ export interface Producer {
   /** Read a task's result now; rejects with `RESULT_NOT_FOUND` when there is none yet. */
   getResult(id: string, opts?: CallOptions): Promise<TaskResult>;
   /** Long-poll until the task has a result (COMPLETED or FAILED, incl. dead-lettered) or the timeout. */
-  waitForResult(id: string, opts?: WaitOptions): Promise<TaskResult>;
+  waitForResult<C extends string = string>(id: string, opts?: WaitOptions): Promise<TaskResult<PayloadOf<C>, ResultOf<C>>>;
   /**
    * Every task of the tenant matching `filter`, newest first, following pages (`limit` = page size).
    * `for await (const t of producer.list({ status: 'FAILED', command: 'email.send' })) …`
@@ -176,9 +181,12 @@ class DefaultProducer implements Producer {
   private readonly ownsTransport: boolean;
   private readonly coalescer: Coalescer<CreateTaskInput, Task> | undefined;
   private readonly ops: OperatorCalls;
+  private readonly schemas: CommandSchemas | undefined;
   readonly admin: ProducerAdmin;
 
   constructor(opts: ProducerOptions) {
+    checkSchemas(opts.schemas);
+    this.schemas = opts.schemas;
     const { transport, owned } = openTransport(opts);
     this.ownsTransport = owned;
     this.transport = transport;
@@ -218,21 +226,43 @@ class DefaultProducer implements Producer {
     return withRetry(fn, this.retry, { op, logger: this.logger, ...(signal ? { signal } : {}) });
   }
 
-  async submit<C extends string>(command: C, payload: PayloadOf<C>, opts: SubmitOptions = {}): Promise<Task<PayloadOf<C>>> {
+  /** The payload to send for `command`: validated (and transformed) by its schema, if any. */
+  private async checked(command: string, payload: unknown): Promise<unknown> {
+    const schema = this.schemas?.[command];
+    if (!schema) return payload;
+    const r = await validatePayload(schema, payload);
+    if (r.ok) return r.value;
+    throw new CodeqError('VALIDATION_FAILED', `payload of '${command}' failed validation: ${formatIssues(r.issues)}`, { command, issues: r.issues });
+  }
+
+  async submit<C extends CommandName>(command: C, payload: PayloadOf<C>, opts: SubmitOptions = {}): Promise<TaskHandle<C>> {
     const key = opts.idempotencyKey ?? randomUUID(); // one key for every attempt
-    const input = toInput(command, payload, opts, key);
+    const input = toInput(command, this.schemas ? await this.checked(command, payload) : payload, opts, key);
     const signal = opts.signal;
     const coalescer = this.coalescer;
-    if (coalescer) return (await tracedSubmit(input, () => coalescer.submit(input, signal))) as Task<PayloadOf<C>>;
-    return (await tracedSubmit(input, () => this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal))) as Task<PayloadOf<C>>;
+    const task = coalescer
+      ? await tracedSubmit(input, () => coalescer.submit(input, signal))
+      : await tracedSubmit(input, () => this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal));
+    return toHandle<C>(task, this);
   }
 
   async submitMany<const T extends readonly SubmitItem[]>(items: T & SubmitItems<T>, opts: { signal?: AbortSignal } = {}): Promise<SubmitManyResult[]> {
-    const inputs = (items as readonly SubmitItem[]).map((it) => {
-      const { command, payload, ...rest } = it;
-      return toInput(command, payload, rest, rest.idempotencyKey ?? randomUUID());
-    });
-    const out: SubmitManyResult[] = [];
+    // Items whose payload fails its schema are answered here and not sent.
+    const rejected = new Map<number, CodeqError>();
+    const all = await Promise.all(
+      (items as readonly SubmitItem[]).map(async (it, i) => {
+        const { command, payload, ...rest } = it;
+        try {
+          return toInput(command, this.schemas ? await this.checked(command, payload) : payload, rest, rest.idempotencyKey ?? randomUUID());
+        } catch (e) {
+          if (!CodeqError.is(e)) throw e;
+          rejected.set(i, e);
+          return undefined;
+        }
+      }),
+    );
+    const inputs = all.filter((x): x is CreateTaskInput => x !== undefined);
+    const sent: SubmitManyResult[] = [];
     // The stream transport splits by itself (and pipelines); HTTP takes MAX_BATCH per request.
     const size = this.transport instanceof GrpcProducerTransport ? Math.max(1, inputs.length) : MAX_BATCH;
     for (let i = 0; i < inputs.length; i += size) {
@@ -247,13 +277,15 @@ class DefaultProducer implements Producer {
         throw e;
       }
       res.forEach((r, k) => endSubmitSpan(spans[k]!, r.task ? r.task : { error: r.error }));
-      for (const r of res) out.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error });
+      for (const r of res) sent.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error });
     }
-    return out;
+    if (rejected.size === 0) return sent;
+    let next = 0;
+    return all.map((_, i) => rejected.has(i) ? { ok: false as const, error: rejected.get(i)! } : sent[next++]!);
   }
 
-  async get<C extends string = string>(id: string, opts: CallOptions = {}): Promise<Task<PayloadOf<C>>> {
-    return (await this.call('get', () => this.transport.getTask(id, opts), opts.signal)) as Task<PayloadOf<C>>;
+  async get<C extends string = string>(id: string, opts: CallOptions = {}): Promise<TaskOf<C>> {
+    return (await this.call('get', () => this.transport.getTask(id, opts), opts.signal)) as TaskOf<C>;
   }
 
   /**
@@ -271,7 +303,11 @@ class DefaultProducer implements Producer {
     return this.call('getResult', () => this.transport.getResult(id, 0, opts), opts.signal);
   }
 
-  async waitForResult(id: string, opts: WaitOptions = {}): Promise<TaskResult> {
+  async waitForResult<C extends string = string>(id: string, opts: WaitOptions = {}): Promise<TaskResult<PayloadOf<C>, ResultOf<C>>> {
+    return (await this.waitAny(id, opts)) as TaskResult<PayloadOf<C>, ResultOf<C>>;
+  }
+
+  private async waitAny(id: string, opts: WaitOptions): Promise<TaskResult> {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -318,8 +354,8 @@ class DefaultProducer implements Producer {
  *   baseUrl: 'http://localhost:8080',   // reads and waitForResult over HTTP
  *   token: process.env.CODEQ_TOKEN!,
  * });
- * const task = await producer.submit('email.send', { to: 'a@example.com' }, { priority: 5 });
- * const { result } = await producer.waitForResult(task.id, { timeoutMs: 30_000 });
+ * const handle = await producer.submit('email.send', { to: 'a@example.com' }, { priority: 5 });
+ * const result = await handle.result({ timeoutMs: 30_000 }); // throws TaskFailedError / TaskCancelledError
  * ```
  */
 export function createProducer(opts: ProducerOptions): Producer {

@@ -4,23 +4,30 @@ import ts from 'typescript';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** Type errors of compiling `file` alone (strict settings like the package's). */
+function diagnostics(file: string): string[] {
+  const program = ts.createProgram([file], {
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    lib: ['lib.es2023.d.ts'],
+    types: ['node'],
+    skipLibCheck: true,
+    noEmit: true,
+  });
+  return ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? `${d.file.fileName.slice(here.length - 3)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+}
+
+// Each fixture marks every misuse with @ts-expect-error and states types with expect-type: it
+// compiles cleanly only if each of those lines really is a type error and every expectation holds.
 describe('typed commands (declaration merging)', () => {
-  it('checks payloads of declared commands and leaves others free', () => {
-    // test/fixtures/typed-commands.ts marks every misuse with @ts-expect-error: it compiles
-    // cleanly only if each of those lines really is a type error.
-    const fixture = join(here, '..', 'test', 'fixtures', 'typed-commands.ts');
-    const program = ts.createProgram([fixture], {
-      strict: true,
-      noUncheckedIndexedAccess: true,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      target: ts.ScriptTarget.ES2022,
-      lib: ['lib.es2023.d.ts'],
-      types: ['node'],
-      skipLibCheck: true,
-      noEmit: true,
-    });
-    const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
-    expect(diags).toEqual([]);
-  }, 30_000);
+  it('checks payloads and results of declared commands, narrows task.command, types handles and schemas', () => {
+    expect(diagnostics(join(here, '..', 'test', 'fixtures', 'typed-commands.ts'))).toEqual([]);
+  }, 60_000);
+
+  it('rejects undeclared commands when Register.strictCommands is on', () => {
+    expect(diagnostics(join(here, '..', 'test', 'strict', 'strict-commands.ts'))).toEqual([]);
+  }, 60_000);
 });

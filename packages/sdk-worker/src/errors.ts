@@ -42,16 +42,10 @@ export class WorkerStoppedError extends Error {
 /**
  * The abort reason of `ctx.signal` when a producer cancelled the task (the server answered a
  * heartbeat or the result with 409 `CANCELLED`). The worker records nothing more for the task:
- * the server has already ended it `CANCELLED`, and it is not retried.
+ * the server has already ended it `CANCELLED`, and it is not retried. The same class as the
+ * producer SDK's (which `handle.result()` throws), so `instanceof` works with either import.
  */
-export class TaskCancelledError extends Error {
-  readonly taskId: string;
-  constructor(taskId: string, options?: ErrorOptions) {
-    super(`task ${taskId} was cancelled`, options);
-    this.name = 'TaskCancelledError';
-    this.taskId = taskId;
-  }
-}
+export { TaskCancelledError } from '@codeq/sdk-producer';
 
 /**
  * The abort reason of `ctx.signal` when the handler ran longer than `handlerTimeoutMs`. The task

@@ -101,12 +101,14 @@ const SPARE_HOLD_MS = 1000;
 /** A pushed task as the SDK's Task (same shape as an HTTP claim answer). */
 export function taskFromProto(t: workerpb.Task): Task {
   const payload = t.payload.toString('utf8');
+  const data = parsePayload(payload);
   // One fixed-shape literal (this runs once per delivered task).
   const task: { -readonly [K in keyof Task]: Task[K] } = {
     id: t.id,
     command: t.command,
     payload,
-    payloadJson: parsePayload(payload),
+    data,
+    payloadJson: data,
     priority: t.priority,
     status: (t.status || 'IN_PROGRESS') as Task['status'],
     lastKnownLocation: 'INPROG_SET',

@@ -3,7 +3,31 @@
  * leases while a handler runs, record results, and drain on shutdown.
  */
 export { createWorker, toResultObject } from './worker.js';
-export type { Commands, PayloadOf, Handler, TaskContext, TaskLogger, TransportKind, Worker, WorkerEvent, WorkerOptions, WorkerTarget } from './worker.js';
+export type {
+  Commands,
+  CommandName,
+  PayloadOf,
+  ResultOf,
+  TaskOf,
+  Handler,
+  HandlerContext,
+  HandlerMap,
+  HandlerReturn,
+  MapHandler,
+  TaskContext,
+  TaskLogger,
+  TransportKind,
+  Worker,
+  WorkerEvent,
+  WorkerEventMap,
+  WorkerEventName,
+  WorkerListener,
+  WorkerHandlers,
+  WorkerOptions,
+  WorkerSettings,
+  WorkerTarget,
+} from './worker.js';
+export type { Register, StandardSchemaV1, CommandSchemas } from '@codeq/sdk-producer';
 export { GrpcWorkerTransport, taskFromProto, type GrpcWorkerTransportOptions, type WorkerSessionInfo } from './grpc-worker-transport.js';
 export { PermanentFailure, RetryTask, LeaseLostError, TaskCancelledError, WorkerStoppedError, HandlerTimeoutError } from './errors.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';

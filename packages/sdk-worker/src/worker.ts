@@ -1,6 +1,17 @@
 import { setMaxListeners } from 'node:events';
 import { CodeqError } from '@codeq/proto';
-import type { Commands as ProducerCommands } from '@codeq/sdk-producer';
+import {
+  checkSchemas,
+  formatIssues,
+  validatePayload,
+  type Commands as ProducerCommands,
+  type CommandNameIn,
+  type CommandSchemasIn,
+  type DeclaredResultIn,
+  type PayloadIn,
+  type ResultIn,
+  type TaskIn,
+} from '@codeq/sdk-producer';
 import {
   HttpTransport,
   backoffMs,
@@ -30,7 +41,16 @@ export type TransportKind = 'http' | 'grpc';
 export interface Commands extends ProducerCommands {}
 
 /** The payload type of command `C`: declared in {@link Commands}, else `unknown`. */
-export type PayloadOf<C extends string> = C extends Extract<keyof Commands, string> ? Commands[C] : unknown;
+export type PayloadOf<C extends string> = PayloadIn<Commands, C>;
+
+/** The result type of command `C`: its declared `result`, else `Record<string, unknown>`. */
+export type ResultOf<C extends string> = ResultIn<Commands, C>;
+
+/** The task of command `C`; for a union of commands a union discriminated by `task.command`. */
+export type TaskOf<C extends string> = TaskIn<Commands, C>;
+
+/** Command names a worker accepts: declared ones, and any string unless `Register['strictCommands']` is on. */
+export type CommandName = CommandNameIn<Commands>;
 
 /** What a handler gets besides the task. */
 export interface TaskContext {
@@ -96,7 +116,19 @@ export interface TaskLogger {
  * `undefined` → `{}`, anything else → `{ value }`). Throwing nacks the task (retry with backoff);
  * throwing {@link PermanentFailure} (or calling `ctx.fail`) records FAILED.
  */
-export type Handler<C extends string = string> = (task: Task<PayloadOf<C>>, ctx: TaskContext) => unknown;
+export type Handler<C extends string = string> = (task: TaskOf<C>, ctx: TaskContext) => unknown;
+
+/** The context of a handler in a {@link HandlerMap}: {@link TaskContext} plus the task itself. */
+export type HandlerContext<C extends string = string> = TaskContext & { readonly task: TaskOf<C> };
+
+/** What a map handler of `C` returns: its declared result (or a promise of it), anything when none is declared. */
+export type HandlerReturn<C extends string> = [DeclaredResultIn<Commands, C>] extends [undefined] ? unknown : ResultOf<C> | Promise<ResultOf<C>>;
+
+/** One handler of a {@link HandlerMap}: gets the parsed (and validated) payload and the context. */
+export type MapHandler<C extends string> = (data: PayloadOf<C>, ctx: HandlerContext<C>) => HandlerReturn<C>;
+
+/** Handlers by command (`handlers: { 'email.send': async (data, ctx) => … }`). */
+export type HandlerMap<C extends string> = { readonly [K in C]: MapHandler<K> };
 
 /** Hooks for logging and metrics. */
 export type WorkerEvent =
@@ -118,6 +150,23 @@ export type WorkerEvent =
   | { type: 'handler-timeout'; taskId: string; command: string; attempt: number; timeoutMs: number }
   | { type: 'reconnected'; downtimeMs: number }
   | { type: 'stopped' };
+
+/**
+ * Events of {@link Worker.on}: every {@link WorkerEvent} type by name, plus two derived ones:
+ * `retrying` (a nack that requeued the task: the `nacked` event with `status: 'requeued'`) and
+ * `failed`, which fires for a FAILED result and also for a nack that dead-lettered the task
+ * (then `deadLettered: true`, `error` is the nack reason).
+ */
+export type WorkerEventMap = { [T in Exclude<WorkerEvent['type'], 'failed'>]: Extract<WorkerEvent, { type: T }> } & {
+  failed: Extract<WorkerEvent, { type: 'failed' }> & { deadLettered?: boolean };
+  retrying: Extract<WorkerEvent, { type: 'nacked' }> & { status: 'requeued' };
+};
+
+/** Names of the events {@link Worker.on} accepts. */
+export type WorkerEventName = keyof WorkerEventMap;
+
+/** A listener of event `K`. Its return value is ignored; a throw (or rejected promise) is logged, never breaks the worker. */
+export type WorkerListener<K extends WorkerEventName> = (event: WorkerEventMap[K]) => unknown;
 
 /**
  * Where to connect. With `grpcAddress` the worker runs its claim loop on the gRPC worker stream
@@ -144,11 +193,34 @@ export type WorkerTarget =
       token?: string;
     };
 
+/**
+ * The handler side of {@link WorkerOptions}: one `handler` for all `commands`, or a `handlers`
+ * map by command (then `commands` defaults to the map's keys). Give exactly one of the two
+ * (checked when the worker is created: `VALIDATION_FAILED`).
+ */
+export interface WorkerHandlers<C extends string> {
+  /** Commands to claim, in priority order. Required with `handler`. @default the keys of `handlers` */
+  commands?: readonly C[];
+  /** One handler for every command: gets the task (`task.data` is the payload) and the context. */
+  handler?: Handler<C>;
+  /**
+   * A handler per command, called with the parsed (and validated) payload and the context
+   * (`ctx.task` is the task). A claimed task whose command has no handler is recorded FAILED.
+   */
+  handlers?: HandlerMap<C>;
+}
+
 /** Options of {@link createWorker}. */
-export type WorkerOptions<C extends string = string> = WorkerTarget & {
-  /** Commands to claim, in priority order. */
-  commands: readonly C[];
-  handler: Handler<C>;
+export type WorkerOptions<C extends string = string> = WorkerTarget & WorkerHandlers<C> & WorkerSettings;
+
+/** The settings of {@link WorkerOptions} besides the target and the handlers. */
+export interface WorkerSettings {
+  /**
+   * Runtime validation of payloads by command with any Standard Schema validator (zod, valibot,
+   * arktype …), before the handler runs. A payload that fails is recorded FAILED (not retried)
+   * with the issues as the error; a passing one reaches the handler as the schema outputs it.
+   */
+  schemas?: CommandSchemasIn<Commands>;
   /** Tasks processed at once (one claim loop per slot). @default 1 */
   concurrency?: number;
   /** Lease length requested on claim and heartbeat. @default the server's DEFAULT_LEASE_SECONDS (300) */
@@ -199,7 +271,7 @@ export type WorkerOptions<C extends string = string> = WorkerTarget & {
    */
   taskNotes?: boolean;
   onEvent?: (event: WorkerEvent) => void;
-};
+}
 
 /** A running (or stopped) worker. */
 export interface Worker {
@@ -212,6 +284,17 @@ export interface Worker {
   /** Tasks being processed now. */
   readonly inFlight: number;
   readonly state: 'idle' | 'running' | 'draining' | 'stopped';
+  /** The commands the worker claims. */
+  readonly commands: readonly string[];
+  /**
+   * Adds a listener (alongside `onEvent`): `worker.on('completed', (e) => …)`. Listeners run in
+   * order of registration; one that throws is logged and the others still run.
+   */
+  on<K extends WorkerEventName>(event: K, listener: WorkerListener<K>): Worker;
+  /** Adds a listener that is removed after its first call. */
+  once<K extends WorkerEventName>(event: K, listener: WorkerListener<K>): Worker;
+  /** Removes a listener added with `on` or `once`. */
+  off<K extends WorkerEventName>(event: K, listener: WorkerListener<K>): Worker;
 }
 
 type Outcome =
@@ -395,10 +478,30 @@ class ClaimLoopWorker<C extends string> implements Worker {
     void this.stop(this.state === 'running' ? {} : { deadlineMs: 0 });
   };
   private readonly onUserAbort = (): void => void this.stop();
+  readonly commands: readonly string[];
+  private readonly handlerMap: Readonly<Record<string, MapHandler<string> | undefined>> | undefined;
+  private readonly listeners = new Map<WorkerEventName, Array<{ fn: (e: never) => unknown; once: boolean }>>();
 
   constructor(private readonly opts: WorkerOptions<C>) {
-    if (!opts.commands.length) throw new CodeqError('VALIDATION_FAILED', 'commands: at least one command is required');
-    if (typeof opts.handler !== 'function') throw new CodeqError('VALIDATION_FAILED', 'handler is required');
+    const hasHandler = opts.handler !== undefined;
+    const hasMap = opts.handlers !== undefined;
+    if (hasHandler === hasMap) throw new CodeqError('VALIDATION_FAILED', 'give exactly one of handler and handlers');
+    if (hasHandler && typeof opts.handler !== 'function') throw new CodeqError('VALIDATION_FAILED', 'handler must be a function');
+    if (hasMap) {
+      const map = opts.handlers as unknown;
+      if (typeof map !== 'object' || map === null) throw new CodeqError('VALIDATION_FAILED', 'handlers must be an object of functions by command');
+      for (const [command, h] of Object.entries(map)) {
+        if (typeof h !== 'function') throw new CodeqError('VALIDATION_FAILED', `handlers['${command}'] must be a function`);
+      }
+      this.handlerMap = map as Record<string, MapHandler<string> | undefined>;
+    }
+    this.commands = opts.commands ?? Object.keys(this.handlerMap ?? {});
+    if (!this.commands.length) throw new CodeqError('VALIDATION_FAILED', 'commands: at least one command is required');
+    try {
+      checkSchemas(opts.schemas);
+    } catch (e) {
+      throw new CodeqError('VALIDATION_FAILED', (e as Error).message);
+    }
     const { transport, owned } = openTransport(opts);
     this.ownsTransport = owned;
     this.transport = transport;
@@ -436,7 +539,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       if (this.opts.signal.aborted) queueMicrotask(this.onUserAbort);
       else this.opts.signal.addEventListener('abort', this.onUserAbort, { once: true });
     }
-    log(this.logger, 'info', 'codeq worker: started', { commands: this.opts.commands, concurrency: this.concurrency, target: this.transport.target });
+    log(this.logger, 'info', 'codeq worker: started', { commands: this.commands, concurrency: this.concurrency, target: this.transport.target });
     for (let i = 0; i < this.concurrency; i++) this.slots.push(this.slotLoop(i));
     void Promise.all(this.slots).then(() => this.finish());
     return this;
@@ -476,7 +579,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       let task: Task | null;
       try {
         task = await this.transport.claim(
-          { commands: this.opts.commands, waitSeconds: this.waitSeconds, ...(this.opts.leaseSeconds ? { leaseSeconds: this.opts.leaseSeconds } : {}) },
+          { commands: this.commands, waitSeconds: this.waitSeconds, ...(this.opts.leaseSeconds ? { leaseSeconds: this.opts.leaseSeconds } : {}) },
           { signal: this.stopCtl.signal },
         );
       } catch (e) {
@@ -556,8 +659,12 @@ class ClaimLoopWorker<C extends string> implements Worker {
     const timeoutMs = typeof t === 'function' ? t(task) : t;
     const traced = startProcessSpan(task, task.workerId);
     try {
-      const value = await traced.run(() => (timeoutMs && timeoutMs > 0 ? this.runWithTimeout(e, timeoutMs) : this.opts.handler(task as Task<PayloadOf<C>>, this.context(e))));
-      outcome = { kind: 'complete', result: toResultObject(value) };
+      const run = await this.prepare(e);
+      if (typeof run === 'string') outcome = { kind: 'fail', message: run };
+      else {
+        const value = await traced.run(() => (timeoutMs && timeoutMs > 0 ? this.runWithTimeout(e, timeoutMs, run) : run()));
+        outcome = { kind: 'complete', result: toResultObject(value) };
+      }
       endProcessSpan(traced.span, outcome.kind);
     } catch (err) {
       outcome = this.classify(task, err);
@@ -566,8 +673,36 @@ class ClaimLoopWorker<C extends string> implements Worker {
     return { settled: this.record(e, outcome) };
   }
 
+  /**
+   * The call of the task's handler, with the payload validated by its schema (if any); or the
+   * FAILED reason when the payload is invalid or no handler takes the command.
+   */
+  private async prepare(e: InFlight): Promise<(() => unknown) | string> {
+    let task = e.task;
+    const map = this.handlerMap;
+    const mapped = map ? (Object.hasOwn(map, task.command) ? map[task.command] : undefined) : undefined;
+    if (map && !mapped) {
+      const known = Object.keys(map).join(', ');
+      log(this.logger, 'warn', 'codeq worker: no handler for the command, recording FAILED', { taskId: task.id, command: task.command });
+      return `no handler for command '${task.command}' in this worker's handlers (${known})`;
+    }
+    const schema = this.opts.schemas?.[task.command];
+    if (schema) {
+      const r = await validatePayload(schema, task.data);
+      if (!r.ok) {
+        log(this.logger, 'warn', 'codeq worker: payload failed validation, recording FAILED', { taskId: task.id, command: task.command });
+        return `VALIDATION_FAILED: payload of '${task.command}' failed validation: ${formatIssues(r.issues)} ${JSON.stringify(r.issues.map((i) => ({ path: i.path.map(String), message: i.message })))}`;
+      }
+      if (r.value !== task.data) task = { ...task, data: r.value, payloadJson: r.value };
+    }
+    const ctx = this.context(e, task);
+    if (mapped) return () => mapped(task.data, ctx);
+    const handler = this.opts.handler as Handler<C>;
+    return () => handler(task as TaskOf<C>, ctx);
+  }
+
   /** Runs the handler; after `timeoutMs` aborts its signal and rejects with HandlerTimeoutError without waiting for it. */
-  private runWithTimeout(e: InFlight, timeoutMs: number): Promise<unknown> {
+  private runWithTimeout(e: InFlight, timeoutMs: number, call: () => unknown): Promise<unknown> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
@@ -578,7 +713,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
         reject(err);
       }, timeoutMs);
     });
-    const run = (async () => this.opts.handler(e.task as Task<PayloadOf<C>>, this.context(e)))();
+    const run = (async () => call())();
     return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
   }
 
@@ -618,9 +753,10 @@ class ClaimLoopWorker<C extends string> implements Worker {
     return (e.handlerCtl ??= new AbortController());
   }
 
-  private context(e: InFlight): TaskContext {
+  private context(e: InFlight, task: Task): TaskContext & { readonly task: Task } {
     const handlerCtl = (): AbortController => this.handlerCtl(e);
     return {
+      task,
       get signal() {
         return handlerCtl().signal;
       },
@@ -1001,12 +1137,63 @@ class ClaimLoopWorker<C extends string> implements Worker {
     });
   }
 
+  on<K extends WorkerEventName>(event: K, listener: WorkerListener<K>): Worker {
+    return this.addListener(event, listener, false);
+  }
+
+  once<K extends WorkerEventName>(event: K, listener: WorkerListener<K>): Worker {
+    return this.addListener(event, listener, true);
+  }
+
+  off<K extends WorkerEventName>(event: K, listener: WorkerListener<K>): Worker {
+    const list = this.listeners.get(event);
+    const i = list ? list.findIndex((l) => l.fn === listener) : -1;
+    if (list && i >= 0) list.splice(i, 1);
+    return this;
+  }
+
+  private addListener<K extends WorkerEventName>(event: K, listener: WorkerListener<K>, once: boolean): Worker {
+    if (typeof listener !== 'function') throw new TypeError(`listener of '${event}' must be a function`);
+    const list = this.listeners.get(event) ?? [];
+    list.push({ fn: listener, once });
+    this.listeners.set(event, list);
+    return this;
+  }
+
   private emit(event: WorkerEvent): void {
-    if (!this.opts.onEvent) return;
-    try {
-      this.opts.onEvent(event);
-    } catch (err) {
-      log(this.logger, 'error', 'codeq worker: onEvent threw', { error: errorMessage(err) });
+    if (this.opts.onEvent) {
+      try {
+        this.opts.onEvent(event);
+      } catch (err) {
+        log(this.logger, 'error', 'codeq worker: onEvent threw', { error: errorMessage(err) });
+      }
+    }
+    if (this.listeners.size === 0) return;
+    this.dispatch(event.type, event);
+    if (event.type === 'nacked') {
+      if (event.status === 'requeued') this.dispatch('retrying', event);
+      else {
+        const { taskId, command, attempt, durationMs, reason } = event;
+        this.dispatch('failed', { type: 'failed', taskId, command, attempt, durationMs, error: reason, deadLettered: true });
+      }
+    }
+  }
+
+  /** Calls the listeners of `name`; a throwing (or rejecting) listener is logged and skipped. */
+  private dispatch(name: WorkerEventName, event: WorkerEventMap[WorkerEventName]): void {
+    const list = this.listeners.get(name);
+    if (!list || list.length === 0) return;
+    for (const l of [...list]) {
+      if (l.once) {
+        const i = list.indexOf(l);
+        if (i >= 0) list.splice(i, 1);
+      }
+      try {
+        const r = (l.fn as (e: unknown) => unknown)(event);
+        if (r instanceof Promise) r.catch((err: unknown) => log(this.logger, 'error', `codeq worker: '${name}' listener rejected`, { error: errorMessage(err) }));
+      } catch (err) {
+        log(this.logger, 'error', `codeq worker: '${name}' listener threw`, { error: errorMessage(err) });
+      }
     }
   }
 }
@@ -1019,16 +1206,18 @@ class ClaimLoopWorker<C extends string> implements Worker {
  * ```ts
  * const worker = createWorker({
  *   grpcAddress: 'localhost:9091', token: process.env.CODEQ_TOKEN!,
- *   commands: ['email.send'], concurrency: 4,
- *   handler: async (task, ctx) => {
- *     await sendEmail(task.payloadJson, { signal: ctx.signal });
- *     return { sent: true };
+ *   concurrency: 4, // commands default to the handlers' keys
+ *   handlers: {
+ *     'email.send': async (data, ctx) => {
+ *       await sendEmail(data, { signal: ctx.signal });
+ *       return { sent: true };
+ *     },
  *   },
  *   handleSignals: true,
  * }).start();
  * await worker.done;
  * ```
  */
-export function createWorker<C extends string>(opts: WorkerOptions<C>): Worker {
+export function createWorker<C extends CommandName>(opts: WorkerOptions<C>): Worker {
   return new ClaimLoopWorker(opts);
 }

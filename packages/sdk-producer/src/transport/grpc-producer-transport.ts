@@ -85,19 +85,55 @@ function toProto(input: CreateTaskInput, seq: string, payload: Buffer): producer
 }
 
 /**
- * The task a successful create stands for. A CreateAck carries only the id, so the other fields
- * are the submitted values (`status` PENDING, `attempts` 0, `maxAttempts` 0 when the server
- * default applies, `payload` as sent). Read it back with `getTask` for the stored state.
+ * The stored task of a CreateAck (`CreateAck.task`, a codeQ-TS addition): the same fields
+ * `GET /tasks/:id` reports right after the create.
+ */
+export function taskFromStored(t: producerpb.StoredTask): Task {
+  const payload = t.payload.toString('utf8');
+  const data = parsePayload(payload);
+  const task: { -readonly [K in keyof Task]: Task[K] } = {
+    id: t.id,
+    command: t.command,
+    payload,
+    data,
+    payloadJson: data,
+    priority: t.priority,
+    status: (t.status || 'PENDING') as Task['status'],
+    attempts: t.attempts,
+    maxAttempts: t.maxAttempts,
+    createdAt: t.createdAt,
+    updatedAt: t.updatedAt,
+  };
+  if (t.lastKnownLocation) task.lastKnownLocation = t.lastKnownLocation;
+  if (t.webhook) task.webhook = t.webhook;
+  if (t.workerId) task.workerId = t.workerId;
+  if (t.leaseUntil) task.leaseUntil = t.leaseUntil;
+  if (t.leaseId) task.leaseId = t.leaseId;
+  if (t.error) task.error = t.error;
+  if (t.resultKey) task.resultKey = t.resultKey;
+  if (t.tenantId) task.tenantId = t.tenantId;
+  if (t.cancelRequested) task.cancelRequested = true;
+  return task;
+}
+
+/**
+ * The task a successful create stands for. A codeQ-TS server sends the stored task in the ack
+ * (`CreateAck.task`, see {@link taskFromStored}); an upstream server sends only the id, and then
+ * the other fields are the submitted values (`status` PENDING, `attempts` 0, `maxAttempts` 0
+ * when the server default applies, `payload` as sent): read it back with `getTask` for the
+ * stored state.
  */
 export function taskFromAck(id: string, input: CreateTaskInput, payloadText: string, info: ProducerSessionInfo | undefined, now: number): Task {
   const at = new Date(now).toISOString();
   const visibleAt = input.runAt !== undefined ? Date.parse(input.runAt) : input.delaySeconds ? now + input.delaySeconds * 1000 : now;
   // One fixed-shape literal (this runs once per submitted task).
+  const data = parsePayload(payloadText);
   const task: { -readonly [K in keyof Task]: Task[K] } = {
     id,
     command: input.command,
     payload: payloadText,
-    payloadJson: parsePayload(payloadText),
+    data,
+    payloadJson: data,
     priority: Math.min(9, Math.max(0, input.priority ?? 0)),
     status: 'PENDING',
     lastKnownLocation: visibleAt > now ? 'DELAYED_ZSET' : 'PENDING_LIST',
@@ -339,7 +375,7 @@ export class GrpcProducerTransport implements Transport {
         this.pending.set(seq, {
           epoch: conn.epoch,
           onAck: (a) => {
-            results[i] = a.ok ? { task: taskFromAck(a.taskId, input, text, conn.info, now) } : { error: decodeAckError(a.errorMessage, a.errorCode) };
+            results[i] = a.ok ? { task: a.task ? taskFromStored(a.task) : taskFromAck(a.taskId, input, text, conn.info, now) } : { error: decodeAckError(a.errorMessage, a.errorCode) };
             if (--left === 0) finish();
           },
           onFail: (e) => finish(e),

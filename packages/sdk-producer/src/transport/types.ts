@@ -4,16 +4,22 @@ import { CodeqError } from '@codeq/proto';
 export type TaskStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 
 /**
- * A task as the server reports it, with two conveniences: `payloadJson` (the payload parsed
- * from upstream's JSON text in `payload`) and numeric defaults for fields the server omits when
- * zero (`priority`, `attempts`).
+ * A task as the server reports it, with two conveniences: `data` (the payload parsed from
+ * upstream's JSON text in `payload`) and numeric defaults for fields the server omits when
+ * zero (`priority`, `attempts`). `C` is the command: a literal for typed tasks, so a
+ * `switch (task.command)` over a union of tasks narrows `task.data`.
  */
-export interface Task<P = unknown> {
+export interface Task<P = unknown, C extends string = string> {
   readonly id: string;
-  readonly command: string;
+  readonly command: C;
   /** Upstream's wire form: the payload as JSON text (e.g. `"{\"a\":1}"`). */
   readonly payload: string;
-  /** `payload` parsed as JSON. */
+  /** `payload` parsed as JSON (the text itself when it is not JSON), typed by `Commands`. */
+  readonly data: P;
+  /**
+   * The same value as {@link Task.data}.
+   * @deprecated use `data`
+   */
   readonly payloadJson: P;
   /** 0–9, higher first. */
   readonly priority: number;
@@ -134,6 +140,7 @@ export function parseTask<P = unknown>(raw: unknown): Task<P> {
   }
   const out: Record<string, unknown> = { ...raw };
   out['payload'] = payload;
+  out['data'] = payloadJson;
   out['payloadJson'] = payloadJson;
   out['priority'] = num(raw, 'priority');
   out['attempts'] = num(raw, 'attempts');

@@ -19,7 +19,7 @@ export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
     'The payload is any JSON value, from --payload, --payload-file (- for stdin) or standard input (default {}). ' +
     'Transient failures are retried with one idempotency key, so a retry never creates a second task. ' +
     'Prints `[OK] Task created: <id>` (the id is the last word), or the task with --json. ' +
-    'With --transport grpc the task goes over the producer stream (the --json task then shows the submitted values; use `tasks get` for the stored state).';
+    'With --transport grpc the task goes over the producer stream (the --json task is the stored task from the ack; an upstream server acks only the id, and then it shows the submitted values).';
   static override aliases = ['task:create'];
   static override examples = [
     `<%= config.bin %> tasks submit email.send --payload '{"to":"a@example.com"}' --priority 5`,

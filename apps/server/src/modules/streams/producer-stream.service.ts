@@ -13,12 +13,38 @@ import { producerpb } from '@codeq/proto';
 import { CLOCK, LOGGER, type Clock } from '../../common/tokens.js';
 import type { Logger } from '../../common/logger.js';
 import type { Principal } from '../../domain/claims.js';
+import type { TaskRecord } from '../../domain/task.js';
+import { formatLeaseUntil, formatTime } from '../../domain/time.js';
 import { AuthService } from '../auth/auth.service.js';
 import { TasksService } from '../tasks/tasks.service.js';
 import { ackError, authFailure, MAX_STREAM_BATCH, StreamListener, StreamSession } from './stream-listener.js';
 import { createFromProto } from './stream-commands.js';
 
 type Call = grpc.ServerDuplexStream<producerpb.ProducerEvent, producerpb.ServerEvent>;
+
+/** `CreateAck.task` (codeQ-TS addition): the stored task in the HTTP task JSON's terms (`taskToJson`). */
+export function toStoredTask(t: TaskRecord): producerpb.StoredTask {
+  return {
+    id: t.id,
+    command: t.command,
+    payload: Buffer.from(t.payload, 'utf8'),
+    priority: t.priority,
+    webhook: t.webhook ?? '',
+    maxAttempts: t.maxAttempts,
+    status: t.status,
+    lastKnownLocation: t.location,
+    attempts: t.attempts,
+    tenantId: t.tenantId,
+    createdAt: formatTime(t.createdAtMs),
+    updatedAt: formatTime(t.updatedAtMs),
+    workerId: t.workerId ?? '',
+    leaseUntil: t.leaseUntilMs != null ? formatLeaseUntil(t.leaseUntilMs) : '',
+    leaseId: t.leaseId ?? '',
+    error: t.error ?? '',
+    resultKey: t.resultKey ?? '',
+    cancelRequested: t.cancelRequested,
+  };
+}
 
 @Injectable()
 export class ProducerStreamService extends StreamListener {
@@ -41,15 +67,15 @@ export class ProducerStreamService extends StreamListener {
    * in call order and share one group commit.
    */
   create(p: Principal, c: producerpb.CreateTask): Promise<producerpb.CreateAck> {
-    let pending: Promise<{ id: string }>;
+    let pending: Promise<TaskRecord>;
     try {
       pending = this.tasks.create(p.tenantId, createFromProto(c, this.clock.now()));
     } catch (e) {
-      return Promise.resolve({ seq: c.seq, ok: false, taskId: '', ...ackError(e) });
+      return Promise.resolve({ seq: c.seq, ok: false, taskId: '', ...ackError(e), task: undefined });
     }
     return pending.then(
-      (t) => ({ seq: c.seq, ok: true, taskId: t.id, errorMessage: '', errorCode: '' }),
-      (e: unknown) => ({ seq: c.seq, ok: false, taskId: '', ...ackError(e) }),
+      (t) => ({ seq: c.seq, ok: true, taskId: t.id, errorMessage: '', errorCode: '', task: toStoredTask(t) }),
+      (e: unknown) => ({ seq: c.seq, ok: false, taskId: '', ...ackError(e), task: undefined }),
     );
   }
 }

@@ -99,6 +99,51 @@ export interface CreateAck {
   errorMessage: string;
   /** codeQ-TS addition: error-catalogue code (e.g. VALIDATION_FAILED) when ok is false. */
   errorCode: string;
+  /**
+   * codeQ-TS addition: the stored task when ok is true (the new task, or the existing one on an
+   * idempotent replay), with the fields GET /v1/codeq/tasks/{id} reports. Unset from upstream
+   * servers and when ok is false; clients then know only task_id.
+   */
+  task?: StoredTask | undefined;
+}
+
+/**
+ * codeQ-TS addition: a task as stored by the server, in the HTTP API's task-JSON terms
+ * (spec/http-api.md §4.1). Sent only inside CreateAck.task.
+ */
+export interface StoredTask {
+  /** Server-assigned task id (UUID). */
+  id: string;
+  /** Command (event type), trimmed. */
+  command: string;
+  /** Payload exactly as stored (normalised JSON text for JSON payloads). */
+  payload: Buffer;
+  /** 0 (lowest) .. 9 (highest), after clamping. */
+  priority: number;
+  /** Result webhook URL, empty when none. */
+  webhook: string;
+  /** Effective maximum number of attempts (the server default applied). */
+  maxAttempts: number;
+  /** PENDING, IN_PROGRESS, COMPLETED, FAILED or CANCELLED. */
+  status: string;
+  /** PENDING_LIST, DELAYED_ZSET, INPROG_SET, DLQ_SET or NONE. */
+  lastKnownLocation: string;
+  /** Attempts consumed so far. */
+  attempts: number;
+  /** Tenant the task belongs to. */
+  tenantId: string;
+  /** Creation and last update time, RFC 3339 UTC as in the HTTP task JSON. */
+  createdAt: string;
+  updatedAt: string;
+  /** Lease holder, lease end (RFC 3339) and lease id while IN_PROGRESS; empty otherwise. */
+  workerId: string;
+  leaseUntil: string;
+  leaseId: string;
+  /** Failure reason and result key of a finished task; empty otherwise. */
+  error: string;
+  resultKey: string;
+  /** A producer asked to cancel this IN_PROGRESS task. */
+  cancelRequested: boolean;
 }
 
 /**
@@ -741,7 +786,7 @@ export const HelloAck: MessageFns<HelloAck> = {
 };
 
 function createBaseCreateAck(): CreateAck {
-  return { seq: "0", ok: false, taskId: "", errorMessage: "", errorCode: "" };
+  return { seq: "0", ok: false, taskId: "", errorMessage: "", errorCode: "", task: undefined };
 }
 
 export const CreateAck: MessageFns<CreateAck> = {
@@ -760,6 +805,9 @@ export const CreateAck: MessageFns<CreateAck> = {
     }
     if (message.errorCode !== "") {
       writer.uint32(810).string(message.errorCode);
+    }
+    if (message.task !== undefined) {
+      StoredTask.encode(message.task, writer.uint32(818).fork()).join();
     }
     return writer;
   },
@@ -817,6 +865,14 @@ export const CreateAck: MessageFns<CreateAck> = {
             message.errorCode = reader.string();
             continue;
           }
+          case 102: {
+            if (tag !== 818) {
+              break;
+            }
+
+            message.task = StoredTask.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -848,6 +904,7 @@ export const CreateAck: MessageFns<CreateAck> = {
         : isSet(object.error_code)
         ? globalThis.String(object.error_code)
         : "",
+      task: isSet(object.task) ? StoredTask.fromJSON(object.task) : undefined,
     };
   },
 
@@ -868,6 +925,9 @@ export const CreateAck: MessageFns<CreateAck> = {
     if (message.errorCode !== "") {
       obj.errorCode = message.errorCode;
     }
+    if (message.task !== undefined) {
+      obj.task = StoredTask.toJSON(message.task);
+    }
     return obj;
   },
 
@@ -881,6 +941,409 @@ export const CreateAck: MessageFns<CreateAck> = {
     message.taskId = object.taskId ?? "";
     message.errorMessage = object.errorMessage ?? "";
     message.errorCode = object.errorCode ?? "";
+    message.task = (object.task !== undefined && object.task !== null)
+      ? StoredTask.fromPartial(object.task)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStoredTask(): StoredTask {
+  return {
+    id: "",
+    command: "",
+    payload: Buffer.alloc(0),
+    priority: 0,
+    webhook: "",
+    maxAttempts: 0,
+    status: "",
+    lastKnownLocation: "",
+    attempts: 0,
+    tenantId: "",
+    createdAt: "",
+    updatedAt: "",
+    workerId: "",
+    leaseUntil: "",
+    leaseId: "",
+    error: "",
+    resultKey: "",
+    cancelRequested: false,
+  };
+}
+
+export const StoredTask: MessageFns<StoredTask> = {
+  encode(message: StoredTask, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.command !== "") {
+      writer.uint32(18).string(message.command);
+    }
+    if (message.payload.length !== 0) {
+      writer.uint32(26).bytes(message.payload);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(32).int32(message.priority);
+    }
+    if (message.webhook !== "") {
+      writer.uint32(42).string(message.webhook);
+    }
+    if (message.maxAttempts !== 0) {
+      writer.uint32(48).int32(message.maxAttempts);
+    }
+    if (message.status !== "") {
+      writer.uint32(58).string(message.status);
+    }
+    if (message.lastKnownLocation !== "") {
+      writer.uint32(66).string(message.lastKnownLocation);
+    }
+    if (message.attempts !== 0) {
+      writer.uint32(72).int32(message.attempts);
+    }
+    if (message.tenantId !== "") {
+      writer.uint32(82).string(message.tenantId);
+    }
+    if (message.createdAt !== "") {
+      writer.uint32(90).string(message.createdAt);
+    }
+    if (message.updatedAt !== "") {
+      writer.uint32(98).string(message.updatedAt);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(106).string(message.workerId);
+    }
+    if (message.leaseUntil !== "") {
+      writer.uint32(114).string(message.leaseUntil);
+    }
+    if (message.leaseId !== "") {
+      writer.uint32(122).string(message.leaseId);
+    }
+    if (message.error !== "") {
+      writer.uint32(130).string(message.error);
+    }
+    if (message.resultKey !== "") {
+      writer.uint32(138).string(message.resultKey);
+    }
+    if (message.cancelRequested !== false) {
+      writer.uint32(144).bool(message.cancelRequested);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredTask {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredTask();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.priority = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.webhook = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxAttempts = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.lastKnownLocation = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.attempts = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.createdAt = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.updatedAt = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.leaseUntil = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.leaseId = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.resultKey = reader.string();
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.cancelRequested = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredTask {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      payload: isSet(object.payload) ? Buffer.from(bytesFromBase64(object.payload)) : Buffer.alloc(0),
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      webhook: isSet(object.webhook) ? globalThis.String(object.webhook) : "",
+      maxAttempts: isSet(object.maxAttempts)
+        ? globalThis.Number(object.maxAttempts)
+        : isSet(object.max_attempts)
+        ? globalThis.Number(object.max_attempts)
+        : 0,
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      lastKnownLocation: isSet(object.lastKnownLocation)
+        ? globalThis.String(object.lastKnownLocation)
+        : isSet(object.last_known_location)
+        ? globalThis.String(object.last_known_location)
+        : "",
+      attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? globalThis.String(object.createdAt)
+        : isSet(object.created_at)
+        ? globalThis.String(object.created_at)
+        : "",
+      updatedAt: isSet(object.updatedAt)
+        ? globalThis.String(object.updatedAt)
+        : isSet(object.updated_at)
+        ? globalThis.String(object.updated_at)
+        : "",
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
+      leaseUntil: isSet(object.leaseUntil)
+        ? globalThis.String(object.leaseUntil)
+        : isSet(object.lease_until)
+        ? globalThis.String(object.lease_until)
+        : "",
+      leaseId: isSet(object.leaseId)
+        ? globalThis.String(object.leaseId)
+        : isSet(object.lease_id)
+        ? globalThis.String(object.lease_id)
+        : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      resultKey: isSet(object.resultKey)
+        ? globalThis.String(object.resultKey)
+        : isSet(object.result_key)
+        ? globalThis.String(object.result_key)
+        : "",
+      cancelRequested: isSet(object.cancelRequested)
+        ? globalThis.Boolean(object.cancelRequested)
+        : isSet(object.cancel_requested)
+        ? globalThis.Boolean(object.cancel_requested)
+        : false,
+    };
+  },
+
+  toJSON(message: StoredTask): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.payload.length !== 0) {
+      obj.payload = base64FromBytes(message.payload);
+    }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.webhook !== "") {
+      obj.webhook = message.webhook;
+    }
+    if (message.maxAttempts !== 0) {
+      obj.maxAttempts = Math.round(message.maxAttempts);
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.lastKnownLocation !== "") {
+      obj.lastKnownLocation = message.lastKnownLocation;
+    }
+    if (message.attempts !== 0) {
+      obj.attempts = Math.round(message.attempts);
+    }
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.createdAt !== "") {
+      obj.createdAt = message.createdAt;
+    }
+    if (message.updatedAt !== "") {
+      obj.updatedAt = message.updatedAt;
+    }
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
+    if (message.leaseUntil !== "") {
+      obj.leaseUntil = message.leaseUntil;
+    }
+    if (message.leaseId !== "") {
+      obj.leaseId = message.leaseId;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.resultKey !== "") {
+      obj.resultKey = message.resultKey;
+    }
+    if (message.cancelRequested !== false) {
+      obj.cancelRequested = message.cancelRequested;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StoredTask>): StoredTask {
+    return StoredTask.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StoredTask>): StoredTask {
+    const message = createBaseStoredTask();
+    message.id = object.id ?? "";
+    message.command = object.command ?? "";
+    message.payload = object.payload ?? Buffer.alloc(0);
+    message.priority = object.priority ?? 0;
+    message.webhook = object.webhook ?? "";
+    message.maxAttempts = object.maxAttempts ?? 0;
+    message.status = object.status ?? "";
+    message.lastKnownLocation = object.lastKnownLocation ?? "";
+    message.attempts = object.attempts ?? 0;
+    message.tenantId = object.tenantId ?? "";
+    message.createdAt = object.createdAt ?? "";
+    message.updatedAt = object.updatedAt ?? "";
+    message.workerId = object.workerId ?? "";
+    message.leaseUntil = object.leaseUntil ?? "";
+    message.leaseId = object.leaseId ?? "";
+    message.error = object.error ?? "";
+    message.resultKey = object.resultKey ?? "";
+    message.cancelRequested = object.cancelRequested ?? false;
     return message;
   },
 };
