@@ -7,7 +7,11 @@
  *  - one process per data directory: an exclusive lock on `codeq.lock`, released by the kernel
  *    when the process dies;
  *  - memory indexes rebuilt at start: ready FIFOs per (tenant, command, priority), a heap of
- *    delayed tasks and a heap of leases, each with one timer; long-poll waiters woken directly.
+ *    delayed tasks and a heap of leases, each with one timer; long-poll waiters woken directly;
+ *  - memory holds only what ordering and routing need (issue 12 item 6): ids, tenant, command,
+ *    status, location, priority, seq, lease and attempt fields of live tasks. Payloads, webhook
+ *    URLs and error texts (DISK_ONLY_COLUMNS) stay on disk and are read by id — in one batched
+ *    statement for a claim — when a record is handed out; results are never held.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +41,39 @@ import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-s
 import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { CodeqError } from '@codeq/proto/errors';
+
+/**
+ * Task columns never held in memory for a committed live task (issue 12 item 6): read from the
+ * database, by id, when a record is handed out. Every other column of TASK_COLUMNS is loaded.
+ */
+const DISK_ONLY_COLUMNS = ['payload', 'webhook', 'error', 'last_error'] as const;
+const MEMORY_COLUMNS = TASK_COLUMNS.filter((c) => !(DISK_ONLY_COLUMNS as readonly string[]).includes(c));
+
+/** The disk-only fields of a task, as read back. */
+interface DiskOnly {
+  payload: string;
+  webhook: string | null;
+  error: string | null;
+  lastError: string | null;
+}
+
+/**
+ * Marks a memory record whose disk-only fields are blank. A symbol key is copied by object
+ * spread, so a record derived from a slim one (`{ ...t, status }`) is recognised as slim too and
+ * filled in before it is written or handed out.
+ */
+const SLIM: unique symbol = Symbol('slim');
+type MemRecord = TaskRecord & { [SLIM]?: true };
+
+function isSlim(t: TaskRecord): boolean {
+  return (t as MemRecord)[SLIM] === true;
+}
+
+/** A full record from a slim one and its disk-only fields. */
+function withDiskOnly(t: TaskRecord, d: DiskOnly): TaskRecord {
+  const { [SLIM]: _slim, ...rest } = t as MemRecord;
+  return { ...rest, payload: d.payload, webhook: d.webhook, error: d.error, lastError: d.lastError };
+}
 
 /** Pause between attempts to recover from a failed commit (ADR 0005). */
 const RECOVERY_RETRY_MS = 250;
@@ -142,9 +179,11 @@ export class SqliteTaskStore implements TaskStore {
     findIdempotent: BetterSqlite3.Statement;
     expiredTerminal: BetterSqlite3.Statement;
     expiredTerminalOfTenant: BetterSqlite3.Statement;
+    diskOnly: BetterSqlite3.Statement;
+    diskOnlyMany: BetterSqlite3.Statement;
   };
 
-  /** Non-terminal tasks. */
+  /** Non-terminal tasks, slim (no disk-only fields) once committed: see DISK_ONLY_COLUMNS. */
   private readonly live = new Map<string, TaskRecord>();
   /** Records changed since the last commit (null = delete). */
   private dirty = new Map<string, Dirty>();
@@ -356,6 +395,9 @@ export class SqliteTaskStore implements TaskStore {
       findIdempotent: this.db.prepare(`SELECT id FROM tasks WHERE tenant_id = ? AND idempotency_key = ?`),
       expiredTerminal: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? ORDER BY terminal_at LIMIT ?`),
       expiredTerminalOfTenant: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? AND tenant_id = ? ORDER BY terminal_at LIMIT ?`),
+      diskOnly: this.db.prepare(`SELECT ${DISK_ONLY_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM tasks WHERE id = ?`),
+      // One statement for a whole claim batch: the ids travel as one JSON array.
+      diskOnlyMany: this.db.prepare(`SELECT id, ${DISK_ONLY_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM tasks WHERE id IN (SELECT value FROM json_each(?))`),
     };
   }
 
@@ -365,8 +407,9 @@ export class SqliteTaskStore implements TaskStore {
     const max = this.db.prepare(`SELECT max(seq) AS m FROM tasks`).get() as { m: number | null };
     this.seqCounter = max.m ?? 0;
     let n = 0;
-    for (const row of this.db.prepare(`SELECT * FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).iterate()) {
-      const t = rowToTask(row as Row);
+    const cols = MEMORY_COLUMNS.map((c) => `"${c}"`).join(', ');
+    for (const row of this.db.prepare(`SELECT ${cols} FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).iterate()) {
+      const t = this.slim(rowToTask(row as Row));
       this.live.set(t.id, t);
       this.index(t, false);
       n++;
@@ -424,6 +467,7 @@ export class SqliteTaskStore implements TaskStore {
   // Group commit
 
   private markDirty(t: TaskRecord, insert: boolean): void {
+    if (isSlim(t)) throw new Error(`internal: slim record ${t.id} marked for writing`);
     const d = this.dirty.get(t.id);
     if (d) d.rec = t;
     else this.dirty.set(t.id, { rec: t, insert });
@@ -578,18 +622,80 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Replace a record with its next state, keeping indexes, counters and the dirty set right. */
   private applyChange(prev: TaskRecord | null, next: TaskRecord): void {
+    // A record derived from a slim one is completed from the disk before it is written.
+    if (isSlim(next)) next = withDiskOnly(next, this.diskOnlyOf([next.id]).get(next.id) ?? missingRow(next.id));
     if (prev && !isTerminal(prev.status)) this.unindex(prev);
     if (prev && isTerminal(prev.status) && prev.location === 'DLQ_SET') this.unindex(prev);
+    let mem = next;
     if (!isTerminal(next.status)) {
       // `seq` is the FIFO position in the ready index; only entering it assigns a new one.
       if (next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET') next.seq = this.nextSeq();
-      this.live.set(next.id, next);
+      // Memory keeps the slim copy; the full record waits in the dirty set until it is committed.
+      mem = this.slim({ ...next });
+      this.live.set(next.id, mem);
     } else {
       this.live.delete(next.id);
     }
-    this.index(next);
+    this.index(mem);
     this.markDirty(next, prev === null);
     if (isTerminal(next.status)) this.dropQueueOf(next);
+  }
+
+  /**
+   * Blank the disk-only fields of `t` (in place) and share its tenant and command strings with its
+   * queue, so a million live tasks hold one copy of each (issue 12 item 6).
+   */
+  private slim(t: TaskRecord): TaskRecord {
+    const m = t as MemRecord;
+    m.payload = '';
+    m.webhook = null;
+    m.error = null;
+    m.lastError = null;
+    m[SLIM] = true;
+    // Only live tasks are slimmed, and each is indexed on this queue right after.
+    const q = this.queue(t.tenantId, t.commandKey, t.command);
+    m.tenantId = q.tenantId;
+    m.commandKey = q.commandKey;
+    if (q.command === t.command) m.command = q.command;
+    return m;
+  }
+
+  /**
+   * The disk-only fields of tasks by id: from records not yet committed (dirty or in flight,
+   * which are full) or else from the database in one statement.
+   */
+  private diskOnlyOf(ids: readonly string[]): Map<string, DiskOnly> {
+    const out = new Map<string, DiskOnly>();
+    const fromDisk: string[] = [];
+    for (const id of ids) {
+      const p = this.pendingRecord(id);
+      if (p) out.set(id, { payload: p.payload, webhook: p.webhook, error: p.error, lastError: p.lastError });
+      else fromDisk.push(id);
+    }
+    if (fromDisk.length === 1) {
+      const r = this.stmts.diskOnly.get(fromDisk[0]) as Row | undefined;
+      if (r) out.set(fromDisk[0]!, diskOnlyOfRow(r));
+    } else if (fromDisk.length) {
+      for (const r of this.stmts.diskOnlyMany.all(JSON.stringify(fromDisk)) as Row[]) out.set(r['id'] as string, diskOnlyOfRow(r));
+    }
+    return out;
+  }
+
+  /** The newest uncommitted full record of a task (dirty, else the newest in-flight batch). */
+  private pendingRecord(id: string): TaskRecord | null {
+    const d = this.dirty.get(id);
+    if (d) return d.rec;
+    for (let i = this.inflight.length - 1; i >= 0; i--) {
+      const f = this.inflight[i]!.tasks.get(id);
+      if (f) return f.rec;
+    }
+    return null;
+  }
+
+  /** A memory record as handed out: slim records are completed from the disk. */
+  private full(t: TaskRecord): TaskRecord {
+    if (!isSlim(t)) return t;
+    return withDiskOnly(t, this.diskOnlyOf([t.id]).get(t.id) ?? missingRow(t.id));
   }
 
   private dropQueueOf(t: TaskRecord): void {
@@ -627,10 +733,13 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Sizes of the memory structures (bounded-memory tests and the soak bench). */
-  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number } {
+  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number; diskOnlyChars: number } {
     let waiters = 0;
     for (const q of this.queues.values()) waiters += q.waiters.size;
-    return { live: this.live.size, queues: this.queues.size, waiters, idempotency: this.idempotency.size, resultWaiters: this.resultWaiters.size };
+    // Characters of payloads, webhook URLs and error texts held by the memory records (0 once committed).
+    let diskOnlyChars = 0;
+    for (const t of this.live.values()) diskOnlyChars += t.payload.length + (t.webhook?.length ?? 0) + (t.error?.length ?? 0) + (t.lastError?.length ?? 0);
+    return { live: this.live.size, queues: this.queues.size, waiters, idempotency: this.idempotency.size, resultWaiters: this.resultWaiters.size, diskOnlyChars };
   }
 
   /** Move due delayed tasks to their ready FIFO (timer callback). */
@@ -638,11 +747,17 @@ export class SqliteTaskStore implements TaskStore {
     if (this.closed || this.failed) return; // reload() re-arms the alarm
     const now = Date.now();
     let moved = 0;
+    const due: TaskRecord[] = [];
     for (let e = this.delayed.peek(); e && e.at <= now; e = this.delayed.peek()) {
       this.delayed.pop();
       const t = this.live.get(e.id);
       if (!t || t !== e.ref || t.location !== 'DELAYED_ZSET') continue;
-      this.applyChange(t, { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
+      due.push(t);
+    }
+    const disk = due.length ? this.diskOnlyOf(due.filter(isSlim).map((t) => t.id)) : null;
+    for (const t of due) {
+      const full = isSlim(t) ? withDiskOnly(t, disk?.get(t.id) ?? missingRow(t.id)) : t;
+      this.applyChange(t, { ...full, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
       moved++;
     }
     if (moved) void this.commit().catch(() => undefined);
@@ -669,9 +784,10 @@ export class SqliteTaskStore implements TaskStore {
   // ---------------------------------------------------------------------------------------------
   // Reads
 
+  /** The current full record of a task (memory, uncommitted changes, else the database). */
   private lookup(id: string): TaskRecord | null {
     const l = this.live.get(id);
-    if (l) return l;
+    if (l) return this.full(l);
     const d = this.dirty.get(id);
     if (d) return d.rec;
     for (let i = this.inflight.length - 1; i >= 0; i--) {
@@ -739,21 +855,30 @@ export class SqliteTaskStore implements TaskStore {
   async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]> {
     this.assertOpen();
     const out: TaskRecord[] = [];
+    const picked: TaskRecord[] = [];
+    const seen = new Set<string>();
     for (const key of commandKeys) {
       const q = this.queues.get(this.queueKey(tenantId, key));
       if (!q || this.paused.has(q.tenantId + '\u0000' + q.commandKey)) continue;
-      for (let p = MAX_PRIORITY; p >= 0 && out.length < count; p--) {
+      for (let p = MAX_PRIORITY; p >= 0 && picked.length < count; p--) {
         const fifo = q.ready[p]!;
-        while (out.length < count && fifo.length) {
+        while (picked.length < count && fifo.length) {
           const e = fifo.shift()!;
           const t = this.live.get(e.id);
-          if (!t || t !== e.rec || t.location !== 'PENDING_LIST') continue; // stale entry: keep looking at this priority
-          const next = lease(t);
-          this.applyChange(t, next);
-          out.push({ ...next });
+          if (!t || t !== e.rec || t.location !== 'PENDING_LIST' || seen.has(t.id)) continue; // stale entry: keep looking at this priority
+          seen.add(t.id);
+          picked.push(t);
         }
       }
-      if (out.length >= count) break;
+      if (picked.length >= count) break;
+    }
+    // The payloads of the whole batch in one read (issue 12 item 6).
+    const disk = picked.some(isSlim) ? this.diskOnlyOf(picked.filter(isSlim).map((t) => t.id)) : null;
+    for (const t of picked) {
+      const full = isSlim(t) ? withDiskOnly(t, disk?.get(t.id) ?? missingRow(t.id)) : t;
+      const next = lease(full);
+      this.applyChange(t, next);
+      out.push({ ...next });
     }
     if (out.length) await this.commit();
     return out;
@@ -1013,6 +1138,20 @@ export class SqliteTaskStore implements TaskStore {
       },
     };
   }
+}
+
+function diskOnlyOfRow(r: Row): DiskOnly {
+  return {
+    payload: r['payload'] as string,
+    webhook: (r['webhook'] as string | null) ?? null,
+    error: (r['error'] as string | null) ?? null,
+    lastError: (r['last_error'] as string | null) ?? null,
+  };
+}
+
+/** A committed live task has a row; its absence means memory and disk diverged. */
+function missingRow(id: string): never {
+  throw new CodeqError('UNAVAILABLE', `storage inconsistent: task ${id} is in memory but not on disk; retry later`);
 }
 
 /** Delayed tasks are due at the start of their second (upstream compares whole Unix seconds). */
