@@ -105,7 +105,7 @@ describe('payloads stay on disk (issue 12 item 6, SQLite)', () => {
           webhook: `https://hooks.example.com/t/${i}`,
           lastError: i % 2 ? `earlier failure ${i}` : null,
           priority: i % 3,
-          ...(i >= 30 ? { status: 'DELAYED' as const, location: 'DELAYED_ZSET' as const, visibleAtMs: Date.now() + 1000 } : {}),
+          ...(i >= 30 ? { location: 'DELAYED_ZSET' as const, visibleAtMs: Date.now() + 1000 } : {}),
         }),
       );
       await Promise.all(tasks.map((t) => store.create(t)));

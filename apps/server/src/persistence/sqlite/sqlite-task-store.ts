@@ -8,10 +8,11 @@
  *    when the process dies;
  *  - memory indexes rebuilt at start: ready FIFOs per (tenant, command, priority), a heap of
  *    delayed tasks and a heap of leases, each with one timer; long-poll waiters woken directly;
- *  - memory holds only what ordering and routing need (issue 12 item 6): ids, tenant, command,
- *    status, location, priority, seq, lease and attempt fields of live tasks. Payloads, webhook
- *    URLs and error texts (DISK_ONLY_COLUMNS) stay on disk and are read by id — in one batched
- *    statement for a claim — when a record is handed out; results are never held.
+ *  - memory holds only what ordering, routing and expiry need (issue 12 item 6): a MemTask per
+ *    live task (id, tenant, command, priority, location, seq, due time, lease id). Payloads,
+ *    webhook URLs, error texts and every other column stay on disk: a record is read back by id
+ *    when it is handed out or changed (one statement for a whole claim batch); results are never
+ *    held. Uncommitted records are full and are read from the dirty / in-flight batches.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ import type {
   TaskStore,
   TransitionFn,
 } from '../../domain/task-store.js';
-import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
+import { isTerminal, LOCATIONS, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { Alarm, Deque, MinHeap } from '../structures.js';
 import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 import { MetaEntity, PausedCommandEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
@@ -43,36 +44,34 @@ import type { Topic, TopicStore } from '../../domain/topic.js';
 import { CodeqError } from '@codeq/proto/errors';
 
 /**
- * Task columns never held in memory for a committed live task (issue 12 item 6): read from the
- * database, by id, when a record is handed out. Every other column of TASK_COLUMNS is loaded.
+ * What memory keeps of a live (non-terminal) task: enough to order, route and expire it (issue 12
+ * item 6). Everything else is read from the database by id when the task is handed out or changed.
+ * Index entries (ready FIFOs, heaps) point at the MemTask they were made for: a replaced one makes
+ * them stale.
  */
-const DISK_ONLY_COLUMNS = ['payload', 'webhook', 'error', 'last_error'] as const;
-const MEMORY_COLUMNS = TASK_COLUMNS.filter((c) => !(DISK_ONLY_COLUMNS as readonly string[]).includes(c));
-
-/** The disk-only fields of a task, as read back. */
-interface DiskOnly {
-  payload: string;
-  webhook: string | null;
-  error: string | null;
-  lastError: string | null;
+interface MemTask {
+  id: string;
+  tenantId: string;
+  commandKey: string;
+  command: string;
+  priority: number;
+  location: Location;
+  /** FIFO position in the ready index (ties in the heaps). */
+  seq: number;
+  /** Due time: visible_at of a delayed task, lease_until of a leased one, else 0. */
+  at: number;
+  leaseId: string | null;
 }
 
-/**
- * Marks a memory record whose disk-only fields are blank. A symbol key is copied by object
- * spread, so a record derived from a slim one (`{ ...t, status }`) is recognised as slim too and
- * filled in before it is written or handed out.
- */
-const SLIM: unique symbol = Symbol('slim');
-type MemRecord = TaskRecord & { [SLIM]?: true };
+/** Columns loaded into MemTasks at start-up, in the order read (raw rows). */
+const MEM_COLUMNS = ['id', 'tenant_id', 'command_key', 'command', 'priority', 'location', 'seq', 'visible_at', 'lease_until', 'lease_id'] as const;
+/** One canonical string per location, so a million MemTasks share them. */
+const LOCATION_OF = new Map<string, Location>(LOCATIONS.map((l) => [l, l]));
 
-function isSlim(t: TaskRecord): boolean {
-  return (t as MemRecord)[SLIM] === true;
-}
-
-/** A full record from a slim one and its disk-only fields. */
-function withDiskOnly(t: TaskRecord, d: DiskOnly): TaskRecord {
-  const { [SLIM]: _slim, ...rest } = t as MemRecord;
-  return { ...rest, payload: d.payload, webhook: d.webhook, error: d.error, lastError: d.lastError };
+function dueOf(t: { location: Location; visibleAtMs: number | null; leaseUntilMs: number | null }): number {
+  if (t.location === 'DELAYED_ZSET') return t.visibleAtMs ?? 0;
+  if (t.location === 'INPROG_SET') return t.leaseUntilMs ?? 0;
+  return 0;
 }
 
 /** Pause between attempts to recover from a failed commit (ADR 0005). */
@@ -98,12 +97,6 @@ export interface SqliteStoreOptions {
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
-/** Index entries point at the record they were made for: a replaced record makes them stale. */
-interface ReadyEntry {
-  id: string;
-  rec: TaskRecord;
-}
-
 interface Dirty {
   rec: TaskRecord | null;
   /** Not in the database yet: INSERT instead of UPDATE. */
@@ -123,7 +116,7 @@ interface Queue extends QueueCounts {
   tenantId: string;
   commandKey: string;
   command: string;
-  ready: Deque<ReadyEntry>[];
+  ready: Deque<MemTask>[];
   /** Parked long-polls, oldest first; a waiter leaves as soon as it settles (issue 12 item 7). */
   waiters: Set<Waiter>;
 }
@@ -179,12 +172,11 @@ export class SqliteTaskStore implements TaskStore {
     findIdempotent: BetterSqlite3.Statement;
     expiredTerminal: BetterSqlite3.Statement;
     expiredTerminalOfTenant: BetterSqlite3.Statement;
-    diskOnly: BetterSqlite3.Statement;
-    diskOnlyMany: BetterSqlite3.Statement;
+    getTasks: BetterSqlite3.Statement;
   };
 
-  /** Non-terminal tasks, slim (no disk-only fields) once committed: see DISK_ONLY_COLUMNS. */
-  private readonly live = new Map<string, TaskRecord>();
+  /** Non-terminal tasks: only their MemTask (issue 12 item 6). */
+  private readonly live = new Map<string, MemTask>();
   /** Records changed since the last commit (null = delete). */
   private dirty = new Map<string, Dirty>();
   private dirtyResults = new Map<string, ResultRecord | null>();
@@ -395,9 +387,8 @@ export class SqliteTaskStore implements TaskStore {
       findIdempotent: this.db.prepare(`SELECT id FROM tasks WHERE tenant_id = ? AND idempotency_key = ?`),
       expiredTerminal: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? ORDER BY terminal_at LIMIT ?`),
       expiredTerminalOfTenant: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? AND tenant_id = ? ORDER BY terminal_at LIMIT ?`),
-      diskOnly: this.db.prepare(`SELECT ${DISK_ONLY_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM tasks WHERE id = ?`),
       // One statement for a whole claim batch: the ids travel as one JSON array.
-      diskOnlyMany: this.db.prepare(`SELECT id, ${DISK_ONLY_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM tasks WHERE id IN (SELECT value FROM json_each(?))`),
+      getTasks: this.db.prepare(`SELECT ${TASK_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM tasks WHERE id IN (SELECT value FROM json_each(?))`),
     };
   }
 
@@ -407,11 +398,20 @@ export class SqliteTaskStore implements TaskStore {
     const max = this.db.prepare(`SELECT max(seq) AS m FROM tasks`).get() as { m: number | null };
     this.seqCounter = max.m ?? 0;
     let n = 0;
-    const cols = MEMORY_COLUMNS.map((c) => `"${c}"`).join(', ');
-    for (const row of this.db.prepare(`SELECT ${cols} FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).iterate()) {
-      const t = this.slim(rowToTask(row as Row));
-      this.live.set(t.id, t);
-      this.index(t, false);
+    const cols = MEM_COLUMNS.map((c) => `"${c}"`).join(', ');
+    const rows = this.db.prepare(`SELECT ${cols} FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).raw(true);
+    let q: Queue | null = null;
+    for (const r of rows.iterate() as IterableIterator<unknown[]>) {
+      const [id, tenantId, commandKey, command, priority, location, seq, visibleAt, leaseUntil, leaseId] = r as [string, string, string, string, number, string, number, number | null, number | null, string | null];
+      // Rows of one queue share its strings (consecutive rows often belong to the same queue).
+      if (!q || q.tenantId !== tenantId || q.commandKey !== commandKey) q = this.queue(tenantId, commandKey, command);
+      const loc = LOCATION_OF.get(location) ?? 'NONE';
+      const m: MemTask = {
+        id, tenantId: q.tenantId, commandKey: q.commandKey, command: command === q.command ? q.command : command, priority, location: loc, seq,
+        at: loc === 'DELAYED_ZSET' ? (visibleAt ?? 0) : loc === 'INPROG_SET' ? (leaseUntil ?? 0) : 0, leaseId,
+      };
+      this.live.set(id, m);
+      this.index(m, false);
       n++;
     }
     const dlq = this.db
@@ -467,7 +467,7 @@ export class SqliteTaskStore implements TaskStore {
   // Group commit
 
   private markDirty(t: TaskRecord, insert: boolean): void {
-    if (isSlim(t)) throw new Error(`internal: slim record ${t.id} marked for writing`);
+    if (typeof t.payload !== 'string') throw new Error(`internal: partial record ${t.id} marked for writing`);
     const d = this.dirty.get(t.id);
     if (d) d.rec = t;
     else this.dirty.set(t.id, { rec: t, insert });
@@ -543,7 +543,7 @@ export class SqliteTaskStore implements TaskStore {
         tenantId,
         commandKey,
         command,
-        ready: Array.from({ length: MAX_PRIORITY + 1 }, () => new Deque<ReadyEntry>()),
+        ready: Array.from({ length: MAX_PRIORITY + 1 }, () => new Deque<MemTask>()),
         readyByPriority: new Array<number>(MAX_PRIORITY + 1).fill(0),
         delayed: 0,
         inProgress: 0,
@@ -556,7 +556,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Account for `t` in the indexes of its current location (and push its index entry). */
-  private index(t: TaskRecord, wake = true): void {
+  private index(t: MemTask, wake = true): void {
     const q = this.queue(t.tenantId, t.commandKey, t.command);
     if (!q.named) {
       q.named = true;
@@ -564,21 +564,21 @@ export class SqliteTaskStore implements TaskStore {
     }
     switch (t.location) {
       case 'PENDING_LIST':
-        q.ready[t.priority]!.push({ id: t.id, rec: t });
+        q.ready[t.priority]!.push(t);
         q.readyByPriority[t.priority]!++;
         if (wake) this.wakeOne(q);
         break;
       case 'DELAYED_ZSET':
         q.delayed++;
-        this.delayed.push({ at: dueAt(t.visibleAtMs ?? 0), id: t.id, seq: t.seq, ref: t });
+        this.delayed.push({ at: dueAt(t.at), id: t.id, seq: t.seq, ref: t });
         if (!wake) break;
-        this.delayAlarm.armAt(dueAt(t.visibleAtMs ?? 0));
+        this.delayAlarm.armAt(dueAt(t.at));
         break;
       case 'INPROG_SET':
         q.inProgress++;
-        this.leases.push({ at: t.leaseUntilMs ?? 0, id: t.id, seq: t.seq, ref: t });
+        this.leases.push({ at: t.at, id: t.id, seq: t.seq, ref: t });
         if (!wake) break;
-        this.leaseAlarm.armAt(t.leaseUntilMs ?? 0);
+        this.leaseAlarm.armAt(t.at);
         break;
       case 'DLQ_SET':
         q.dlq++;
@@ -589,7 +589,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Remove `t` from the counters of its location (index entries are invalidated lazily by seq). */
-  private unindex(t: TaskRecord): void {
+  private unindex(t: Pick<MemTask, 'tenantId' | 'commandKey' | 'command' | 'location' | 'priority'>): void {
     const q = this.queue(t.tenantId, t.commandKey, t.command);
     if (!q.named) {
       q.named = true;
@@ -622,80 +622,67 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Replace a record with its next state, keeping indexes, counters and the dirty set right. */
   private applyChange(prev: TaskRecord | null, next: TaskRecord): void {
-    // A record derived from a slim one is completed from the disk before it is written.
-    if (isSlim(next)) next = withDiskOnly(next, this.diskOnlyOf([next.id]).get(next.id) ?? missingRow(next.id));
     if (prev && !isTerminal(prev.status)) this.unindex(prev);
     if (prev && isTerminal(prev.status) && prev.location === 'DLQ_SET') this.unindex(prev);
-    let mem = next;
     if (!isTerminal(next.status)) {
       // `seq` is the FIFO position in the ready index; only entering it assigns a new one.
       if (next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET') next.seq = this.nextSeq();
-      // Memory keeps the slim copy; the full record waits in the dirty set until it is committed.
-      mem = this.slim({ ...next });
-      this.live.set(next.id, mem);
-    } else {
-      this.live.delete(next.id);
     }
+    // Memory keeps the MemTask; the full record waits in the dirty set until it is committed.
+    const mem = this.memOf(next);
+    if (!isTerminal(next.status)) this.live.set(next.id, mem);
+    else this.live.delete(next.id);
     this.index(mem);
     this.markDirty(next, prev === null);
     if (isTerminal(next.status)) this.dropQueueOf(next);
   }
 
-  /**
-   * Blank the disk-only fields of `t` (in place) and share its tenant and command strings with its
-   * queue, so a million live tasks hold one copy of each (issue 12 item 6).
-   */
-  private slim(t: TaskRecord): TaskRecord {
-    const m = t as MemRecord;
-    m.payload = '';
-    m.webhook = null;
-    m.error = null;
-    m.lastError = null;
-    m[SLIM] = true;
-    // Only live tasks are slimmed, and each is indexed on this queue right after.
+  /** The MemTask of a record, sharing tenant and command strings with its queue. */
+  private memOf(t: TaskRecord): MemTask {
     const q = this.queue(t.tenantId, t.commandKey, t.command);
-    m.tenantId = q.tenantId;
-    m.commandKey = q.commandKey;
-    if (q.command === t.command) m.command = q.command;
-    return m;
-  }
-
-  /**
-   * The disk-only fields of tasks by id: from records not yet committed (dirty or in flight,
-   * which are full) or else from the database in one statement.
-   */
-  private diskOnlyOf(ids: readonly string[]): Map<string, DiskOnly> {
-    const out = new Map<string, DiskOnly>();
-    const fromDisk: string[] = [];
-    for (const id of ids) {
-      const p = this.pendingRecord(id);
-      if (p) out.set(id, { payload: p.payload, webhook: p.webhook, error: p.error, lastError: p.lastError });
-      else fromDisk.push(id);
-    }
-    if (fromDisk.length === 1) {
-      const r = this.stmts.diskOnly.get(fromDisk[0]) as Row | undefined;
-      if (r) out.set(fromDisk[0]!, diskOnlyOfRow(r));
-    } else if (fromDisk.length) {
-      for (const r of this.stmts.diskOnlyMany.all(JSON.stringify(fromDisk)) as Row[]) out.set(r['id'] as string, diskOnlyOfRow(r));
-    }
-    return out;
+    return {
+      id: t.id, tenantId: q.tenantId, commandKey: q.commandKey, command: t.command === q.command ? q.command : t.command,
+      priority: t.priority, location: t.location, seq: t.seq, at: dueOf(t), leaseId: t.leaseId,
+    };
   }
 
   /** The newest uncommitted full record of a task (dirty, else the newest in-flight batch). */
-  private pendingRecord(id: string): TaskRecord | null {
+  private pendingRecord(id: string): TaskRecord | null | undefined {
     const d = this.dirty.get(id);
     if (d) return d.rec;
     for (let i = this.inflight.length - 1; i >= 0; i--) {
       const f = this.inflight[i]!.tasks.get(id);
       if (f) return f.rec;
     }
-    return null;
+    return undefined;
   }
 
-  /** A memory record as handed out: slim records are completed from the disk. */
-  private full(t: TaskRecord): TaskRecord {
-    if (!isSlim(t)) return t;
-    return withDiskOnly(t, this.diskOnlyOf([t.id]).get(t.id) ?? missingRow(t.id));
+  /**
+   * Full records of live tasks by id (issue 12 item 6): uncommitted ones from the batches, the
+   * rest from the database in one statement. A live task missing on disk means memory and disk
+   * diverged: the engine stops serving and reloads (ADR 0005).
+   */
+  private fullRecords(ids: readonly string[]): Map<string, TaskRecord> {
+    const out = new Map<string, TaskRecord>();
+    const fromDisk: string[] = [];
+    for (const id of ids) {
+      const p = this.pendingRecord(id);
+      if (p) out.set(id, p);
+      else fromDisk.push(id);
+    }
+    if (fromDisk.length === 1) {
+      const r = this.stmts.getTask.get(fromDisk[0]) as Row | undefined;
+      if (r) out.set(fromDisk[0]!, rowToTask(r));
+    } else if (fromDisk.length) {
+      for (const r of this.stmts.getTasks.all(JSON.stringify(fromDisk)) as Row[]) out.set(r['id'] as string, rowToTask(r));
+    }
+    for (const id of ids) {
+      if (!out.has(id)) {
+        this.fail(`task ${id} is in memory but not on disk`);
+        throw storageUnavailable('memory and disk diverged; reloading');
+      }
+    }
+    return out;
   }
 
   private dropQueueOf(t: TaskRecord): void {
@@ -736,9 +723,9 @@ export class SqliteTaskStore implements TaskStore {
   memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number; diskOnlyChars: number } {
     let waiters = 0;
     for (const q of this.queues.values()) waiters += q.waiters.size;
-    // Characters of payloads, webhook URLs and error texts held by the memory records (0 once committed).
+    // Characters of payloads, webhook URLs and error texts held by the memory records (none: item 6).
     let diskOnlyChars = 0;
-    for (const t of this.live.values()) diskOnlyChars += t.payload.length + (t.webhook?.length ?? 0) + (t.error?.length ?? 0) + (t.lastError?.length ?? 0);
+    for (const t of this.live.values() as IterableIterator<Partial<TaskRecord>>) diskOnlyChars += (t.payload?.length ?? 0) + (t.webhook?.length ?? 0) + (t.error?.length ?? 0) + (t.lastError?.length ?? 0);
     return { live: this.live.size, queues: this.queues.size, waiters, idempotency: this.idempotency.size, resultWaiters: this.resultWaiters.size, diskOnlyChars };
   }
 
@@ -747,17 +734,22 @@ export class SqliteTaskStore implements TaskStore {
     if (this.closed || this.failed) return; // reload() re-arms the alarm
     const now = Date.now();
     let moved = 0;
-    const due: TaskRecord[] = [];
+    const due: string[] = [];
     for (let e = this.delayed.peek(); e && e.at <= now; e = this.delayed.peek()) {
       this.delayed.pop();
       const t = this.live.get(e.id);
       if (!t || t !== e.ref || t.location !== 'DELAYED_ZSET') continue;
-      due.push(t);
+      due.push(t.id);
     }
-    const disk = due.length ? this.diskOnlyOf(due.filter(isSlim).map((t) => t.id)) : null;
-    for (const t of due) {
-      const full = isSlim(t) ? withDiskOnly(t, disk?.get(t.id) ?? missingRow(t.id)) : t;
-      this.applyChange(t, { ...full, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
+    let full: Map<string, TaskRecord>;
+    try {
+      full = this.fullRecords(due);
+    } catch {
+      return; // the engine is reloading
+    }
+    for (const id of due) {
+      const t = full.get(id)!;
+      this.applyChange(t, { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
       moved++;
     }
     if (moved) void this.commit().catch(() => undefined);
@@ -786,14 +778,8 @@ export class SqliteTaskStore implements TaskStore {
 
   /** The current full record of a task (memory, uncommitted changes, else the database). */
   private lookup(id: string): TaskRecord | null {
-    const l = this.live.get(id);
-    if (l) return this.full(l);
-    const d = this.dirty.get(id);
-    if (d) return d.rec;
-    for (let i = this.inflight.length - 1; i >= 0; i--) {
-      const f = this.inflight[i]!.tasks.get(id);
-      if (f) return f.rec;
-    }
+    const p = this.pendingRecord(id);
+    if (p !== undefined) return p;
     const row = this.stmts.getTask.get(id) as Row | undefined;
     return row ? rowToTask(row) : null;
   }
@@ -855,7 +841,7 @@ export class SqliteTaskStore implements TaskStore {
   async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]> {
     this.assertOpen();
     const out: TaskRecord[] = [];
-    const picked: TaskRecord[] = [];
+    const picked: string[] = [];
     const seen = new Set<string>();
     for (const key of commandKeys) {
       const q = this.queues.get(this.queueKey(tenantId, key));
@@ -864,19 +850,18 @@ export class SqliteTaskStore implements TaskStore {
         const fifo = q.ready[p]!;
         while (picked.length < count && fifo.length) {
           const e = fifo.shift()!;
-          const t = this.live.get(e.id);
-          if (!t || t !== e.rec || t.location !== 'PENDING_LIST' || seen.has(t.id)) continue; // stale entry: keep looking at this priority
-          seen.add(t.id);
-          picked.push(t);
+          if (this.live.get(e.id) !== e || e.location !== 'PENDING_LIST' || seen.has(e.id)) continue; // stale entry: keep looking at this priority
+          seen.add(e.id);
+          picked.push(e.id);
         }
       }
       if (picked.length >= count) break;
     }
-    // The payloads of the whole batch in one read (issue 12 item 6).
-    const disk = picked.some(isSlim) ? this.diskOnlyOf(picked.filter(isSlim).map((t) => t.id)) : null;
-    for (const t of picked) {
-      const full = isSlim(t) ? withDiskOnly(t, disk?.get(t.id) ?? missingRow(t.id)) : t;
-      const next = lease(full);
+    // The whole batch in one read (issue 12 item 6).
+    const full = picked.length ? this.fullRecords(picked) : null;
+    for (const id of picked) {
+      const t = full!.get(id)!;
+      const next = lease(t);
       this.applyChange(t, next);
       out.push({ ...next });
     }
@@ -1138,20 +1123,6 @@ export class SqliteTaskStore implements TaskStore {
       },
     };
   }
-}
-
-function diskOnlyOfRow(r: Row): DiskOnly {
-  return {
-    payload: r['payload'] as string,
-    webhook: (r['webhook'] as string | null) ?? null,
-    error: (r['error'] as string | null) ?? null,
-    lastError: (r['last_error'] as string | null) ?? null,
-  };
-}
-
-/** A committed live task has a row; its absence means memory and disk diverged. */
-function missingRow(id: string): never {
-  throw new CodeqError('UNAVAILABLE', `storage inconsistent: task ${id} is in memory but not on disk; retry later`);
 }
 
 /** Delayed tasks are due at the start of their second (upstream compares whole Unix seconds). */
