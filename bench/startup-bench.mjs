@@ -94,12 +94,17 @@ function rssMb(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m[1]) / 1024;
 }
+/** User + system CPU seconds of a process (robust on a loaded machine, unlike wall time). */
+function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
 function hwmMb(pid) {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m[1]) / 1024;
 }
 
-async function startOnce() {
+async function startOnce(dataDir) {
   const port = await freePort();
   const env = {
     ...process.env,
@@ -139,6 +144,7 @@ async function startOnce() {
     await sleep(20);
   }
   const rssReady = rssMb(child.pid);
+  const cpuReady = cpuSeconds(child.pid);
   // One claim and one read, so the first request's lazy work is part of the figure.
   const claim = await fetch(`http://127.0.0.1:${port}/v1/codeq/tasks/claim`, {
     method: 'POST',
@@ -152,17 +158,25 @@ async function startOnce() {
   child.kill('SIGTERM');
   await exited;
   if (!claimed) console.log(`claim answered ${claim.status}: ${await claim.text()}`);
-  return { readyMs, rssReady, rssSettled, peak, opened, claimOk: claim.status === 200 && typeof claimed?.payload === 'object' };
+  return { readyMs, rssReady, rssSettled, peak, opened, claimOk: claim.status === 200 && typeof claimed?.payload === 'string' && claimed.payload.includes('"pad"'), cpuReady };
 }
 
 console.log(`startup bench: ${total.toLocaleString('en')} tasks, ${cpus().length} cores, load average ${load()}`);
 if (!existsSync(join(dataDir, 'codeq.db'))) await buildStore();
 else console.log(`reusing ${dataDir}`);
+// The same server on an empty store: what start-up costs on this machine without any task.
+{
+  const empty = mkdtempSync(join(tmpdir(), 'codeq-startup-empty-'));
+  const loadBefore = load();
+  const r = await startOnce(join(empty, 'data'));
+  rmSync(empty, { recursive: true, force: true });
+  console.log(`empty store: ready in ${(r.readyMs / 1000).toFixed(2)} s, ${r.cpuReady.toFixed(2)} CPU s; RSS at ready ${r.rssReady.toFixed(0)} MB, 3 s later ${r.rssSettled.toFixed(0)} MB; load average before ${loadBefore}`);
+}
 for (let i = 1; i <= runs; i++) {
   const loadBefore = load();
-  const r = await startOnce();
+  const r = await startOnce(dataDir);
   console.log(
-    `run ${i}: ready in ${(r.readyMs / 1000).toFixed(2)} s (target < 5 s); RSS at ready ${r.rssReady.toFixed(0)} MB, ` +
+    `run ${i}: ready in ${(r.readyMs / 1000).toFixed(2)} s (target < 5 s), ${r.cpuReady.toFixed(2)} CPU s; RSS at ready ${r.rssReady.toFixed(0)} MB, ` +
       `3 s later ${r.rssSettled.toFixed(0)} MB, peak ${r.peak.toFixed(0)} MB (target < 300 MB); ${r.opened}; ` +
       `first claim ${r.claimOk ? 'ok, payload read from disk' : 'FAILED'}; load average before ${loadBefore}`,
   );

@@ -395,23 +395,33 @@ export class SqliteTaskStore implements TaskStore {
   /** Rebuild the memory indexes from the database. */
   private load(): void {
     const started = Date.now();
-    const max = this.db.prepare(`SELECT max(seq) AS m FROM tasks`).get() as { m: number | null };
+    // The scans below read many pages once: a small page cache for them, so those pages do not
+    // stay in memory (restored at the end).
+    const cacheSize = this.db.pragma('cache_size', { simple: true }) as number;
+    this.db.pragma('cache_size = -2048');
+    // `seq` orders only live tasks (a task entering a ready index gets a new one): their maximum
+    // is enough, and the partial index answers it without a scan of finished tasks.
+    const max = this.db.prepare(`SELECT max(seq) AS m FROM tasks WHERE terminal_at IS NULL`).get() as { m: number | null };
     this.seqCounter = max.m ?? 0;
     let n = 0;
     const cols = MEM_COLUMNS.map((c) => `"${c}"`).join(', ');
     const rows = this.db.prepare(`SELECT ${cols} FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).raw(true);
-    let q: Queue | null = null;
+    // Queues by tenant then command key: no key string is built per row.
+    const byTenant = new Map<string, Map<string, Queue>>();
     for (const r of rows.iterate() as IterableIterator<unknown[]>) {
       const [id, tenantId, commandKey, command, priority, location, seq, visibleAt, leaseUntil, leaseId] = r as [string, string, string, string, number, string, number, number | null, number | null, string | null];
-      // Rows of one queue share its strings (consecutive rows often belong to the same queue).
-      if (!q || q.tenantId !== tenantId || q.commandKey !== commandKey) q = this.queue(tenantId, commandKey, command);
+      // Rows of one queue share its strings.
+      let qs = byTenant.get(tenantId);
+      if (!qs) byTenant.set(tenantId, (qs = new Map()));
+      let q = qs.get(commandKey);
+      if (!q) qs.set(commandKey, (q = this.queue(tenantId, commandKey, command)));
       const loc = LOCATION_OF.get(location) ?? 'NONE';
       const m: MemTask = {
         id, tenantId: q.tenantId, commandKey: q.commandKey, command: command === q.command ? q.command : command, priority, location: loc, seq,
         at: loc === 'DELAYED_ZSET' ? (visibleAt ?? 0) : loc === 'INPROG_SET' ? (leaseUntil ?? 0) : 0, leaseId,
       };
       this.live.set(id, m);
-      this.index(m, false);
+      this.index(m, false, q);
       n++;
     }
     const dlq = this.db
@@ -421,6 +431,8 @@ export class SqliteTaskStore implements TaskStore {
     for (const r of this.db.prepare(`SELECT tenant_id, command_key, command FROM paused_commands`).all() as { tenant_id: string; command_key: string; command: string }[]) {
       this.paused.set(this.queueKey(r.tenant_id, r.command_key), { tenantId: r.tenant_id, commandKey: r.command_key, command: r.command });
     }
+    this.db.pragma(`cache_size = ${cacheSize}`);
+    this.db.pragma('shrink_memory');
     this.opts.log?.info({ liveTasks: n, ms: Date.now() - started, path: this.opts.path }, 'embedded store opened');
     this.armAlarms();
   }
@@ -556,8 +568,8 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Account for `t` in the indexes of its current location (and push its index entry). */
-  private index(t: MemTask, wake = true): void {
-    const q = this.queue(t.tenantId, t.commandKey, t.command);
+  private index(t: MemTask, wake = true, queue?: Queue): void {
+    const q = queue ?? this.queue(t.tenantId, t.commandKey, t.command);
     if (!q.named) {
       q.named = true;
       q.command = t.command;
