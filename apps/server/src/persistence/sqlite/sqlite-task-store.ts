@@ -412,7 +412,7 @@ export class SqliteTaskStore implements TaskStore {
       const [id, tenantId, commandKey, command, priority, location, seq, visibleAt, leaseUntil, leaseId] = r as [string, string, string, string, number, string, number, number | null, number | null, string | null];
       // Rows of one queue share its strings.
       let qs = byTenant.get(tenantId);
-      if (!qs) byTenant.set(tenantId, (qs = new Map()));
+      if (!qs) byTenant.set(tenantId, (qs = new Map<string, Queue>()));
       let q = qs.get(commandKey);
       if (!q) qs.set(commandKey, (q = this.queue(tenantId, commandKey, command)));
       const loc = LOCATION_OF.get(location) ?? 'NONE';
