@@ -3,7 +3,10 @@
 // minute, to show that memory stays bounded. Not part of the test suite.
 //
 //   node bench/soak.mjs [--minutes 30] [--restart-every 10] [--rate 200] [--workers 8] [--fsync false]
+//                       [--server apps/server/dist/main.js]
 //
+// --server runs another build of the server (e.g. a copy of dist taken before rebuilding, so a
+// long soak is not disturbed by a rebuild of the working tree).
 // Starts the built server (apps/server/dist/main.js, embedded engine, fresh temp directory) and
 // runs, all at once:
 //   producers   create tasks at --rate per second (payloads of ~200 bytes, 1 in 10 with an
@@ -20,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -34,6 +37,7 @@ const restartEvery = Number(arg('restart-every', 10));
 const rate = Number(arg('rate', 200));
 const workers = Number(arg('workers', 8));
 const fsync = String(arg('fsync', 'false')) === 'true';
+const serverMain = resolve(root, arg('server', 'apps/server/dist/main.js'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const freePort = () =>
@@ -69,7 +73,7 @@ const env = {
 
 let child = null;
 async function startServer() {
-  child = spawn(process.execPath, [join(root, 'apps/server/dist/main.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  child = spawn(process.execPath, [serverMain], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 300; i++) {
     try {
       if ((await fetch(`${base}/readyz`)).ok) return;

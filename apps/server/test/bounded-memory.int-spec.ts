@@ -9,8 +9,11 @@ import { join } from 'node:path';
 import { SqliteTaskStore } from '../src/persistence/sqlite/sqlite-task-store.js';
 import { client, sleep, startServer, T } from './harness.js';
 import { newTask } from './task-store.contract.js';
+import { randomUUID } from 'node:crypto';
+import { leaseTask } from '../src/domain/rules.js';
+import type { TaskRecord } from '../src/domain/task.js';
 
-type Stats = { live: number; queues: number; waiters: number; idempotency: number };
+type Stats = { live: number; queues: number; waiters: number; idempotency: number; diskOnlyChars: number };
 const statsOf = (store: unknown): Stats => (store as { memoryStats(): Stats }).memoryStats();
 
 describe('bounded memory (issue 12 items 7, 8)', () => {
@@ -79,6 +82,61 @@ describe('bounded memory (issue 12 items 7, 8)', () => {
       // Concurrent creates of one evicted key still make one task.
       const outs = await Promise.all(Array.from({ length: 5 }, () => store.create(newTask({ idempotencyKey: 'k-1' }))));
       expect(new Set(outs.map((o) => o.task.id))).toEqual(new Set([ids[1]]));
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('payloads stay on disk (issue 12 item 6, SQLite)', () => {
+  const sqliteOnly = process.env['CODEQ_TEST_PG_URL'] ? it.skip : it;
+  const lease = (t: TaskRecord) => leaseTask(t, 'w1', randomUUID(), 60, Date.now());
+  const payloadOf = (i: number) => JSON.stringify({ i, pad: 'p'.repeat(2000 + i) });
+
+  sqliteOnly('keeps no payload, webhook or error text in memory, and hands every one out intact', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'codeq-slim-'));
+    let store = new SqliteTaskStore({ path: dir, fsyncOnCommit: false });
+    await store.open();
+    try {
+      const tasks = Array.from({ length: 40 }, (_, i) =>
+        newTask({
+          payload: payloadOf(i),
+          webhook: `https://hooks.example.com/t/${i}`,
+          lastError: i % 2 ? `earlier failure ${i}` : null,
+          priority: i % 3,
+          ...(i >= 30 ? { location: 'DELAYED_ZSET' as const, visibleAtMs: Date.now() + 1000 } : {}),
+        }),
+      );
+      await Promise.all(tasks.map((t) => store.create(t)));
+      expect(statsOf(store)).toMatchObject({ live: 40, diskOnlyChars: 0 });
+      const expectIntact = (got: TaskRecord | null | undefined) => {
+        const want = tasks.find((t) => t.id === got?.id)!;
+        expect(got).toMatchObject({ payload: want.payload, webhook: want.webhook, lastError: want.lastError });
+      };
+      // Reads and a claim batch come back whole.
+      for (const t of tasks.slice(0, 5)) expectIntact(await store.get('acme', t.id));
+      const first = await store.claim('acme', ['cmd'], 10, lease);
+      expect(first).toHaveLength(10);
+      first.forEach(expectIntact);
+      // A transition sees the whole record and keeps the texts it does not change.
+      const seen = await store.transition('acme', first[0]!.id, (cur) => ({ value: cur?.payload, next: cur ? { ...cur, attempts: cur.attempts + 1 } : undefined }));
+      expect(seen).toBe(tasks.find((t) => t.id === first[0]!.id)!.payload);
+      expectIntact(await store.get('acme', first[0]!.id));
+      expect(statsOf(store).diskOnlyChars).toBe(0);
+
+      // After a restart memory is rebuilt from the slim columns only; delayed tasks are promoted
+      // (a write of a record read slim) and still carry their payload.
+      await store.close();
+      store = new SqliteTaskStore({ path: dir, fsyncOnCommit: false });
+      await store.open();
+      expect(statsOf(store)).toMatchObject({ live: 40, diskOnlyChars: 0 });
+      expectIntact(await store.get('acme', first[1]!.id));
+      await sleep(2200);
+      const rest = await store.claim('acme', ['cmd'], 100, lease);
+      expect(rest).toHaveLength(30);
+      rest.forEach(expectIntact);
+      expect(statsOf(store).diskOnlyChars).toBe(0);
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });

@@ -102,5 +102,5 @@ const env = (dir: string) => ({
 
   it('refuses to start with a bad configuration value, naming the key', async () => {
     await expect(spawnServer({ PORT: 'abc', PERSISTENCE_CONFIG: '{"path":5}' })).rejects.toThrow(/PERSISTENCE_CONFIG/);
-  });
+  }, 30_000);
 });

@@ -17,6 +17,8 @@ export class MetricsService {
   readonly latency: Histogram<'command' | 'status'>;
   readonly leaseExpired: Counter<'command'>;
   readonly webhookDeliveries: Counter<'kind' | 'command' | 'outcome'>;
+  /** Result webhook deliveries lost without a final attempt (issue 12 item 9). */
+  readonly webhookDropped: Counter<'reason'>;
   readonly rateLimitHits: Counter<'scope' | 'operation'>;
   readonly cancelled: Counter<'command'>;
   readonly redriven: Counter<'command'>;
@@ -51,6 +53,8 @@ export class MetricsService {
     });
     this.leaseExpired = new Counter({ name: 'codeq_lease_expired_total', help: 'Expired leases detected.', labelNames: ['command'], registers });
     this.webhookDeliveries = new Counter({ name: 'codeq_webhook_deliveries_total', help: 'Webhook delivery outcomes.', labelNames: ['kind', 'command', 'outcome'], registers });
+    this.webhookDropped = new Counter({ name: 'codeq_webhook_deliveries_dropped_total', help: 'Result webhook deliveries lost without a final attempt: queue_full (too many pending) or shutdown (pending when the server stopped; deliveries are not persisted).', labelNames: ['reason'], registers });
+    for (const r of ['queue_full', 'shutdown']) this.webhookDropped.inc({ reason: r }, 0);
     for (const m of [this.created, this.claimed, this.completed, this.leaseExpired, this.webhookDeliveries]) foldCommandLabel(m, (c) => this.commandLabel(c));
     foldCommandLabel(this.latency, (c) => this.commandLabel(c));
     this.rateLimitHits = new Counter({ name: 'codeq_rate_limit_hits_total', help: 'Requests refused by a rate limit.', labelNames: ['scope', 'operation'], registers });

@@ -1,7 +1,12 @@
 /**
  * Result callbacks (http-api §7.1, task-model §13.1): when a task finishes, its `webhook` URL
  * receives the result, off the request path, HMAC-signed when a secret is configured, retried with
- * exponential backoff and a per-attempt timeout. Delivery is best effort and not persisted.
+ * exponential backoff and a per-attempt timeout. At most MAX_WEBHOOKS_IN_FLIGHT requests are open
+ * at once (the others wait their turn) and at most MAX_PENDING_WEBHOOKS deliveries are held.
+ * Delivery is best effort and not persisted: a delivery refused because too many are pending, or
+ * still pending when the server stops, is lost and counted in
+ * `codeq_webhook_deliveries_dropped_total{reason="queue_full"|"shutdown"}`; one pending when the
+ * process is killed is lost uncounted (README, Webhooks).
  */
 import { createHmac } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
@@ -18,6 +23,8 @@ import { isBlocked, webhookFetch } from './address-guard.js';
 
 /** Result webhooks being delivered or waiting to retry; more are dropped (issue 12 item 9). */
 export const MAX_PENDING_WEBHOOKS = 10_000;
+/** Result webhook requests open at once; further attempts wait for a free slot (issue 12 item 9). */
+export const MAX_WEBHOOKS_IN_FLIGHT = 64;
 /** A delivery stops retrying this long after its first attempt. */
 export const MAX_WEBHOOK_AGE_MS = 3600_000;
 
@@ -32,6 +39,12 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   private readonly inflight = new Set<AbortController>();
   private stopped = false;
   private pending = 0;
+  /** Caps; fields so tests can lower them. */
+  maxPending = MAX_PENDING_WEBHOOKS;
+  maxInFlight = MAX_WEBHOOKS_IN_FLIGHT;
+  /** Attempts holding a request slot, and the attempts waiting for one (oldest first). */
+  private active = 0;
+  private readonly slotWaiters: (() => void)[] = [];
   /** Outgoing fetch: public addresses only unless CODEQ_WEBHOOK_ALLOW_PRIVATE (issue 12 item 12). */
   readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
 
@@ -55,8 +68,15 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
   onApplicationShutdown(): void {
     this.stopped = true;
     for (const ac of this.inflight) ac.abort();
-    // Deliveries live in memory: those not done yet are lost with the process (documented).
-    if (this.pending) this.log.warn({ lost: this.pending }, 'result webhooks not delivered before shutdown are dropped');
+    // Waiting attempts get a slot, see `stopped` and give up.
+    const waiting = this.slotWaiters.splice(0);
+    this.active += waiting.length;
+    for (const w of waiting) w();
+    // Deliveries live in memory: those not done yet are lost with the process (documented, counted).
+    if (this.pending) {
+      this.metrics.webhookDropped.inc({ reason: 'shutdown' }, this.pending);
+      this.log.warn({ lost: this.pending }, 'result webhooks not delivered before shutdown are dropped');
+    }
   }
 
   /** Headers for one attempt: JSON, plus timestamp and HMAC-SHA256 signature when configured. */
@@ -72,8 +92,9 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
 
   /** Deliver with retries; resolves with the final outcome. Never throws. */
   async deliver(d: WebhookDelivery): Promise<'success' | 'failure' | 'dropped'> {
-    if (this.pending >= MAX_PENDING_WEBHOOKS) {
+    if (this.pending >= this.maxPending) {
       this.metrics.webhookDeliveries.inc({ kind: 'task_result', command: d.command, outcome: 'dropped' });
+      this.metrics.webhookDropped.inc({ reason: 'queue_full' });
       this.log.warn({ host: safeHost(d.url), pending: this.pending }, 'result webhook dropped: too many pending deliveries');
       return 'dropped';
     }
@@ -90,6 +111,11 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
     const giveUpAt = Date.now() + MAX_WEBHOOK_AGE_MS;
     for (let attempt = 1; attempt <= max && !this.stopped && Date.now() < giveUpAt; attempt++) {
       await this.waitForToken(d.url);
+      await this.takeSlot();
+      if (this.stopped) {
+        this.releaseSlot();
+        break;
+      }
       const ac = new AbortController();
       this.inflight.add(ac);
       const timer = setTimeout(() => ac.abort(), this.config.webhookTimeoutMs);
@@ -113,6 +139,7 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
       } finally {
         clearTimeout(timer);
         this.inflight.delete(ac);
+        this.releaseSlot();
       }
       if (ok) {
         this.metrics.webhookDeliveries.inc({ kind: 'task_result', command: d.command, outcome: 'success' });
@@ -123,6 +150,26 @@ export class WebhooksService implements OnModuleInit, OnApplicationShutdown {
     }
     this.metrics.webhookDeliveries.inc({ kind: 'task_result', command: d.command, outcome: 'failure' });
     return 'failure';
+  }
+
+  /** Requests open now and attempts waiting for a slot (tests). */
+  get load(): { active: number; waiting: number; pending: number } {
+    return { active: this.active, waiting: this.slotWaiters.length, pending: this.pending };
+  }
+
+  private takeSlot(): Promise<void> {
+    if (this.active < this.maxInFlight) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  /** Hand the slot to the oldest waiting attempt, or free it. */
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.active--;
   }
 
   /** Wait after failed attempt k: min(base × 2^(k−1), max) seconds. */

@@ -7,7 +7,12 @@
  *  - one process per data directory: an exclusive lock on `codeq.lock`, released by the kernel
  *    when the process dies;
  *  - memory indexes rebuilt at start: ready FIFOs per (tenant, command, priority), a heap of
- *    delayed tasks and a heap of leases, each with one timer; long-poll waiters woken directly.
+ *    delayed tasks and a heap of leases, each with one timer; long-poll waiters woken directly;
+ *  - memory holds only what ordering, routing and expiry need (issue 12 item 6): a MemTask per
+ *    live task (id, tenant, command, priority, location, seq, due time, lease id). Payloads,
+ *    webhook URLs, error texts and every other column stay on disk: a record is read back by id
+ *    when it is handed out or changed (one statement for a whole claim batch); results are never
+ *    held. Uncommitted records are full and are read from the dirty / in-flight batches.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +31,7 @@ import type {
   TaskStore,
   TransitionFn,
 } from '../../domain/task-store.js';
-import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
+import { isTerminal, LOCATIONS, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { Alarm, Deque, MinHeap } from '../structures.js';
 import { nextCommand } from '../round-robin.js';
 import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
@@ -44,6 +49,37 @@ import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 import type { ScheduleStore } from '../../domain/schedule.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { CodeqError } from '@codeq/proto/errors';
+
+/**
+ * What memory keeps of a live (non-terminal) task: enough to order, route and expire it (issue 12
+ * item 6). Everything else is read from the database by id when the task is handed out or changed.
+ * Index entries (ready FIFOs, heaps) point at the MemTask they were made for: a replaced one makes
+ * them stale.
+ */
+interface MemTask {
+  id: string;
+  tenantId: string;
+  commandKey: string;
+  command: string;
+  priority: number;
+  location: Location;
+  /** FIFO position in the ready index (ties in the heaps). */
+  seq: number;
+  /** Due time: visible_at of a delayed task, lease_until of a leased one, else 0. */
+  at: number;
+  leaseId: string | null;
+}
+
+/** Columns loaded into MemTasks at start-up, in the order read (raw rows). */
+const MEM_COLUMNS = ['id', 'tenant_id', 'command_key', 'command', 'priority', 'location', 'seq', 'visible_at', 'lease_until', 'lease_id'] as const;
+/** One canonical string per location, so a million MemTasks share them. */
+const LOCATION_OF = new Map<string, Location>(LOCATIONS.map((l) => [l, l]));
+
+function dueOf(t: { location: Location; visibleAtMs: number | null; leaseUntilMs: number | null }): number {
+  if (t.location === 'DELAYED_ZSET') return t.visibleAtMs ?? 0;
+  if (t.location === 'INPROG_SET') return t.leaseUntilMs ?? 0;
+  return 0;
+}
 
 /** Pause between attempts to recover from a failed commit (ADR 0005). */
 const RECOVERY_RETRY_MS = 250;
@@ -68,12 +104,6 @@ export interface SqliteStoreOptions {
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
-/** Index entries point at the record they were made for: a replaced record makes them stale. */
-interface ReadyEntry {
-  id: string;
-  rec: TaskRecord;
-}
-
 interface Dirty {
   rec: TaskRecord | null;
   /** Not in the database yet: INSERT instead of UPDATE. */
@@ -93,7 +123,7 @@ interface Queue extends QueueCounts {
   tenantId: string;
   commandKey: string;
   command: string;
-  ready: Deque<ReadyEntry>[];
+  ready: Deque<MemTask>[];
   /** Parked long-polls, oldest first; a waiter leaves as soon as it settles (issue 12 item 7). */
   waiters: Set<Waiter>;
 }
@@ -151,10 +181,11 @@ export class SqliteTaskStore implements TaskStore {
     expiredTerminalOfTenant: BetterSqlite3.Statement;
     getProgress: BetterSqlite3.Statement;
     getLogs: BetterSqlite3.Statement;
+    getTasks: BetterSqlite3.Statement;
   };
 
-  /** Non-terminal tasks. */
-  private readonly live = new Map<string, TaskRecord>();
+  /** Non-terminal tasks: only their MemTask (issue 12 item 6). */
+  private readonly live = new Map<string, MemTask>();
   /** Records changed since the last commit (null = delete). */
   private dirty = new Map<string, Dirty>();
   private dirtyResults = new Map<string, ResultRecord | null>();
@@ -372,19 +403,41 @@ export class SqliteTaskStore implements TaskStore {
       expiredTerminalOfTenant: this.db.prepare(`SELECT id FROM tasks WHERE terminal_at IS NOT NULL AND terminal_at <= ? AND tenant_id = ? ORDER BY terminal_at LIMIT ?`),
       getProgress: this.db.prepare(`SELECT * FROM task_progress WHERE task_id = ?`),
       getLogs: this.db.prepare(`SELECT * FROM task_logs WHERE task_id = ? AND tenant_id = ? AND n > ? ORDER BY n LIMIT ?`),
+      // One statement for a whole claim batch: the ids travel as one JSON array.
+      getTasks: this.db.prepare(`SELECT ${TASK_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM tasks WHERE id IN (SELECT value FROM json_each(?))`),
     };
   }
 
   /** Rebuild the memory indexes from the database. */
   private load(): void {
     const started = Date.now();
-    const max = this.db.prepare(`SELECT max(seq) AS m FROM tasks`).get() as { m: number | null };
+    // The scans below read many pages once: a small page cache for them, so those pages do not
+    // stay in memory (restored at the end).
+    const cacheSize = this.db.pragma('cache_size', { simple: true }) as number;
+    this.db.pragma('cache_size = -2048');
+    // `seq` orders only live tasks (a task entering a ready index gets a new one): their maximum
+    // is enough, and the partial index answers it without a scan of finished tasks.
+    const max = this.db.prepare(`SELECT max(seq) AS m FROM tasks WHERE terminal_at IS NULL`).get() as { m: number | null };
     this.seqCounter = max.m ?? 0;
     let n = 0;
-    for (const row of this.db.prepare(`SELECT * FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).iterate()) {
-      const t = rowToTask(row as Row);
-      this.live.set(t.id, t);
-      this.index(t, false);
+    const cols = MEM_COLUMNS.map((c) => `"${c}"`).join(', ');
+    const rows = this.db.prepare(`SELECT ${cols} FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).raw(true);
+    // Queues by tenant then command key: no key string is built per row.
+    const byTenant = new Map<string, Map<string, Queue>>();
+    for (const r of rows.iterate() as IterableIterator<unknown[]>) {
+      const [id, tenantId, commandKey, command, priority, location, seq, visibleAt, leaseUntil, leaseId] = r as [string, string, string, string, number, string, number, number | null, number | null, string | null];
+      // Rows of one queue share its strings.
+      let qs = byTenant.get(tenantId);
+      if (!qs) byTenant.set(tenantId, (qs = new Map<string, Queue>()));
+      let q = qs.get(commandKey);
+      if (!q) qs.set(commandKey, (q = this.queue(tenantId, commandKey, command)));
+      const loc = LOCATION_OF.get(location) ?? 'NONE';
+      const m: MemTask = {
+        id, tenantId: q.tenantId, commandKey: q.commandKey, command: command === q.command ? q.command : command, priority, location: loc, seq,
+        at: loc === 'DELAYED_ZSET' ? (visibleAt ?? 0) : loc === 'INPROG_SET' ? (leaseUntil ?? 0) : 0, leaseId,
+      };
+      this.live.set(id, m);
+      this.index(m, false, q);
       n++;
     }
     const dlq = this.db
@@ -394,6 +447,8 @@ export class SqliteTaskStore implements TaskStore {
     for (const r of this.db.prepare(`SELECT tenant_id, command_key, command FROM paused_commands`).all() as { tenant_id: string; command_key: string; command: string }[]) {
       this.paused.set(this.queueKey(r.tenant_id, r.command_key), { tenantId: r.tenant_id, commandKey: r.command_key, command: r.command });
     }
+    this.db.pragma(`cache_size = ${cacheSize}`);
+    this.db.pragma('shrink_memory');
     this.opts.log?.info({ liveTasks: n, ms: Date.now() - started, path: this.opts.path }, 'embedded store opened');
     this.armAlarms();
   }
@@ -440,6 +495,7 @@ export class SqliteTaskStore implements TaskStore {
   // Group commit
 
   private markDirty(t: TaskRecord, insert: boolean): void {
+    if (typeof t.payload !== 'string') throw new Error(`internal: partial record ${t.id} marked for writing`);
     const d = this.dirty.get(t.id);
     if (d) d.rec = t;
     else this.dirty.set(t.id, { rec: t, insert });
@@ -520,7 +576,7 @@ export class SqliteTaskStore implements TaskStore {
         tenantId,
         commandKey,
         command,
-        ready: Array.from({ length: MAX_PRIORITY + 1 }, () => new Deque<ReadyEntry>()),
+        ready: Array.from({ length: MAX_PRIORITY + 1 }, () => new Deque<MemTask>()),
         readyByPriority: new Array<number>(MAX_PRIORITY + 1).fill(0),
         delayed: 0,
         inProgress: 0,
@@ -533,29 +589,29 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Account for `t` in the indexes of its current location (and push its index entry). */
-  private index(t: TaskRecord, wake = true): void {
-    const q = this.queue(t.tenantId, t.commandKey, t.command);
+  private index(t: MemTask, wake = true, queue?: Queue): void {
+    const q = queue ?? this.queue(t.tenantId, t.commandKey, t.command);
     if (!q.named) {
       q.named = true;
       q.command = t.command;
     }
     switch (t.location) {
       case 'PENDING_LIST':
-        q.ready[t.priority]!.push({ id: t.id, rec: t });
+        q.ready[t.priority]!.push(t);
         q.readyByPriority[t.priority]!++;
         if (wake) this.wakeOne(q);
         break;
       case 'DELAYED_ZSET':
         q.delayed++;
-        this.delayed.push({ at: dueAt(t.visibleAtMs ?? 0), id: t.id, seq: t.seq, ref: t });
+        this.delayed.push({ at: dueAt(t.at), id: t.id, seq: t.seq, ref: t });
         if (!wake) break;
-        this.delayAlarm.armAt(dueAt(t.visibleAtMs ?? 0));
+        this.delayAlarm.armAt(dueAt(t.at));
         break;
       case 'INPROG_SET':
         q.inProgress++;
-        this.leases.push({ at: t.leaseUntilMs ?? 0, id: t.id, seq: t.seq, ref: t });
+        this.leases.push({ at: t.at, id: t.id, seq: t.seq, ref: t });
         if (!wake) break;
-        this.leaseAlarm.armAt(t.leaseUntilMs ?? 0);
+        this.leaseAlarm.armAt(t.at);
         break;
       case 'DLQ_SET':
         q.dlq++;
@@ -566,7 +622,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Remove `t` from the counters of its location (index entries are invalidated lazily by seq). */
-  private unindex(t: TaskRecord): void {
+  private unindex(t: Pick<MemTask, 'tenantId' | 'commandKey' | 'command' | 'location' | 'priority'>): void {
     const q = this.queue(t.tenantId, t.commandKey, t.command);
     if (!q.named) {
       q.named = true;
@@ -604,13 +660,62 @@ export class SqliteTaskStore implements TaskStore {
     if (!isTerminal(next.status)) {
       // `seq` is the FIFO position in the ready index; only entering it assigns a new one.
       if (next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET') next.seq = this.nextSeq();
-      this.live.set(next.id, next);
-    } else {
-      this.live.delete(next.id);
     }
-    this.index(next);
+    // Memory keeps the MemTask; the full record waits in the dirty set until it is committed.
+    const mem = this.memOf(next);
+    if (!isTerminal(next.status)) this.live.set(next.id, mem);
+    else this.live.delete(next.id);
+    this.index(mem);
     this.markDirty(next, prev === null);
     if (isTerminal(next.status)) this.dropQueueOf(next);
+  }
+
+  /** The MemTask of a record, sharing tenant and command strings with its queue. */
+  private memOf(t: TaskRecord): MemTask {
+    const q = this.queue(t.tenantId, t.commandKey, t.command);
+    return {
+      id: t.id, tenantId: q.tenantId, commandKey: q.commandKey, command: t.command === q.command ? q.command : t.command,
+      priority: t.priority, location: t.location, seq: t.seq, at: dueOf(t), leaseId: t.leaseId,
+    };
+  }
+
+  /** The newest uncommitted full record of a task (dirty, else the newest in-flight batch). */
+  private pendingRecord(id: string): TaskRecord | null | undefined {
+    const d = this.dirty.get(id);
+    if (d) return d.rec;
+    for (let i = this.inflight.length - 1; i >= 0; i--) {
+      const f = this.inflight[i]!.tasks.get(id);
+      if (f) return f.rec;
+    }
+    return undefined;
+  }
+
+  /**
+   * Full records of live tasks by id (issue 12 item 6): uncommitted ones from the batches, the
+   * rest from the database in one statement. A live task missing on disk means memory and disk
+   * diverged: the engine stops serving and reloads (ADR 0005).
+   */
+  private fullRecords(ids: readonly string[]): Map<string, TaskRecord> {
+    const out = new Map<string, TaskRecord>();
+    const fromDisk: string[] = [];
+    for (const id of ids) {
+      const p = this.pendingRecord(id);
+      if (p) out.set(id, p);
+      else fromDisk.push(id);
+    }
+    if (fromDisk.length === 1) {
+      const r = this.stmts.getTask.get(fromDisk[0]) as Row | undefined;
+      if (r) out.set(fromDisk[0]!, rowToTask(r));
+    } else if (fromDisk.length) {
+      for (const r of this.stmts.getTasks.all(JSON.stringify(fromDisk)) as Row[]) out.set(r['id'] as string, rowToTask(r));
+    }
+    for (const id of ids) {
+      if (!out.has(id)) {
+        this.fail(`task ${id} is in memory but not on disk`);
+        throw storageUnavailable('memory and disk diverged; reloading');
+      }
+    }
+    return out;
   }
 
   private dropQueueOf(t: TaskRecord): void {
@@ -648,10 +753,13 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Sizes of the memory structures (bounded-memory tests and the soak bench). */
-  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number } {
+  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number; diskOnlyChars: number } {
     let waiters = 0;
     for (const q of this.queues.values()) waiters += q.waiters.size;
-    return { live: this.live.size, queues: this.queues.size, waiters, idempotency: this.idempotency.size, resultWaiters: this.resultWaiters.size };
+    // Characters of payloads, webhook URLs and error texts held by the memory records (none: item 6).
+    let diskOnlyChars = 0;
+    for (const t of this.live.values() as IterableIterator<Partial<TaskRecord>>) diskOnlyChars += (t.payload?.length ?? 0) + (t.webhook?.length ?? 0) + (t.error?.length ?? 0) + (t.lastError?.length ?? 0);
+    return { live: this.live.size, queues: this.queues.size, waiters, idempotency: this.idempotency.size, resultWaiters: this.resultWaiters.size, diskOnlyChars };
   }
 
   /** Move due delayed tasks to their ready FIFO (timer callback). */
@@ -659,10 +767,21 @@ export class SqliteTaskStore implements TaskStore {
     if (this.closed || this.failed) return; // reload() re-arms the alarm
     const now = Date.now();
     let moved = 0;
+    const due: string[] = [];
     for (let e = this.delayed.peek(); e && e.at <= now; e = this.delayed.peek()) {
       this.delayed.pop();
       const t = this.live.get(e.id);
       if (!t || t !== e.ref || t.location !== 'DELAYED_ZSET') continue;
+      due.push(t.id);
+    }
+    let full: Map<string, TaskRecord>;
+    try {
+      full = this.fullRecords(due);
+    } catch {
+      return; // the engine is reloading
+    }
+    for (const id of due) {
+      const t = full.get(id)!;
       this.applyChange(t, { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
       moved++;
     }
@@ -690,15 +809,10 @@ export class SqliteTaskStore implements TaskStore {
   // ---------------------------------------------------------------------------------------------
   // Reads
 
+  /** The current full record of a task (memory, uncommitted changes, else the database). */
   private lookup(id: string): TaskRecord | null {
-    const l = this.live.get(id);
-    if (l) return l;
-    const d = this.dirty.get(id);
-    if (d) return d.rec;
-    for (let i = this.inflight.length - 1; i >= 0; i--) {
-      const f = this.inflight[i]!.tasks.get(id);
-      if (f) return f.rec;
-    }
+    const p = this.pendingRecord(id);
+    if (p !== undefined) return p;
     const row = this.stmts.getTask.get(id) as Row | undefined;
     return row ? rowToTask(row) : null;
   }
@@ -769,31 +883,36 @@ export class SqliteTaskStore implements TaskStore {
     // ADR 0007: the highest ready priority across the commands first; among the commands ready at
     // that priority, the one after the tenant's last served command (round-robin); FIFO within.
     // Claiming only removes tasks, so the top ready priority never rises during this loop.
+    const picked: string[] = [];
     let last = this.lastServed.get(tenantId);
-    for (let p = MAX_PRIORITY; p >= 0 && out.length < count; p--) {
+    for (let p = MAX_PRIORITY; p >= 0 && picked.length < count; p--) {
       const ready = new Map<string, Queue>();
       for (const q of queues) if (this.liveHead(q.ready[p]!)) ready.set(q.commandKey, q);
-      while (ready.size && out.length < count) {
+      while (ready.size && picked.length < count) {
         const key = nextCommand(ready, last, order)!;
         const q = ready.get(key)!;
-        const t = this.live.get(q.ready[p]!.shift()!.id)!;
+        picked.push(q.ready[p]!.shift()!.id);
         last = key;
-        const next = lease(t);
-        this.applyChange(t, next);
-        out.push({ ...next });
         if (!this.liveHead(q.ready[p]!)) ready.delete(key);
       }
     }
     if (last !== undefined) this.lastServed.set(tenantId, last);
+    // The whole batch in one read (issue 12 item 6): memory holds no payloads.
+    const full = picked.length ? this.fullRecords(picked) : null;
+    for (const id of picked) {
+      const t = full!.get(id)!;
+      const next = lease(t);
+      this.applyChange(t, next);
+      out.push({ ...next });
+    }
     if (out.length) await this.commit();
     return out;
   }
 
   /** Drops stale entries off the head of a ready FIFO; true when a claimable task heads it. */
-  private liveHead(fifo: Deque<ReadyEntry>): boolean {
+  private liveHead(fifo: Deque<MemTask>): boolean {
     for (let e = fifo.peek(); e; e = fifo.peek()) {
-      const t = this.live.get(e.id);
-      if (t && t === e.rec && t.location === 'PENDING_LIST') return true;
+      if (this.live.get(e.id) === e && e.location === 'PENDING_LIST') return true;
       fifo.shift();
     }
     return false;
