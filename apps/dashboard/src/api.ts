@@ -76,6 +76,17 @@ export interface Task {
   tenantId?: string;
   createdAt: string;
   updatedAt: string;
+  /** The current delivery's latest `ctx.progress()`: a number (0–100 by convention) or an object. */
+  progress?: number | Record<string, unknown>;
+}
+
+/** One line of a task's log (`GET /tasks/:id/logs`; the server keeps the last 200). */
+export interface LogLine {
+  n: number;
+  attempt: number;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  at: string;
 }
 
 export interface TaskPage {
@@ -130,6 +141,7 @@ export const api = {
   whoami: (token?: string) => request<Me>('GET', '/whoami', undefined, token ?? getToken()),
   tasks: (q: TaskQuery) => request<TaskPage>('GET', `/tasks${qs({ ...q })}`),
   task: (id: string) => request<Task>('GET', `/tasks/${encodeURIComponent(id)}`),
+  logs: async (id: string): Promise<LogLine[]> => (await request<{ lines: LogLine[] }>('GET', `/tasks/${encodeURIComponent(id)}/logs?limit=200`)).lines,
   result: async (id: string): Promise<ResultRecord | null> => {
     try {
       return (await request<{ result: ResultRecord }>('GET', `/tasks/${encodeURIComponent(id)}/result`)).result;

@@ -159,6 +159,13 @@ describe('codeQ dashboard in Chromium', () => {
     expect(await page.getByTestId('lease-holder').textContent()).toBe('worker-1');
     expect(await page.getByTestId('lease-until').textContent()).toMatch(/\(in \d+(s|m)\)/);
     expect(await page.getByLabel('Payload').textContent()).toContain('"film": ');
+    // The worker reports progress and writes log lines: the detail page shows both (live).
+    expect(await page.getByTestId('task-progress').textContent()).toBe('—');
+    expect((await api('POST', `/tasks/${done}/progress`, { progress: 40, leaseId: c.leaseId }, WORKER)).status).toBe(200);
+    expect((await api('POST', `/tasks/${done}/logs`, { lines: ['decoded 3 frames', { level: 'warn', message: 'frame 2 re-encoded' }], leaseId: c.leaseId }, WORKER)).status).toBe(200);
+    await expectText(page.getByTestId('task-progress'), /^40%$/);
+    await expectText(page.getByTestId('task-log'), /WARN\s+frame 2 re-encoded/);
+    expect(await page.getByTestId('task-log').textContent()).toContain('decoded 3 frames');
     const res = await api('POST', `/tasks/${done}/result`, { status: 'COMPLETED', result: { frames: 3, url: 's3://bucket/out.mp4' }, artifacts: [{ name: 'log.txt', contentBase64: Buffer.from('rendered 3 frames\n').toString('base64'), contentType: 'text/plain' }] }, WORKER);
     expect(res.status).toBe(200);
     await expectText(page.getByTestId('task-status'), /COMPLETED/);

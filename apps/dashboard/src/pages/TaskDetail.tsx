@@ -6,7 +6,7 @@ import { ago, Confirm, ErrorNote, fmtTime, JsonBlock, StatusBadge, usePoll } fro
 const FINISHED = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export function TaskDetail({ id, me }: { id: string; me: Me }) {
-  const data = usePoll(async () => ({ task: await api.task(id), result: await api.result(id) }), 3000, [id]);
+  const data = usePoll(async () => ({ task: await api.task(id), result: await api.result(id), logs: await api.logs(id) }), 3000, [id]);
   const [confirm, setConfirm] = useState<'cancel' | 'redrive' | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
@@ -88,6 +88,8 @@ export function TaskDetail({ id, me }: { id: string; me: Me }) {
               {t.attempts ?? 0}
               {t.maxAttempts ? ` of ${t.maxAttempts}` : ''}
             </dd>
+            <dt>Progress</dt>
+            <dd data-testid="task-progress">{t.progress === undefined ? '—' : typeof t.progress === 'number' ? `${t.progress}%` : <span className="mono">{JSON.stringify(t.progress)}</span>}</dd>
             <dt>Priority</dt>
             <dd>{t.priority ?? 0}</dd>
             <dt>Lease holder</dt>
@@ -139,6 +141,16 @@ export function TaskDetail({ id, me }: { id: string; me: Me }) {
             <p className="muted">No result yet.</p>
           )}
         </div>
+      </div>
+      <div className="card">
+        <h2>Log</h2>
+        {data.data?.logs.length ? (
+          <pre className="json" data-testid="task-log" aria-label="Task log">
+            {data.data.logs.map((l) => `${fmtTime(l.at)}  #${l.attempt}  ${l.level.toUpperCase().padEnd(5)}  ${l.message}`).join('\n')}
+          </pre>
+        ) : (
+          <p className="muted">No log lines. Workers write them with ctx.log() and ctx.logger.</p>
+        )}
       </div>
       <div className="card">
         <h2>Payload</h2>
