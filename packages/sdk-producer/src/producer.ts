@@ -96,7 +96,8 @@ export type SubmitItem<C extends string = string> = { command: C; payload: Paylo
 export type SubmitItems<T extends readonly { command: string }[]> = { [K in keyof T]: T[K] extends { command: infer C extends string } ? SubmitItem<C & CommandName> : never };
 
 /** Outcome of one item of {@link Producer.submitMany}, in input order. */
-export type SubmitManyResult = { readonly ok: true; readonly task: Task } | { readonly ok: false; readonly error: CodeqError };
+/** One item of `submitMany()`: a {@link TaskHandle} (the stored task plus `result()`, `wait()`, …) or the item's error. */
+export type SubmitManyResult = { readonly ok: true; readonly task: TaskHandle } | { readonly ok: false; readonly error: CodeqError };
 
 export type { WaitOptions };
 
@@ -277,7 +278,7 @@ class DefaultProducer implements Producer {
         throw e;
       }
       res.forEach((r, k) => endSubmitSpan(spans[k]!, r.task ? r.task : { error: r.error }));
-      for (const r of res) sent.push(r.task ? { ok: true, task: r.task } : { ok: false, error: r.error });
+      for (const r of res) sent.push(r.task ? { ok: true, task: toHandle(r.task, this) } : { ok: false, error: r.error });
     }
     if (rejected.size === 0) return sent;
     let next = 0;

@@ -42,6 +42,12 @@ describe('producer against the real server', () => {
     expect(out.filter((r) => r.ok)).toHaveLength(119);
     expect(out[119]).toMatchObject({ ok: true, task: { command: 'bulk', payloadJson: { i: 119 } } });
     expect((await api(server.url, 'GET', '/admin/queues/bulk')).body).toMatchObject({ ready: 119 });
+    // Each item is a handle, like submit()'s: result() waits for that task's outcome.
+    const claimed = await api(server.url, 'POST', '/tasks/claim', { commands: ['bulk'] });
+    const first = out.find((r) => r.ok && r.task.id === claimed.body.id);
+    if (!first?.ok) throw new Error(`claimed ${String(claimed.body.id)}, which submitMany did not return`);
+    await api(server.url, 'POST', `/tasks/${first.task.id}/result`, { status: 'COMPLETED', result: { n: 0 }, leaseId: claimed.body.leaseId });
+    await expect(first.task.result({ timeoutMs: 10_000 })).resolves.toEqual({ n: 0 });
   });
 
   it('waits for a result submitted by a worker', async () => {
