@@ -73,8 +73,12 @@ interface Conn {
 }
 
 interface ClaimWaiter {
-  resolve(t: Task): void;
+  resolve(t: Task | null): void;
   reject(e: Error): void;
+  /** When the claim resolves null (ms since epoch; Infinity: no limit). */
+  deadline: number;
+  /** The waiters of the same abort signal (see {@link GrpcWorkerTransport.abortGroup}). */
+  group: Set<ClaimWaiter> | undefined;
 }
 
 type AckKind = 'result' | 'heartbeat' | 'nack' | 'abandon' | 'progress' | 'logs';
@@ -88,10 +92,22 @@ type AckOf<K extends AckKind> = K extends 'result'
         ? workerpb.NoteAck
         : workerpb.AbandonAck;
 
+/** One call waiting for its ack, keyed by kind and task id (a chain when the same call is repeated). */
 interface AckWaiter {
-  epoch: number;
-  settle(ack: { ok: boolean; errorMessage: string; errorCode: string } | Error): void;
+  readonly kind: AckKind;
+  readonly taskId: string;
+  readonly conn: Conn;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly resolve: (ack: never) => void;
+  readonly reject: (e: Error) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** The next call of the same kind and task id, answered after this one. */
+  next: AckWaiter | undefined;
 }
+
+type AckFields = { taskId: string; ok: boolean; errorMessage: string; errorCode: string };
 
 /** Largest Ready.count the server accepts. */
 const MAX_READY_COUNT = 1000;
@@ -173,8 +189,20 @@ export class GrpcWorkerTransport implements Transport {
   private readyScheduled = false;
   private readonly readyTimeoutMs: number;
   private readyTimer: NodeJS.Timeout | undefined;
-  private readonly acks = new Map<string, AckWaiter[]>();
-  private results: Array<{ epoch: number; result: workerpb.Result }> = [];
+  /** Calls waiting for their ack, by kind, then task id. */
+  private readonly acks: Record<AckKind, Map<string, AckWaiter>> = { result: new Map(), heartbeat: new Map(), nack: new Map(), abandon: new Map(), progress: new Map(), logs: new Map() };
+  /**
+   * One timer for every ack timeout and claim wait (not one per call): armed at the earliest
+   * deadline; when it fires it settles what is due and re-arms at the next deadline.
+   */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepAt = Infinity;
+  /** One abort listener per signal for all the claims waiting with it (a claim loop's slots share one). */
+  private readonly abortGroups = new WeakMap<AbortSignal, Set<ClaimWaiter>>();
+  private claimKey: { commands: readonly string[]; leaseSeconds: number } | undefined;
+  /** Results queued this tick (on session `resultsEpoch`), sent as one ResultBatch. */
+  private results: workerpb.Result[] = [];
+  private resultsEpoch = 0;
   /** How the last waiting claim left without a task: aborted (the caller is gone) or timed out. */
   private lastLeave: 'abort' | 'timeout' | undefined;
   /** Tasks pushed after their claim timed out, held for the next claim for {@link SPARE_HOLD_MS}. */
@@ -268,12 +296,14 @@ export class GrpcWorkerTransport implements Transport {
     this.failAcks(why, epoch);
   }
 
+  /** Rejects the calls waiting for acks (of session `epoch` only, when given). */
   private failAcks(err: Error, epoch?: number): void {
-    for (const [key, list] of this.acks) {
-      const keep = list.filter((w) => epoch !== undefined && w.epoch !== epoch);
-      for (const w of list) if (!keep.includes(w)) w.settle(err);
-      if (keep.length) this.acks.set(key, keep);
-      else this.acks.delete(key);
+    for (const map of Object.values(this.acks)) {
+      for (const head of [...map.values()]) {
+        for (let w: AckWaiter | undefined = head; w; w = w.next) {
+          if (epoch === undefined || w.conn.epoch === epoch) this.leaveAck(w, err);
+        }
+      }
     }
   }
 
@@ -331,7 +361,7 @@ export class GrpcWorkerTransport implements Transport {
     this.credits = Math.max(0, this.credits - count);
     this.armReadyTimer();
     for (const t of tasks) {
-      const w = this.waiters.shift();
+      const w = this.waiters[0]; // resolve() takes it off the list
       if (w) w.resolve(taskFromProto(t));
       else if (this.lastLeave === 'abort' || this.closed) this.giveBack(t);
       else {
@@ -381,7 +411,7 @@ export class GrpcWorkerTransport implements Transport {
         // A claim failed on the server (Internal, ResourceExhausted, …): that Ready is used up.
         const count = this.readys.shift() ?? 0;
         this.credits = Math.max(0, this.credits - count);
-        this.waiters.shift()?.reject(err);
+        this.waiters[0]?.reject(err);
         this.scheduleReady(); // a Ready{count > 1} carried credits of other waiting claims too
         return;
       }
@@ -437,20 +467,25 @@ export class GrpcWorkerTransport implements Transport {
    * once right after the stream was reopened. Rejects with the signal's reason when aborted.
    */
   async claim(input: ClaimInput, opts: CallOptions = {}): Promise<Task | null> {
-    const commands = [...input.commands];
     const leaseSeconds = input.leaseSeconds ?? 0;
-    const key = JSON.stringify([commands, leaseSeconds]);
-    if (this.ready && this.ready.key !== key && (this.credits > 0 || this.waiters.length > 0)) {
-      throw new CodeqError('VALIDATION_FAILED', 'a GrpcWorkerTransport claims one set of commands and lease length at a time');
+    // A claim loop passes the same commands array every time: compare it by reference first.
+    const k = this.claimKey;
+    if (!k || k.commands !== input.commands || k.leaseSeconds !== leaseSeconds) {
+      const commands = [...input.commands];
+      const key = JSON.stringify([commands, leaseSeconds]);
+      if (this.ready && this.ready.key !== key && (this.credits > 0 || this.waiters.length > 0)) {
+        throw new CodeqError('VALIDATION_FAILED', 'a GrpcWorkerTransport claims one set of commands and lease length at a time');
+      }
+      this.ready = { key, commands, leaseSeconds };
+      this.claimKey = { commands: input.commands, leaseSeconds };
     }
-    this.ready = { key, commands, leaseSeconds };
     this.lastLeave = undefined;
     const spare = this.spares.shift();
     if (spare) {
       clearTimeout(spare.timer);
       return taskFromProto(spare.task);
     }
-    await this.open(opts.signal);
+    if (!this.conn || this.closed) await this.open(opts.signal);
     if (this.reconnectNotice) {
       this.reconnectNotice = false;
       return null;
@@ -459,106 +494,184 @@ export class GrpcWorkerTransport implements Transport {
     if (signal?.aborted) throw abortReason(signal);
     const waitMs = input.waitSeconds !== undefined && input.waitSeconds > 0 ? input.waitSeconds * 1000 : 0;
     return new Promise<Task | null>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const leave = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-      };
       const w: ClaimWaiter = {
-        resolve: (t) => (leave(), resolve(t)),
-        reject: (e) => (leave(), reject(e)),
+        resolve: (t) => (this.leaveClaim(w), resolve(t)),
+        reject: (e) => (this.leaveClaim(w), reject(e)),
+        deadline: waitMs ? Date.now() + waitMs : Infinity,
+        group: signal ? this.abortGroup(signal) : undefined,
       };
-      const onAbort = (): void => {
-        this.lastLeave = 'abort';
-        w.reject(abortReason(signal!));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (waitMs) timer = setTimeout(() => ((this.lastLeave = 'timeout'), leave(), resolve(null)), waitMs);
+      w.group?.add(w);
+      if (waitMs) this.armSweep(w.deadline);
       this.waiters.push(w);
       this.scheduleReady();
     });
   }
 
-  // ---- acknowledged events ------------------------------------------------------------------
-
-  private settleAck(kind: AckKind, a: { taskId: string; ok: boolean; errorMessage: string; errorCode: string }): void {
-    const key = `${kind}:${a.taskId}`;
-    const list = this.acks.get(key);
-    const w = list?.shift();
-    if (list && !list.length) this.acks.delete(key);
-    if (w) w.settle(a);
-    else log(this.logger, 'debug', 'codeq: ack nobody waits for', { kind, taskId: a.taskId, ok: a.ok, error: a.errorMessage });
+  private leaveClaim(w: ClaimWaiter): void {
+    w.group?.delete(w);
+    // Tasks go to the oldest waiter: it is usually the first.
+    const i = this.waiters[0] === w ? 0 : this.waiters.indexOf(w);
+    if (i === 0) this.waiters.shift();
+    else if (i > 0) this.waiters.splice(i, 1);
   }
 
-  /** Sends one event and resolves with its ack (or rejects with the ack's CodeqError). */
-  private async request<K extends AckKind>(kind: K, taskId: string, send: (conn: Conn) => void, opts: CallOptions = {}): Promise<AckOf<K>> {
-    const conn = await this.open(opts.signal);
-    if (this.conn !== conn) throw new CodeqError('UNAVAILABLE', `the worker stream to ${this.target} closed`, { network: true, target: this.target });
-    const signal = opts.signal;
-    if (signal?.aborted) throw abortReason(signal);
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    const key = `${kind}:${taskId}`;
-    return new Promise<AckOf<K>>((resolve, reject) => {
-      const w: AckWaiter = {
-        epoch: conn.epoch,
-        settle: (a) => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          if (a instanceof Error) return reject(a);
-          if (a.ok) return resolve(a as AckOf<K>);
-          reject(decodeAckError(a.errorMessage, a.errorCode, { taskId }));
+  /**
+   * The claims waiting with `signal`, behind one abort listener that stays until the signal
+   * aborts (a worker's claims share its stop signal: no listener added and removed per claim).
+   */
+  private abortGroup(signal: AbortSignal): Set<ClaimWaiter> {
+    let group = this.abortGroups.get(signal);
+    if (!group) {
+      const g = new Set<ClaimWaiter>();
+      group = g;
+      this.abortGroups.set(signal, g);
+      signal.addEventListener(
+        'abort',
+        () => {
+          const reason = abortReason(signal);
+          for (const w of [...g]) {
+            this.lastLeave = 'abort';
+            w.reject(reason);
+          }
         },
-      };
-      const remove = (): void => {
-        const list = this.acks.get(key);
-        const i = list ? list.indexOf(w) : -1;
-        if (list && i >= 0) list.splice(i, 1);
-        if (list && !list.length) this.acks.delete(key);
-      };
-      const onAbort = (): void => {
-        remove();
-        w.settle(abortReason(signal!));
-      };
-      const timer = setTimeout(() => {
-        remove();
-        w.settle(new CodeqError('UNAVAILABLE', `no ${kind} answer from ${this.target} within ${timeoutMs} ms`, { timeout: true, target: this.target, taskId }));
-        this.recycle(conn, `${kind} ack timeout`, timeoutMs);
-      }, timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const list = this.acks.get(key);
-      if (list) list.push(w);
-      else this.acks.set(key, [w]);
-      send(conn);
+        { once: true },
+      );
+    }
+    return group;
+  }
+
+  // ---- acknowledged events ------------------------------------------------------------------
+
+  private settleAck(kind: AckKind, a: AckFields): void {
+    const w = this.acks[kind].get(a.taskId);
+    if (!w) {
+      log(this.logger, 'debug', 'codeq: ack nobody waits for', { kind, taskId: a.taskId, ok: a.ok, error: a.errorMessage });
+      return;
+    }
+    this.leaveAck(w, a.ok ? undefined : decodeAckError(a.errorMessage, a.errorCode, { taskId: a.taskId }));
+    if (a.ok) w.resolve(a as never);
+  }
+
+  /** Takes `w` out of the table (and off its signal); rejects it with `err` when given. */
+  private leaveAck(w: AckWaiter, err: Error | undefined): void {
+    const map = this.acks[w.kind];
+    const head = map.get(w.taskId);
+    if (head === w) {
+      if (w.next) map.set(w.taskId, w.next);
+      else map.delete(w.taskId);
+    } else {
+      for (let p = head; p; p = p.next) {
+        if (p.next === w) {
+          p.next = w.next;
+          break;
+        }
+      }
+    }
+    w.next = undefined;
+    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+    w.onAbort = undefined;
+    if (err) w.reject(err);
+  }
+
+  /**
+   * Sends one event and resolves with its ack (or rejects with the ack's CodeqError). No
+   * promise hop when the session is open; the ack timeout runs on the shared sweep timer.
+   */
+  private request<K extends AckKind>(kind: K, taskId: string, ev: workerpb.WorkerEvent | workerpb.Result, opts: CallOptions = {}): Promise<AckOf<K>> {
+    const conn = this.conn;
+    if (conn && !this.closed) return this.send(kind, taskId, ev, opts, conn);
+    return this.open(opts.signal).then((c) => {
+      if (this.conn !== c) throw new CodeqError('UNAVAILABLE', `the worker stream to ${this.target} closed`, { network: true, target: this.target });
+      return this.send(kind, taskId, ev, opts, c);
     });
   }
 
+  private send<K extends AckKind>(kind: K, taskId: string, ev: workerpb.WorkerEvent | workerpb.Result, opts: CallOptions, conn: Conn): Promise<AckOf<K>> {
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return new Promise<AckOf<K>>((resolve, reject) => {
+      const w: AckWaiter = { kind, taskId, conn, deadline: Date.now() + timeoutMs, timeoutMs, resolve: resolve as (a: never) => void, reject, signal, onAbort: undefined, next: undefined };
+      if (signal) {
+        w.onAbort = () => this.leaveAck(w, abortReason(signal));
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      const map = this.acks[kind];
+      const head = map.get(taskId);
+      if (!head) map.set(taskId, w);
+      else {
+        let tail = head;
+        while (tail.next) tail = tail.next;
+        tail.next = w;
+      }
+      this.armSweep(w.deadline);
+      if (kind === 'result') this.queueResult(conn.epoch, ev as workerpb.Result);
+      else conn.session.write(ev as workerpb.WorkerEvent);
+    });
+  }
+
+  /** Makes sure the sweep timer fires by `at`. */
+  private armSweep(at: number): void {
+    if (at >= this.sweepAt) return;
+    clearTimeout(this.sweepTimer);
+    this.sweepAt = at;
+    this.sweepTimer = setTimeout(() => this.sweep(), Math.max(0, at - Date.now()));
+    // The open stream keeps the process alive while calls wait; this timer need not.
+    this.sweepTimer.unref();
+  }
+
+  /** Times out the acks and ends the claim waits that are due; re-arms at the next deadline. */
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    this.sweepAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const map of Object.values(this.acks)) {
+      for (const head of [...map.values()]) {
+        for (let w: AckWaiter | undefined = head; w; ) {
+          const after: AckWaiter | undefined = w.next;
+          if (w.deadline <= now) {
+            this.leaveAck(w, new CodeqError('UNAVAILABLE', `no ${w.kind} answer from ${this.target} within ${w.timeoutMs} ms`, { timeout: true, target: this.target, taskId: w.taskId }));
+            this.recycle(w.conn, `${w.kind} ack timeout`, w.timeoutMs);
+          } else next = Math.min(next, w.deadline);
+          w = after;
+        }
+      }
+    }
+    for (const w of [...this.waiters]) {
+      if (w.deadline <= now) {
+        this.lastLeave = 'timeout';
+        w.resolve(null);
+      } else next = Math.min(next, w.deadline);
+    }
+    if (next < Infinity) this.armSweep(next);
+  }
+
   async heartbeat(id: string, input: HeartbeatInput, opts?: CallOptions): Promise<{ readonly leaseUntil?: string }> {
-    const a = await this.request('heartbeat', id, (c) => c.session.write({ event: { $case: 'heartbeat', heartbeat: { taskId: id, extendSeconds: input.extendSeconds ?? 0, leaseId: input.leaseId ?? '' } } }), opts);
+    const a = await this.request('heartbeat', id, { event: { $case: 'heartbeat', heartbeat: { taskId: id, extendSeconds: input.extendSeconds ?? 0, leaseId: input.leaseId ?? '' } } }, opts);
     return a.leaseUntil ? { leaseUntil: a.leaseUntil } : {};
   }
 
   async nack(id: string, input: NackInput, opts?: CallOptions): Promise<NackOutcome> {
-    const a = await this.request('nack', id, (c) => c.session.write({ event: { $case: 'nack', nack: { taskId: id, delaySeconds: Math.max(0, Math.floor(input.delaySeconds ?? 0)), reason: input.reason ?? '', leaseId: input.leaseId ?? '' } } }), opts);
+    const a = await this.request('nack', id, { event: { $case: 'nack', nack: { taskId: id, delaySeconds: Math.max(0, Math.floor(input.delaySeconds ?? 0)), reason: input.reason ?? '', leaseId: input.leaseId ?? '' } } }, opts);
     return { status: a.dlq ? 'dlq' : 'requeued', delaySeconds: a.appliedDelaySeconds };
   }
 
   async abandon(id: string, input: { leaseId?: string } = {}, opts?: CallOptions): Promise<{ readonly status: string }> {
-    await this.request('abandon', id, (c) => c.session.write({ event: { $case: 'abandon', abandon: { taskId: id, leaseId: input.leaseId ?? '' } } }), opts);
+    await this.request('abandon', id, { event: { $case: 'abandon', abandon: { taskId: id, leaseId: input.leaseId ?? '' } } }, opts);
     return { status: 'requeued' };
   }
 
   /** TaskProgress on the stream (issue 17); answered by a NoteAck. */
   async reportProgress(id: string, input: ProgressInput, opts?: CallOptions): Promise<void> {
     const progressJson = Buffer.from(JSON.stringify(input.progress), 'utf8');
-    await this.request('progress', id, (c) => c.session.write({ event: { $case: 'progress', progress: { taskId: id, leaseId: input.leaseId ?? '', progressJson } } }), opts);
+    await this.request('progress', id, { event: { $case: 'progress', progress: { taskId: id, leaseId: input.leaseId ?? '', progressJson } } }, opts);
   }
 
   /** TaskLogs on the stream (issue 17); answered by a NoteAck. */
   async appendLogs(id: string, input: AppendLogsInput, opts?: CallOptions): Promise<void> {
     const lines = input.lines.map((l) => ({ level: l.level ?? 'info', message: l.message, ...(l.at ? { at: new Date(l.at) } : {}) }));
-    await this.request('logs', id, (c) => c.session.write({ event: { $case: 'logs', logs: { taskId: id, leaseId: input.leaseId ?? '', lines } } }), opts);
+    await this.request('logs', id, { event: { $case: 'logs', logs: { taskId: id, leaseId: input.leaseId ?? '', lines } } }, opts);
   }
 
   /** Records COMPLETED/FAILED. Artifacts are not carried by the stream: they go over HTTP when configured. */
@@ -572,7 +685,7 @@ export class GrpcWorkerTransport implements Transport {
       error: input.error ?? '',
       leaseId: input.leaseId ?? '',
     };
-    await this.request('result', id, (c) => this.queueResult(c.epoch, result), opts);
+    await this.request('result', id, result, opts);
     const rec: Record<string, unknown> = { taskId: id, status: input.status, completedAt: new Date().toISOString() };
     if (input.status === 'COMPLETED') rec['result'] = input.result ?? {};
     if (input.error) rec['error'] = input.error;
@@ -580,15 +693,18 @@ export class GrpcWorkerTransport implements Transport {
   }
 
   private queueResult(epoch: number, result: workerpb.Result): void {
-    this.results.push({ epoch, result });
+    // Results of an older session were failed with it (onClose): they are not sent on a new one.
+    if (epoch !== this.resultsEpoch) this.results = [];
+    this.resultsEpoch = epoch;
+    this.results.push(result);
     if (this.resultsScheduled) return;
     this.resultsScheduled = true;
     setImmediate(() => {
       this.resultsScheduled = false;
       const conn = this.conn;
-      const items = this.results.filter((r) => conn && r.epoch === conn.epoch).map((r) => r.result);
+      const items = this.results;
       this.results = [];
-      if (!conn || !items.length) return;
+      if (!conn || conn.epoch !== this.resultsEpoch || !items.length) return;
       if (items.length === 1) {
         conn.session.write({ event: { $case: 'result', result: items[0]! } });
         return;
@@ -644,6 +760,8 @@ export class GrpcWorkerTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.readyTimer);
+    clearTimeout(this.sweepTimer);
+    this.sweepAt = Infinity;
     await this.connecting?.catch(() => undefined);
     const closedErr = new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true });
     for (const w of this.waiters.splice(0)) w.reject(closedErr);
