@@ -3,39 +3,29 @@
  * `Ready` credits and tasks are pushed; heartbeats, nacks, abandons and results travel on the same
  * stream with the lease id, and their acks are matched by task id.
  */
-import type * as grpc from '@grpc/grpc-js';
 import { CodeqError, workerpb } from '@codeq/proto';
 import {
-  GrpcSession,
+  StreamConnection,
   grpcTransportSettings,
   abortReason,
   decodeAckError,
   decodeServerError,
   log,
   parsePayload,
-  toCodeqError,
-  withSignal,
-  type BatchCreateOutcome,
   type CallOptions,
   type ClaimInput,
-  type CleanupInput,
-  type CleanupOutcome,
-  type CreateTaskInput,
   type GrpcConnectionOptions,
   type AppendLogsInput,
   type HeartbeatInput,
   type Logger,
-  type LogsQuery,
   type ProgressInput,
-  type TaskLogLine,
   type NackInput,
   type NackOutcome,
-  type QueueStats,
   type ResultInput,
   type ResultRecord,
+  type StreamConn,
   type Task,
-  type TaskResult,
-  type Transport,
+  type WorkerTransport,
 } from '@codeq/sdk-producer/transport';
 
 /** Entries per ResultBatch message; the server's limit is 1,000. */
@@ -45,10 +35,10 @@ const MAX_RESULT_BATCH = 500;
 export interface GrpcWorkerTransportOptions extends GrpcConnectionOptions {
   /** Sent in Hello. codeQ-TS servers use the token subject as the lease owner whatever is sent. */
   workerId?: string;
-  /** HTTP API for the calls the worker stream does not carry (`getTask`, `createTask`, admin); owned and closed by this transport. */
+  /** HTTP API for the one worker call the stream does not carry (results with artifacts); owned and closed by this transport. */
   baseUrl?: string;
-  /** Or an HTTP transport to delegate those calls to (not closed by this transport). */
-  http?: Transport;
+  /** Or an HTTP transport to send those on (not closed by this transport). */
+  http?: WorkerTransport;
   /**
    * Consider outstanding Readys lost after this long without a task, and ask again. Only for
    * upstream (Go) servers, which drop a Ready silently after ≈30 s (use 35000 there); codeQ-TS
@@ -64,13 +54,7 @@ export interface WorkerSessionInfo {
   readonly tenantId: string;
 }
 
-type Session = GrpcSession<workerpb.WorkerEvent, workerpb.ServerEvent>;
-
-interface Conn {
-  session: Session;
-  epoch: number;
-  info: WorkerSessionInfo;
-}
+type Conn = StreamConn<workerpb.WorkerEvent, workerpb.ServerEvent, WorkerSessionInfo>;
 
 interface ClaimWaiter {
   resolve(t: Task | null): void;
@@ -162,23 +146,17 @@ export function taskFromProto(t: workerpb.Task): Task {
  *
  * One transport serves one set of commands and lease length (a claim loop's); claims with a
  * different set are rejected while Readys for the first one are outstanding.
+ *
+ * It is a {@link WorkerTransport}: the producer's calls (creates, reads, admin) belong to the
+ * producer SDK's transports and are not forwarded from here.
  */
-export class GrpcWorkerTransport implements Transport {
+export class GrpcWorkerTransport implements WorkerTransport {
   readonly target: string;
-  private readonly address: string;
-  private readonly token: string;
-  private readonly workerId: string;
-  private readonly credentials: grpc.ChannelCredentials;
-  private readonly channelOptions: grpc.ChannelOptions;
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
-  private readonly http: Transport | undefined;
+  private readonly http: WorkerTransport | undefined;
   private readonly ownsHttp: boolean;
-  private client: workerpb.WorkerStreamClient | undefined;
-  private conn: Conn | null = null;
-  private connecting: Promise<Conn> | null = null;
-  private epoch = 0;
-  private closed = false;
+  private readonly stream: StreamConnection<workerpb.WorkerEvent, workerpb.ServerEvent, WorkerSessionInfo>;
   /** A session broke; the next claim resolves null once the stream is back. */
   private reconnectNotice = false;
   private readonly waiters: ClaimWaiter[] = [];
@@ -211,17 +189,37 @@ export class GrpcWorkerTransport implements Transport {
 
   constructor(opts: GrpcWorkerTransportOptions) {
     const s = grpcTransportSettings(opts);
-    this.address = s.address;
     this.target = s.target;
-    this.token = s.token;
-    this.workerId = opts.workerId ?? '';
-    this.credentials = s.credentials;
-    this.channelOptions = s.channelOptions;
     this.timeoutMs = s.timeoutMs;
     this.readyTimeoutMs = Math.max(0, opts.readyTimeoutMs ?? 0);
     this.logger = s.logger;
     this.ownsHttp = s.ownsHttp;
     this.http = s.http;
+    this.stream = new StreamConnection<workerpb.WorkerEvent, workerpb.ServerEvent, WorkerSessionInfo>(s, {
+      kind: 'worker',
+      newClient: (address, credentials, options) => new workerpb.WorkerStreamClient(address, credentials, options),
+      hello: {
+        hello: { event: { $case: 'hello', hello: { token: s.token, workerId: opts.workerId ?? '' } } },
+        readHello: (ev) => {
+          const e = ev.event;
+          if (e?.$case === 'helloAck') return { workerId: e.helloAck.workerId, tenantId: e.helloAck.tenantId };
+          if (e?.$case === 'error') return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
+          return undefined;
+        },
+      },
+      onEvent: (epoch, ev) => this.onEvent(epoch, ev),
+      onClose: (epoch, err, current) => this.onClose(epoch, err, current),
+      onOpen: () => this.scheduleReady(),
+    });
+  }
+
+  /** The open session, if any. */
+  private get conn(): Conn | null {
+    return this.stream.conn;
+  }
+
+  private get closed(): boolean {
+    return this.stream.closed;
   }
 
   /** Worker id and tenant of the open session (undefined before the first connect). */
@@ -237,61 +235,15 @@ export class GrpcWorkerTransport implements Transport {
   // ---- session ------------------------------------------------------------------------------
 
   private open(signal?: AbortSignal): Promise<Conn> {
-    if (this.closed) return Promise.reject(new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true }));
-    if (this.conn) return Promise.resolve(this.conn);
-    if (!this.connecting) {
-      const epoch = ++this.epoch;
-      this.client ??= new workerpb.WorkerStreamClient(this.address, this.credentials, this.channelOptions);
-      const call = this.client.stream();
-      this.connecting = GrpcSession.open(
-        call,
-        {
-          hello: { event: { $case: 'hello', hello: { token: this.token, workerId: this.workerId } } },
-          readHello: (ev) => {
-            const e = ev.event;
-            if (e?.$case === 'helloAck') return { workerId: e.helloAck.workerId, tenantId: e.helloAck.tenantId };
-            if (e?.$case === 'error') return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
-            return undefined;
-          },
-        },
-        { target: this.target, timeoutMs: this.timeoutMs },
-        { onEvent: (ev) => this.onEvent(epoch, ev), onClose: (err) => this.onClose(epoch, err) },
-      ).then(
-        ({ session, ack }) => {
-          this.connecting = null;
-          if (session.ended || this.closed) {
-            session.cancel();
-            throw new CodeqError('UNAVAILABLE', `the worker stream to ${this.target} closed right after Hello`, { network: true });
-          }
-          this.conn = { session, epoch, info: ack };
-          log(this.logger, 'debug', 'codeq: worker stream open', { target: this.target, workerId: ack.workerId, tenantId: ack.tenantId });
-          this.scheduleReady();
-          return this.conn;
-        },
-        (e: unknown) => {
-          this.connecting = null;
-          const err = toCodeqError(e, this.target);
-          // A fresh channel connects at once on the next attempt; grpc-js would otherwise fail
-          // calls until its own reconnect backoff expires, on top of the caller's backoff.
-          if (err.details['network'] === true) this.resetChannel();
-          throw err;
-        },
-      );
-    }
-    return withSignal(this.connecting, signal);
+    return this.stream.open(signal);
   }
 
-  private onClose(epoch: number, err: CodeqError | undefined): void {
-    if (this.conn?.epoch !== epoch) return;
-    this.conn = null;
+  /** Session `epoch` ended: what waits on it fails; the next claim reopens (and resolves null once). */
+  private onClose(epoch: number, why: CodeqError, current: boolean): void {
+    if (!current) return;
     this.readys = [];
     this.credits = 0;
-    const why = err ?? new CodeqError('UNAVAILABLE', `the server at ${this.target} closed the worker stream`, { network: true });
-    if (!this.closed) {
-      this.reconnectNotice = true;
-      log(this.logger, 'info', 'codeq: worker stream closed', { target: this.target, code: why.code, error: why.message });
-      if (!this.connecting && why.details['network'] === true) this.resetChannel();
-    }
+    if (!this.closed) this.reconnectNotice = true;
     for (const w of this.waiters.splice(0)) w.reject(why);
     this.failAcks(why, epoch);
   }
@@ -305,22 +257,6 @@ export class GrpcWorkerTransport implements Transport {
         }
       }
     }
-  }
-
-  /**
-   * After an ack timeout: drops the session if the server sent nothing at all for `silentMs`
-   * (a dead connection nobody told us about), so the next call opens a fresh one. A slow but
-   * live server keeps its session.
-   */
-  private recycle(conn: Conn, reason: string, silentMs: number): void {
-    if (this.conn !== conn || Date.now() - conn.session.lastEventAt < silentMs) return;
-    log(this.logger, 'warn', 'codeq: worker stream unresponsive, reopening', { target: this.target, reason });
-    conn.session.cancel(); // → onClose fails what waits on it
-  }
-
-  private resetChannel(): void {
-    this.client?.close();
-    this.client = undefined;
   }
 
   private onEvent(epoch: number, ev: workerpb.ServerEvent): void {
@@ -632,7 +568,7 @@ export class GrpcWorkerTransport implements Transport {
           const after: AckWaiter | undefined = w.next;
           if (w.deadline <= now) {
             this.leaveAck(w, new CodeqError('UNAVAILABLE', `no ${w.kind} answer from ${this.target} within ${w.timeoutMs} ms`, { timeout: true, target: this.target, taskId: w.taskId }));
-            this.recycle(w.conn, `${w.kind} ack timeout`, w.timeoutMs);
+            this.stream.recycle(w.conn, `${w.kind} ack timeout`, w.timeoutMs);
           } else next = Math.min(next, w.deadline);
           w = after;
         }
@@ -719,36 +655,9 @@ export class GrpcWorkerTransport implements Transport {
 
   // ---- calls the worker stream does not carry -----------------------------------------------
 
-  private needHttp(op: string): Transport {
+  private needHttp(op: string): WorkerTransport {
     if (!this.http) throw new CodeqError('VALIDATION_FAILED', `${op} is not available on the worker stream: pass baseUrl (the HTTP API) as well`);
     return this.http;
-  }
-
-  async createTask(input: CreateTaskInput, opts?: CallOptions): Promise<Task> {
-    return this.needHttp('createTask').createTask(input, opts);
-  }
-  async createTasks(inputs: readonly CreateTaskInput[], opts?: CallOptions): Promise<BatchCreateOutcome[]> {
-    return this.needHttp('createTasks').createTasks(inputs, opts);
-  }
-  async getTask(id: string, opts?: CallOptions): Promise<Task> {
-    return this.needHttp('getTask').getTask(id, opts);
-  }
-  async getLogs(id: string, query?: LogsQuery, opts?: CallOptions): Promise<TaskLogLine[]> {
-    const http = this.needHttp('getLogs');
-    if (!http.getLogs) throw new CodeqError('VALIDATION_FAILED', 'getLogs is not supported by this transport');
-    return http.getLogs(id, query, opts);
-  }
-  async getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult> {
-    return this.needHttp('getResult').getResult(id, waitSeconds, opts);
-  }
-  async listQueues(opts?: CallOptions): Promise<Record<string, number>> {
-    return this.needHttp('listQueues').listQueues(opts);
-  }
-  async queueStats(command: string, opts?: CallOptions): Promise<QueueStats> {
-    return this.needHttp('queueStats').queueStats(command, opts);
-  }
-  async cleanup(input?: CleanupInput, opts?: CallOptions): Promise<CleanupOutcome> {
-    return this.needHttp('cleanup').cleanup(input, opts);
   }
 
   /**
@@ -758,22 +667,15 @@ export class GrpcWorkerTransport implements Transport {
    */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
     clearTimeout(this.readyTimer);
     clearTimeout(this.sweepTimer);
     this.sweepAt = Infinity;
-    await this.connecting?.catch(() => undefined);
     const closedErr = new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true });
-    for (const w of this.waiters.splice(0)) w.reject(closedErr);
-    for (const spare of [...this.spares]) this.dropSpare(spare);
-    const conn = this.conn;
-    if (conn) {
-      conn.session.end();
-      await conn.session.whenEnded(Math.min(this.timeoutMs, 5000));
-      conn.session.cancel();
-    }
+    await this.stream.close(() => {
+      for (const w of this.waiters.splice(0)) w.reject(closedErr);
+      for (const spare of [...this.spares]) this.dropSpare(spare);
+    });
     this.failAcks(closedErr);
-    this.client?.close();
     if (this.ownsHttp) await this.http?.close();
   }
 }

@@ -1,11 +1,11 @@
 import { CodeqError } from '@codeq/proto';
-import { parseTask, type ClaimInput, type NackInput, type ResultInput, type Task, type Transport } from '@codeq/sdk-producer/transport';
+import { parseTask, type ClaimInput, type NackInput, type ResultInput, type Task, type WorkerTransport } from '@codeq/sdk-producer/transport';
 import { createWorker, toResultObject, type WorkerEvent } from './worker.js';
 
 const down = () => new CodeqError('UNAVAILABLE', 'cannot reach the codeQ server at http://x: connection refused', { network: true, errno: 'ECONNREFUSED' });
 
-/** An in-memory Transport: the edge the worker talks to, scripted per test. */
-class FakeTransport implements Transport {
+/** An in-memory WorkerTransport: the edge the worker talks to, scripted per test. */
+class FakeTransport implements WorkerTransport {
   readonly target = 'fake://codeq';
   queue: Task[] = [];
   claimFailures = 0;
@@ -54,17 +54,7 @@ class FakeTransport implements Transport {
   async abandon() {
     return { status: 'requeued' };
   }
-  createTask = notUsed;
-  createTasks = notUsed;
-  getTask = notUsed;
-  getResult = notUsed;
-  listQueues = notUsed;
-  queueStats = notUsed;
-  cleanup = notUsed;
   async close() {}
-}
-async function notUsed(): Promise<never> {
-  throw new Error('not used');
 }
 
 const task = (id: string, payload: unknown = {}, extra: Record<string, unknown> = {}) =>

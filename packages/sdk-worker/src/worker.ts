@@ -24,7 +24,7 @@ import {
   type LogLineInput,
   type ClaimInput,
   type Task,
-  type Transport,
+  type WorkerTransport,
 } from '@codeq/sdk-producer/transport';
 import { HandlerTimeoutError, LeaseLostError, PermanentFailure, RetryTask, TaskCancelledError, WorkerStoppedError } from './errors.js';
 import { GrpcWorkerTransport, type GrpcWorkerTransportOptions } from './grpc-worker-transport.js';
@@ -188,7 +188,7 @@ export type WorkerTarget =
     }
   | {
       /** Use this transport (e.g. a shared HttpTransport or GrpcWorkerTransport); the worker does not close it. */
-      transport: Transport;
+      transport: WorkerTransport;
       baseUrl?: string;
       grpcAddress?: string;
       token?: string;
@@ -506,7 +506,7 @@ export function toResultObject(v: unknown): Record<string, unknown> {
 }
 
 /** The transport for `opts`, and whether the worker owns (closes) it. */
-function openTransport(opts: WorkerTarget & { timeoutMs?: number; logger?: Logger }): { transport: Transport; owned: boolean } {
+function openTransport(opts: WorkerTarget & { timeoutMs?: number; logger?: Logger }): { transport: WorkerTransport; owned: boolean } {
   if (typeof opts.transport === 'object') return { transport: opts.transport, owned: false };
   const kind: TransportKind = opts.transport ?? (opts.grpcAddress ? 'grpc' : 'http');
   const common = { token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) };
@@ -523,7 +523,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
   readonly done: Promise<void>;
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
-  private readonly transport: Transport;
+  private readonly transport: WorkerTransport;
   private readonly ownsTransport: boolean;
   private readonly stopCtl = new AbortController();
   private readonly inflight = new Map<string, InFlight>();
