@@ -527,7 +527,7 @@ export class GrpcWorkerTransport implements WorkerTransport {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     return new Promise<AckOf<K>>((resolve, reject) => {
-      const w: AckWaiter = { kind, taskId, conn, deadline: Date.now() + timeoutMs, timeoutMs, resolve: resolve as (a: never) => void, reject, signal, onAbort: undefined, next: undefined };
+      const w: AckWaiter = { kind, taskId, conn, deadline: Date.now() + timeoutMs, timeoutMs, resolve: resolve, reject, signal, onAbort: undefined, next: undefined };
       if (signal) {
         w.onAbort = () => this.leaveAck(w, abortReason(signal));
         signal.addEventListener('abort', w.onAbort, { once: true });

@@ -1,5 +1,6 @@
 import { CodeqError } from '@codeq/proto';
 import { parseTask, type ClaimInput, type NackInput, type ResultInput, type Task, type WorkerTransport } from '@codeq/sdk-producer/transport';
+import { HandlerTimeoutError, LeaseLostError } from './errors.js';
 import { createWorker, toResultObject, type WorkerEvent } from './worker.js';
 
 const down = () => new CodeqError('UNAVAILABLE', 'cannot reach the codeQ server at http://x: connection refused', { network: true, errno: 'ECONNREFUSED' });
@@ -153,5 +154,89 @@ describe('createWorker (fake transport)', () => {
 
   it('validates its options', () => {
     expect(() => createWorker({ baseUrl: 'http://x', token: 't', commands: [], handler: () => ({}) })).toThrow(/commands/);
+  });
+});
+
+// The worker makes a task's AbortController, notes buffer and context closures only when they
+// are used, and runs every lease watchdog on one timer: these check the behaviour did not change.
+describe('createWorker: lazy per-task state', () => {
+  it('handlerTimeoutMs aborts a handler that reads ctx.signal, and nacks one that never reads it', async () => {
+    const t = new FakeTransport();
+    t.queue.push(task('reads'), task('ignores'));
+    const reasons: unknown[] = [];
+    const events: WorkerEvent[] = [];
+    const w = createWorker({
+      transport: t,
+      commands: ['c'],
+      concurrency: 2,
+      handlerTimeoutMs: 100,
+      handler: (tk, ctx) => {
+        if (tk.id === 'reads') return new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(reasons.push(ctx.signal.reason))));
+        return new Promise(() => undefined); // hangs and never looks at its signal
+      },
+      onEvent: (e) => events.push(e),
+    }).start();
+    await until(() => t.nacks.length === 2, 10_000);
+    await w.stop();
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(HandlerTimeoutError);
+    expect(t.nacks.map((n) => n.id).sort()).toEqual(['ignores', 'reads']);
+    for (const n of t.nacks) expect(n.input.reason).toMatch(/did not finish within 100 ms/);
+    expect(events.filter((e) => e.type === 'handler-timeout')).toHaveLength(2);
+    expect(t.results).toEqual([]);
+  });
+
+  it('one watchdog ends every unrenewed lease: the signal of a reader aborts with LeaseLostError, no result is sent for either', async () => {
+    const t = new FakeTransport();
+    t.queue.push(task('reads'), task('ignores'));
+    const reasons: unknown[] = [];
+    const events: WorkerEvent[] = [];
+    const w = createWorker({
+      transport: t,
+      commands: ['c'],
+      concurrency: 2,
+      leaseSeconds: 1,
+      heartbeat: false,
+      handler: async (tk, ctx) => {
+        if (tk.id === 'reads') {
+          await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+          reasons.push(ctx.signal.reason);
+          return {};
+        }
+        await new Promise((r) => setTimeout(r, 1800)); // outlives its lease without reading the signal
+        return { late: true };
+      },
+      onEvent: (e) => events.push(e),
+    }).start();
+    await until(() => events.filter((e) => e.type === 'lease-lost').length === 2, 10_000);
+    await new Promise((r) => setTimeout(r, 1200)); // the late handler returns meanwhile
+    await w.stop();
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(LeaseLostError);
+    expect(t.results).toEqual([]);
+    expect(events.some((e) => e.type === 'completed')).toBe(false);
+  });
+
+  it('a destructured context works (signal, heartbeat, logger, log, progress, fail)', async () => {
+    const t = new FakeTransport();
+    t.queue.push(task('a'));
+    const seen: string[] = [];
+    const w = createWorker({
+      transport: t,
+      commands: ['c'],
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- what this test checks: destructured methods keep working
+      handler: async (_tk, { signal, heartbeat, logger, log, progress, fail, taskId, attempt, leaseId }) => {
+        await heartbeat();
+        logger.info('working', { step: 1 });
+        log('line');
+        progress(50);
+        seen.push(`${taskId}/${attempt}/${leaseId}/${signal.aborted}`);
+        fail('nope');
+      },
+    }).start();
+    await until(() => t.results.length === 1);
+    await w.stop();
+    expect(seen).toEqual(['a/1/lease-a/false']);
+    expect(t.results[0]).toEqual({ id: 'a', input: { status: 'FAILED', error: 'nope', leaseId: 'lease-a' } });
   });
 });

@@ -781,7 +781,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
 
   private bindHandler(e: InFlight, task: Task, mapped: MapHandler<string> | undefined): () => unknown {
     const ctx = new TaskCtx(this.ctxHost, e, task);
-    if (mapped) return () => mapped(task.data, ctx as unknown as HandlerContext<string>);
+    if (mapped) return () => mapped(task.data, ctx);
     const handler = this.opts.handler as Handler<C>;
     return () => handler(task as TaskOf<C>, ctx);
   }
