@@ -241,9 +241,17 @@ class DefaultProducer implements Producer {
     const input = toInput(command, this.schemas ? await this.checked(command, payload) : payload, opts, key);
     const signal = opts.signal;
     const coalescer = this.coalescer;
-    const task = coalescer
-      ? await tracedSubmit(input, () => coalescer.submit(input, signal))
-      : await tracedSubmit(input, () => this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal));
+    if (!coalescer) return toHandle<C>(await tracedSubmit(input, () => this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal)), this);
+    // The coalesced path without tracedSubmit's extra async frame (this runs once per task).
+    const span = startSubmitSpan(input);
+    let task: Task;
+    try {
+      task = await coalescer.submit(input, signal);
+    } catch (e) {
+      endSubmitSpan(span, { error: e });
+      throw e;
+    }
+    endSubmitSpan(span, task);
     return toHandle<C>(task, this);
   }
 

@@ -29,10 +29,55 @@ export interface ProducerSessionInfo {
 
 type Conn = StreamConn<producerpb.ProducerEvent, producerpb.ServerEvent, ProducerSessionInfo>;
 
+/** One create waiting for its ack: an item of a {@link CreateCall} (no closures per item). */
 interface PendingCreate {
-  epoch: number;
-  onAck(ack: producerpb.CreateAck): void;
-  onFail(err: CodeqError): void;
+  readonly call: CreateCall;
+  readonly index: number;
+  readonly input: CreateTaskInput;
+  readonly text: string;
+}
+
+/** One `create()` call: its items' outcomes, settled once every ack arrived (or on a failure). */
+class CreateCall {
+  readonly results: BatchCreateOutcome[];
+  readonly seqs: string[] = [];
+  left: number;
+  done = false;
+  timer: NodeJS.Timeout | undefined;
+  onAbort: (() => void) | undefined;
+
+  constructor(
+    readonly conn: Conn,
+    readonly now: number,
+    size: number,
+    private readonly signal: AbortSignal | undefined,
+    private readonly pending: Map<string, PendingCreate>,
+    private readonly resolve: (r: BatchCreateOutcome[]) => void,
+    private readonly reject: (e: Error) => void,
+  ) {
+    this.results = new Array<BatchCreateOutcome>(size);
+    this.left = size;
+  }
+
+  get epoch(): number {
+    return this.conn.epoch;
+  }
+
+  /** Item `i` has its outcome; the call resolves with the last one. */
+  settle(i: number, outcome: BatchCreateOutcome): void {
+    this.results[i] = outcome;
+    if (--this.left === 0) this.finish();
+  }
+
+  finish(err?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    for (const s of this.seqs) this.pending.delete(s);
+    if (err) this.reject(err);
+    else this.resolve(this.results);
+  }
 }
 
 interface Queued {
@@ -207,15 +252,16 @@ export class GrpcProducerTransport implements ProducerTransport {
     const p = this.pending.get(a.seq);
     if (!p) return log(this.logger, 'debug', 'codeq: ack for unknown seq', { seq: a.seq });
     this.pending.delete(a.seq);
-    p.onAck(a);
+    const call = p.call;
+    call.settle(p.index, a.ok ? { task: a.task ? taskFromStored(a.task) : taskFromAck(a.taskId, p.input, p.text, call.conn.info, call.now) } : { error: decodeAckError(a.errorMessage, a.errorCode) });
   }
 
   /** Session `epoch` ended: its creates without an ack fail (the SDK retries them with their idempotency keys). */
   private onClose(epoch: number, why: CodeqError): void {
     for (const [seq, p] of this.pending) {
-      if (p.epoch !== epoch) continue;
+      if (p.call.epoch !== epoch) continue;
       this.pending.delete(seq);
-      p.onFail(why);
+      p.call.finish(why);
     }
   }
 
@@ -263,47 +309,29 @@ export class GrpcProducerTransport implements ProducerTransport {
     const signal = opts.signal;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     return new Promise<BatchCreateOutcome[]>((resolve, reject) => {
-      const results = new Array<BatchCreateOutcome>(prepared.length);
-      const seqs: string[] = [];
-      let left = prepared.length;
-      let done = false;
-      const finish = (err?: Error): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        for (const s of seqs) this.pending.delete(s);
-        if (err) reject(err);
-        else resolve(results);
-      };
-      const onAbort = (): void => finish(abortReason(signal!));
-      const timer = setTimeout(() => {
-        finish(new CodeqError('UNAVAILABLE', `no answer from ${this.target} within ${timeoutMs} ms`, { timeout: true, target: this.target }));
+      const call = new CreateCall(conn, Date.now(), prepared.length, signal, this.pending, resolve, reject);
+      call.timer = setTimeout(() => {
+        call.finish(new CodeqError('UNAVAILABLE', `no answer from ${this.target} within ${timeoutMs} ms`, { timeout: true, target: this.target }));
         this.stream.recycle(conn, 'create ack timeout', timeoutMs);
       }, timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const now = Date.now();
-      prepared.forEach(({ input, text, payload }, i) => {
+      if (signal) {
+        call.onAbort = () => call.finish(abortReason(signal));
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+      for (let i = 0; i < prepared.length; i++) {
+        const { input, text, payload } = prepared[i]!;
         const seq = String(++this.seq);
         let create: producerpb.CreateTask;
         try {
           create = toProto(input, seq, payload);
         } catch (e) {
-          results[i] = { error: toCodeqError(e, this.target) };
-          if (--left === 0) finish();
-          return;
+          call.settle(i, { error: toCodeqError(e, this.target) });
+          continue;
         }
-        seqs.push(seq);
-        this.pending.set(seq, {
-          epoch: conn.epoch,
-          onAck: (a) => {
-            results[i] = a.ok ? { task: a.task ? taskFromStored(a.task) : taskFromAck(a.taskId, input, text, conn.info, now) } : { error: decodeAckError(a.errorMessage, a.errorCode) };
-            if (--left === 0) finish();
-          },
-          onFail: (e) => finish(e),
-        });
+        call.seqs.push(seq);
+        this.pending.set(seq, { call, index: i, input, text });
         this.enqueue({ epoch: conn.epoch, create, bytes: payload.length + input.command.length + (input.idempotencyKey?.length ?? 0) + 64 });
-      });
+      }
     });
   }
 
