@@ -11,7 +11,7 @@ import {
   decodeAckError,
   decodeServerError,
   log,
-  parsePayload,
+  taskFromWire,
   type CallOptions,
   type ClaimInput,
   type GrpcConnectionOptions,
@@ -100,32 +100,10 @@ const SPARE_HOLD_MS = 1000;
 
 /** A pushed task as the SDK's Task (same shape as an HTTP claim answer). */
 export function taskFromProto(t: workerpb.Task): Task {
-  const payload = t.payload.toString('utf8');
-  const data = parsePayload(payload);
-  // One fixed-shape literal (this runs once per delivered task).
-  const task: { -readonly [K in keyof Task]: Task[K] } = {
-    id: t.id,
-    command: t.command,
-    payload,
-    data,
-    payloadJson: data,
-    priority: t.priority,
-    status: (t.status || 'IN_PROGRESS') as Task['status'],
-    lastKnownLocation: 'INPROG_SET',
-    attempts: t.attempts,
-    maxAttempts: t.maxAttempts,
-    createdAt: t.createdAt ? t.createdAt.toISOString() : '',
-    updatedAt: t.updatedAt ? t.updatedAt.toISOString() : '',
-  };
-  if (t.webhook) task.webhook = t.webhook;
-  if (t.workerId) task.workerId = t.workerId;
-  if (t.leaseUntil) task.leaseUntil = t.leaseUntil;
-  if (t.leaseId) task.leaseId = t.leaseId;
-  if (t.tenantId) task.tenantId = t.tenantId;
-  if (t.traceParent) task.traceParent = t.traceParent;
-  if (t.traceState) task.traceState = t.traceState;
-  return task;
+  return taskFromWire(t, t.createdAt ? t.createdAt.toISOString() : '', t.updatedAt ? t.updatedAt.toISOString() : '', WORKER_TASK_DEFAULTS);
 }
+
+const WORKER_TASK_DEFAULTS = { status: 'IN_PROGRESS', lastKnownLocation: 'INPROG_SET' } as const;
 
 /**
  * Claims and settles tasks over the worker stream.
@@ -198,15 +176,8 @@ export class GrpcWorkerTransport implements WorkerTransport {
     this.stream = new StreamConnection<workerpb.WorkerEvent, workerpb.ServerEvent, WorkerSessionInfo>(s, {
       kind: 'worker',
       newClient: (address, credentials, options) => new workerpb.WorkerStreamClient(address, credentials, options),
-      hello: {
-        hello: { event: { $case: 'hello', hello: { token: s.token, workerId: opts.workerId ?? '' } } },
-        readHello: (ev) => {
-          const e = ev.event;
-          if (e?.$case === 'helloAck') return { workerId: e.helloAck.workerId, tenantId: e.helloAck.tenantId };
-          if (e?.$case === 'error') return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
-          return undefined;
-        },
-      },
+      hello: { event: { $case: 'hello', hello: { token: s.token, workerId: opts.workerId ?? '' } } },
+      info: (ack) => ({ workerId: ack.workerId, tenantId: ack.tenantId }),
       onEvent: (epoch, ev) => this.onEvent(epoch, ev),
       onClose: (epoch, err, current) => this.onClose(epoch, err, current),
       onOpen: () => this.scheduleReady(),

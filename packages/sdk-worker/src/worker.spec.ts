@@ -1,7 +1,7 @@
 import { CodeqError } from '@codeq/proto';
 import { parseTask, type ClaimInput, type NackInput, type ResultInput, type Task, type WorkerTransport } from '@codeq/sdk-producer/transport';
 import { HandlerTimeoutError, LeaseLostError } from './errors.js';
-import { createWorker, toResultObject, type WorkerEvent } from './worker.js';
+import { createWorker, toResultObject, type WorkerEvent, type WorkerOptions } from './worker.js';
 
 const down = () => new CodeqError('UNAVAILABLE', 'cannot reach the codeQ server at http://x: connection refused', { network: true, errno: 'ECONNREFUSED' });
 
@@ -160,24 +160,38 @@ describe('createWorker (fake transport)', () => {
 // The worker makes a task's AbortController, notes buffer and context closures only when they
 // are used, and runs every lease watchdog on one timer: these check the behaviour did not change.
 describe('createWorker: lazy per-task state', () => {
-  it('handlerTimeoutMs aborts a handler that reads ctx.signal, and nacks one that never reads it', async () => {
+  /**
+   * Two tasks on two slots: 'reads' waits for its ctx.signal to abort (and records the reason),
+   * 'ignores' never looks at its signal and runs `ignoredMs` (forever when undefined).
+   */
+  const twoTasks = (settings: Partial<WorkerOptions>, ignoredMs?: number) => {
     const t = new FakeTransport();
     t.queue.push(task('reads'), task('ignores'));
     const reasons: unknown[] = [];
     const events: WorkerEvent[] = [];
     const w = createWorker({
+      ...settings,
       transport: t,
       commands: ['c'],
       concurrency: 2,
-      handlerTimeoutMs: 100,
-      handler: (tk, ctx) => {
-        if (tk.id === 'reads') return new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(reasons.push(ctx.signal.reason))));
-        return new Promise(() => undefined); // hangs and never looks at its signal
+      handler: async (tk, ctx) => {
+        if (tk.id === 'reads') {
+          await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+          reasons.push(ctx.signal.reason);
+          return {};
+        }
+        await new Promise((r) => (ignoredMs === undefined ? undefined : setTimeout(r, ignoredMs)));
+        return { late: true };
       },
       onEvent: (e) => events.push(e),
     }).start();
+    return { t, w, reasons, events };
+  };
+
+  it('handlerTimeoutMs aborts a handler that reads ctx.signal, and nacks one that never reads it', async () => {
+    const { t, w, reasons, events } = twoTasks({ handlerTimeoutMs: 100 });
     await until(() => t.nacks.length === 2, 10_000);
-    await w.stop();
+    await w.stop({ deadlineMs: 0 });
     expect(reasons).toHaveLength(1);
     expect(reasons[0]).toBeInstanceOf(HandlerTimeoutError);
     expect(t.nacks.map((n) => n.id).sort()).toEqual(['ignores', 'reads']);
@@ -187,27 +201,8 @@ describe('createWorker: lazy per-task state', () => {
   });
 
   it('one watchdog ends every unrenewed lease: the signal of a reader aborts with LeaseLostError, no result is sent for either', async () => {
-    const t = new FakeTransport();
-    t.queue.push(task('reads'), task('ignores'));
-    const reasons: unknown[] = [];
-    const events: WorkerEvent[] = [];
-    const w = createWorker({
-      transport: t,
-      commands: ['c'],
-      concurrency: 2,
-      leaseSeconds: 1,
-      heartbeat: false,
-      handler: async (tk, ctx) => {
-        if (tk.id === 'reads') {
-          await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
-          reasons.push(ctx.signal.reason);
-          return {};
-        }
-        await new Promise((r) => setTimeout(r, 1800)); // outlives its lease without reading the signal
-        return { late: true };
-      },
-      onEvent: (e) => events.push(e),
-    }).start();
+    // 'ignores' outlives its 1 s lease by 0.8 s without reading its signal.
+    const { t, w, reasons, events } = twoTasks({ leaseSeconds: 1, heartbeat: false }, 1800);
     await until(() => events.filter((e) => e.type === 'lease-lost').length === 2, 10_000);
     await new Promise((r) => setTimeout(r, 1200)); // the late handler returns meanwhile
     await w.stop();

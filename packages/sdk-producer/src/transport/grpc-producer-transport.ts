@@ -5,11 +5,11 @@
  */
 import { CodeqError, producerpb } from '@codeq/proto';
 import { abortReason, toCodeqError } from './errors.js';
-import { grpcTransportSettings, MAX_STREAM_MESSAGE_BYTES, decodeAckError, decodeServerError, type GrpcConnectionOptions } from './grpc.js';
+import { grpcTransportSettings, MAX_STREAM_MESSAGE_BYTES, decodeAckError, type GrpcConnectionOptions } from './grpc.js';
 import { log, type Logger } from './logger.js';
 import { StreamConnection, type StreamConn } from './stream-connection.js';
 import type { LogsQuery, BatchCreateOutcome, CallOptions, CleanupInput, CreateTaskInput, ProducerTransport, Transport } from './transport.js';
-import { parsePayload, type CleanupOutcome, type QueueStats, type Task, type TaskLogLine, type TaskResult } from './types.js';
+import { parsePayload, taskFromWire, type CleanupOutcome, type QueueStats, type Task, type TaskLogLine, type TaskResult } from './types.js';
 
 /** Options of {@link GrpcProducerTransport}. */
 export interface GrpcProducerTransportOptions extends GrpcConnectionOptions {
@@ -110,31 +110,7 @@ function toProto(input: CreateTaskInput, seq: string, payload: Buffer): producer
  * `GET /tasks/:id` reports right after the create.
  */
 export function taskFromStored(t: producerpb.StoredTask): Task {
-  const payload = t.payload.toString('utf8');
-  const data = parsePayload(payload);
-  const task: { -readonly [K in keyof Task]: Task[K] } = {
-    id: t.id,
-    command: t.command,
-    payload,
-    data,
-    payloadJson: data,
-    priority: t.priority,
-    status: (t.status || 'PENDING') as Task['status'],
-    attempts: t.attempts,
-    maxAttempts: t.maxAttempts,
-    createdAt: t.createdAt,
-    updatedAt: t.updatedAt,
-  };
-  if (t.lastKnownLocation) task.lastKnownLocation = t.lastKnownLocation;
-  if (t.webhook) task.webhook = t.webhook;
-  if (t.workerId) task.workerId = t.workerId;
-  if (t.leaseUntil) task.leaseUntil = t.leaseUntil;
-  if (t.leaseId) task.leaseId = t.leaseId;
-  if (t.error) task.error = t.error;
-  if (t.resultKey) task.resultKey = t.resultKey;
-  if (t.tenantId) task.tenantId = t.tenantId;
-  if (t.cancelRequested) task.cancelRequested = true;
-  return task;
+  return taskFromWire(t, t.createdAt, t.updatedAt, { status: 'PENDING' });
 }
 
 /**
@@ -202,15 +178,8 @@ export class GrpcProducerTransport implements ProducerTransport {
     this.stream = new StreamConnection<producerpb.ProducerEvent, producerpb.ServerEvent, ProducerSessionInfo>(s, {
       kind: 'producer',
       newClient: (address, credentials, options) => new producerpb.ProducerStreamClient(address, credentials, options),
-      hello: {
-        hello: { event: { $case: 'hello', hello: { token: s.token } } },
-        readHello: (ev) => {
-          const e = ev.event;
-          if (e?.$case === 'helloAck') return { tenantId: e.helloAck.tenantId, subject: e.helloAck.subject };
-          if (e?.$case === 'error') return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
-          return undefined;
-        },
-      },
+      hello: { event: { $case: 'hello', hello: { token: s.token } } },
+      info: (ack) => ({ tenantId: ack.tenantId, subject: ack.subject }),
       onEvent: (epoch, ev) => this.onEvent(epoch, ev),
       onClose: (epoch, err) => this.onClose(epoch, err),
     });

@@ -9,7 +9,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { CodeqError } from '@codeq/proto';
 import { toCodeqError } from './errors.js';
-import { GrpcSession, withSignal, type GrpcTransportSettings, type HelloSpec } from './grpc.js';
+import { GrpcSession, decodeServerError, withSignal, type GrpcTransportSettings, type HelloSpec } from './grpc.js';
 import { log, type Logger } from './logger.js';
 
 /** One open session: the stream, its epoch and what its HelloAck said. */
@@ -25,12 +25,20 @@ export interface StreamClient<In, Out> {
   close(): void;
 }
 
+/** The `event` oneof of a stream's server events (ts-proto: `{ $case, [case]: value }`). */
+type EventOf<Out> = Out extends { event?: infer E } ? NonNullable<E> : never;
+/** The HelloAck message of a stream's server events. */
+export type HelloAckOf<Out> = Extract<EventOf<Out>, { $case: 'helloAck' }> extends { helloAck: infer H } ? H : never;
+
 /** What a transport plugs into its {@link StreamConnection}. */
 export interface StreamConnectionSpec<In, Out, Info> {
   /** `worker` or `producer`, for messages. */
   readonly kind: string;
   newClient(address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions): StreamClient<In, Out>;
-  readonly hello: HelloSpec<In, Out, Info>;
+  /** The Hello event (with the token). */
+  readonly hello: In;
+  /** The session's identity from its HelloAck. */
+  info(ack: HelloAckOf<Out>): Info;
   /** Every server event after the HelloAck of session `epoch`. */
   onEvent(epoch: number, ev: Out): void;
   /** Session `epoch` ended (`current`: it was the open one, not one already dropped). */
@@ -50,11 +58,23 @@ export class StreamConnection<In, Out, Info> {
   private epoch = 0;
   private readonly logger: Logger | undefined;
 
+  private readonly hello: HelloSpec<In, Out, Info>;
+
   constructor(
     private readonly settings: GrpcTransportSettings<unknown>,
     private readonly spec: StreamConnectionSpec<In, Out, Info>,
   ) {
     this.logger = settings.logger;
+    // The reply to Hello: a HelloAck, or a ServerError event (e.g. a bad token).
+    this.hello = {
+      hello: spec.hello,
+      readHello: (ev) => {
+        const e = (ev as { event?: { $case: string; helloAck?: unknown; error?: { code: string; message: string } } }).event;
+        if (e?.$case === 'helloAck') return spec.info(e.helloAck as HelloAckOf<Out>);
+        if (e?.$case === 'error' && e.error) return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
+        return undefined;
+      },
+    };
   }
 
   /** The open session, or a new one (shared by concurrent callers; `signal` aborts this caller's wait only). */
@@ -65,7 +85,7 @@ export class StreamConnection<In, Out, Info> {
       const s = this.settings;
       const epoch = ++this.epoch;
       this.client ??= this.spec.newClient(s.address, s.credentials, s.channelOptions);
-      this.connecting = GrpcSession.open(this.client.stream(), this.spec.hello, { target: s.target, timeoutMs: s.timeoutMs }, { onEvent: (ev) => this.spec.onEvent(epoch, ev), onClose: (err) => this.onClose(epoch, err) }).then(
+      this.connecting = GrpcSession.open(this.client.stream(), this.hello, { target: s.target, timeoutMs: s.timeoutMs }, { onEvent: (ev) => this.spec.onEvent(epoch, ev), onClose: (err) => this.onClose(epoch, err) }).then(
         ({ session, ack }) => {
           this.connecting = null;
           if (session.ended || this.closed) {
