@@ -263,6 +263,12 @@ maybePg('result webhook outbox on two PostgreSQL replicas', () => {
       expect(new Set(seen).size).toBe(n);
       expect([...seen].sort()).toEqual([...ids].sort());
       expect(await a.app.app.get(WebhooksService).refreshCount()).toBe(0);
+      // Both replicas delivered (each wakes on its own completions), and their successes add up to n.
+      const successes = await Promise.all(
+        servers.map(async (srv) => Number((await metricLine(srv.url, 'codeq_webhook_deliveries_total{kind="task_result",command="ob-rep",outcome="success"}'))?.split(' ')[1] ?? 0)),
+      );
+      expect(successes.every((x) => x > 0)).toBe(true);
+      expect(successes[0]! + successes[1]!).toBe(n);
     } finally {
       await a.stop({ keepDir: false });
       await b.stop({ keepDir: false });
