@@ -27,12 +27,13 @@ export class OutboxBatch {
 }
 
 export class SqliteWebhookOutbox implements WebhookOutbox {
-  private readonly s: Record<'claim' | 'remove' | 'retryAt' | 'release' | 'count' | 'trim', BetterSqlite3.Statement>;
+  private readonly s: Record<'anyDue' | 'claim' | 'remove' | 'retryAt' | 'release' | 'count' | 'trim', BetterSqlite3.Statement>;
 
   constructor(db: BetterSqlite3.Database, nowMs = Date.now()) {
     // Claimed by a process that is gone (this directory has one owner): due again now.
     db.prepare(`UPDATE webhook_outbox SET claimed = 0, next_attempt_at = min(next_attempt_at, ?) WHERE claimed = 1`).run(nowMs);
     this.s = {
+      anyDue: db.prepare(`SELECT 1 FROM webhook_outbox WHERE next_attempt_at <= ? LIMIT 1`),
       claim: db.prepare(
         `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = ?, claimed = 1
          WHERE id IN (SELECT id FROM webhook_outbox WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) RETURNING *`,
@@ -48,6 +49,9 @@ export class SqliteWebhookOutbox implements WebhookOutbox {
   }
 
   async claim(nowMs: number, leaseUntilMs: number, limit: number): Promise<WebhookOutboxRow[]> {
+    // A read first: an idle poll takes no write lock (an UPDATE would wait for the writer thread,
+    // or for the busy timeout while another connection holds the database).
+    if (!this.s.anyDue.get(nowMs)) return [];
     return (this.s.claim.all(leaseUntilMs, nowMs, limit) as Record<string, unknown>[]).map(rowToOutbox);
   }
 
