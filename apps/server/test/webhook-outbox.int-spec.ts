@@ -188,7 +188,7 @@ describe('result webhook outbox: retries and limits', () => {
     const ids = new Set(recv.hits.map((h) => h.headers['x-codeq-delivery']));
     expect(ids.size).toBe(1);
     expect(recv.hits.every((h) => h.body.taskId === id)).toBe(true);
-    expect(await s.app.app.get(WebhooksService).refreshCount()).toBe(0);
+    expect(await until(async () => (await s!.app.app.get(WebhooksService).refreshCount()) === 0, 10_000)).toBe(true);
     const m = (await c.call('GET', '/metrics')).text;
     expect(m).toContain('codeq_webhook_deliveries_dropped_total{reason="max_attempts"} 1');
     expect(m).toContain('codeq_webhook_deliveries_total{kind="task_result",command="ob-500",outcome="failure"} 1');
@@ -262,7 +262,7 @@ maybePg('result webhook outbox on two PostgreSQL replicas', () => {
       expect(seen).toHaveLength(n);
       expect(new Set(seen).size).toBe(n);
       expect([...seen].sort()).toEqual([...ids].sort());
-      expect(await a.app.app.get(WebhooksService).refreshCount()).toBe(0);
+      expect(await until(async () => (await a.app.app.get(WebhooksService).refreshCount()) === 0, 10_000)).toBe(true);
       // Both replicas delivered (each wakes on its own completions), and their successes add up to n.
       const successes = await Promise.all(
         servers.map(async (srv) => Number((await metricLine(srv.url, 'codeq_webhook_deliveries_total{kind="task_result",command="ob-rep",outcome="success"}'))?.split(' ')[1] ?? 0)),
