@@ -12,6 +12,7 @@ import { backoffSeconds, nackDelaySeconds } from '../../domain/backoff.js';
 import { assertCanReport } from '../../domain/rules.js';
 import { MAX_LOG_LINES, type LogLineInput } from '../../domain/task-notes.js';
 import { abandon, assertCanNack, cancelForHolder, deadLetterResult, finishCancelled, heartbeat, leaseTask, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
+import { resultWebhook } from '../../domain/webhook-outbox.js';
 import type { Abandon, Claim, Heartbeat, Nack } from '../../domain/commands.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
@@ -176,7 +177,8 @@ export class LeasesService implements OnApplicationBootstrap {
       if (outcome.kind === 'dlq') {
         next.resultKey = 'codeq:results';
         dead = { task: next, error: outcome.error };
-        return { next, result: deadLetterResult(next, outcome.error, now), value: { status: 'dlq', delaySeconds: 0 } };
+        const result = deadLetterResult(next, outcome.error, now);
+        return { next, result, webhook: resultWebhook(next, result, now), value: { status: 'dlq', delaySeconds: 0 } };
       }
       return { next, value: { status: 'requeued', delaySeconds: outcome.delaySeconds } };
     });
@@ -213,7 +215,8 @@ export class LeasesService implements OnApplicationBootstrap {
           if (outcome.kind === 'dlq') {
             next.resultKey = 'codeq:results';
             dead = { task: next, error: outcome.error };
-            return { next, result: deadLetterResult(next, outcome.error, now), value: t.command };
+            const result = deadLetterResult(next, outcome.error, now);
+            return { next, result, webhook: resultWebhook(next, result, now), value: t.command };
           }
           return { next, value: t.command };
         });

@@ -2,6 +2,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TaskStore } from '../../domain/task-store.js';
+import { WEBHOOK_DROP_REASONS } from '../../domain/webhook-outbox.js';
 import { CONFIG, TASK_STORE } from '../../common/tokens.js';
 import type { Config } from '../../config/config.js';
 
@@ -17,8 +18,10 @@ export class MetricsService {
   readonly latency: Histogram<'command' | 'status'>;
   readonly leaseExpired: Counter<'command'>;
   readonly webhookDeliveries: Counter<'kind' | 'command' | 'outcome'>;
-  /** Result webhook deliveries lost without a final attempt (issue 12 item 9). */
+  /** Result webhook deliveries removed from the outbox without a 2xx, by reason (issue 12 item 9, ADR 0012). */
   readonly webhookDropped: Counter<'reason'>;
+  /** Rows of the result-webhook outbox at the dispatcher's last count (set by WebhooksService). */
+  readonly webhookOutboxRows: { setSource(f: () => number): void };
   readonly rateLimitHits: Counter<'scope' | 'operation'>;
   readonly cancelled: Counter<'command'>;
   readonly redriven: Counter<'command'>;
@@ -53,8 +56,23 @@ export class MetricsService {
     });
     this.leaseExpired = new Counter({ name: 'codeq_lease_expired_total', help: 'Expired leases detected.', labelNames: ['command'], registers });
     this.webhookDeliveries = new Counter({ name: 'codeq_webhook_deliveries_total', help: 'Webhook delivery outcomes.', labelNames: ['kind', 'command', 'outcome'], registers });
-    this.webhookDropped = new Counter({ name: 'codeq_webhook_deliveries_dropped_total', help: 'Result webhook deliveries lost without a final attempt: queue_full (too many pending) or shutdown (pending when the server stopped; deliveries are not persisted).', labelNames: ['reason'], registers });
-    for (const r of ['queue_full', 'shutdown']) this.webhookDropped.inc({ reason: r }, 0);
+    this.webhookDropped = new Counter({
+      name: 'codeq_webhook_deliveries_dropped_total',
+      help: 'Result webhook deliveries removed from the outbox without a 2xx: max_attempts, max_age, refused (non-public address) or outbox_full (oldest rows beyond CODEQ_WEBHOOK_OUTBOX_MAX_ROWS).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const r of WEBHOOK_DROP_REASONS) this.webhookDropped.inc({ reason: r }, 0);
+    let outboxRows: () => number = () => 0;
+    this.webhookOutboxRows = { setSource: (f) => (outboxRows = f) };
+    new Gauge({
+      name: 'codeq_webhook_outbox_rows',
+      help: 'Pending result webhook deliveries in the outbox (all replicas), as last counted by this replica (every 5 s).',
+      registers,
+      collect() {
+        this.set(outboxRows());
+      },
+    });
     for (const m of [this.created, this.claimed, this.completed, this.leaseExpired, this.webhookDeliveries]) foldCommandLabel(m, (c) => this.commandLabel(c));
     foldCommandLabel(this.latency, (c) => this.commandLabel(c));
     this.rateLimitHits = new Counter({ name: 'codeq_rate_limit_hits_total', help: 'Requests refused by a rate limit.', labelNames: ['scope', 'operation'], registers });

@@ -12,6 +12,7 @@ import type { TaskStore, QueueCounts } from '../../domain/task-store.js';
 import { commandKeyOf, type ArtifactRef, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { bad, type CreateTask, type SubmitResult } from '../../domain/commands.js';
 import { assertCanComplete, cancelForHolder, complete, type Actor } from '../../domain/rules.js';
+import { resultWebhook } from '../../domain/webhook-outbox.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { elapsedMs, recordTaskSpan, stopwatch } from '../../common/tracing.js';
 import { TaskEvents } from './task-events.js';
@@ -261,7 +262,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       if (replay) return { value: replay };
       const { next, result } = complete(t!, actor, { status: input.status, result: input.result, error: input.error, artifacts }, now);
       finished = { task: next, result };
-      return { next, result, value: result };
+      return { next, result, webhook: resultWebhook(next, result, now), value: result };
     });
     const commitMs = elapsedMs(sw);
     if (cancelled) {
