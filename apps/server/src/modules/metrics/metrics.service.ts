@@ -132,7 +132,10 @@ function foldCommandLabel(metric: Counter<string> | Histogram<string>, fold: (c:
     m[method] = (...args: unknown[]) => {
       const labels = args[0];
       if (labels && typeof labels === 'object' && typeof (labels as Record<string, unknown>)['command'] === 'string') {
-        args[0] = { ...labels, command: fold((labels as Record<string, string>)['command']!) };
+        const command = (labels as Record<string, string>)['command']!;
+        const folded = fold(command);
+        // Per task on the hot paths: copy the labels only when the command is folded to `other`.
+        if (folded !== command) args[0] = { ...labels, command: folded };
       }
       orig.apply(metric, args);
     };
