@@ -33,8 +33,8 @@ describe('reusingSerializer', () => {
   it('encodes every worker and producer server event exactly like the generated serialiser', () => {
     const w = reusingSerializer(workerpb.ServerEvent);
     const p = reusingSerializer(producerpb.ServerEvent);
-    for (const ev of Object.values(workerServerEvents)) expect(w(ev as workerpb.ServerEvent).equals(generated.worker(ev as workerpb.ServerEvent))).toBe(true);
-    for (const ev of Object.values(producerServerEvents)) expect(p(ev as producerpb.ServerEvent).equals(generated.producer(ev as producerpb.ServerEvent))).toBe(true);
+    for (const ev of Object.values(workerServerEvents)) expect(w(ev).equals(generated.worker(ev))).toBe(true);
+    for (const ev of Object.values(producerServerEvents)) expect(p(ev).equals(generated.producer(ev))).toBe(true);
   });
 
   it('returns Buffers that later calls do not overwrite (small after large, large after small)', () => {

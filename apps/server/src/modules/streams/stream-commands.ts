@@ -23,7 +23,6 @@ import {
   type SubmitResult,
 } from '../../domain/commands.js';
 
-const str = (s: string): string | undefined => (s === '' ? undefined : s);
 const int = (n: number): number | undefined => (n === 0 ? undefined : n);
 
 /** UTF-8 text of decoded bytes, read in place (no copy of the message's buffer). */
