@@ -90,7 +90,7 @@ export class LeasesService implements OnApplicationBootstrap {
         const commitMs = elapsedMs(sw);
         const spans = spansEnabled();
         for (const t of tasks) {
-          this.metrics.claimed.inc({ command: t.command });
+          this.metrics.countClaimed(t.command);
           if (spans) recordTaskSpan('claim', t, sw, commitMs, { 'codeq.worker_id': w.workerId, 'codeq.attempt': t.attempts, 'codeq.claim.batch_size': tasks.length });
         }
         return tasks;

@@ -143,7 +143,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
     // The span hangs under the producer's submit span of this request (not of an idempotent replay's original).
     if (spansEnabled()) recordTaskSpan('create', { ...out.task, traceParent: rec.traceParent, traceState: rec.traceState }, sw, elapsedMs(sw), { 'codeq.created': out.created });
     if (out.created) {
-      this.metrics.created.inc({ command: input.command });
+      this.metrics.countCreated(input.command);
       this.events.emitCreated(out.task);
       if (out.task.location === 'PENDING_LIST') this.events.emitCreatedReady(out.task);
     }
