@@ -17,7 +17,7 @@ import type { Abandon, Claim, Heartbeat, Nack } from '../../domain/commands.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
-import { elapsedMs, recordTaskSpan, stopwatch } from '../../common/tracing.js';
+import { elapsedMs, recordTaskSpan, spansEnabled, stopwatch } from '../../common/tracing.js';
 
 export interface WorkerIdentity {
   tenantId: string;
@@ -89,9 +89,10 @@ export class LeasesService implements OnApplicationBootstrap {
       const tasks = cap.keys.length ? await this.store.claim(w.tenantId, cap.keys, cap.count, (t) => leaseTask(t, w.workerId, randomUUID(), input.leaseSeconds, now)) : [];
       if (tasks.length) {
         const commitMs = elapsedMs(sw);
+        const spans = spansEnabled();
         for (const t of tasks) {
-          this.metrics.claimed.inc({ command: t.command });
-          recordTaskSpan('claim', t, sw, commitMs, { 'codeq.worker_id': w.workerId, 'codeq.attempt': t.attempts, 'codeq.claim.batch_size': tasks.length });
+          this.metrics.countClaimed(t.command);
+          if (spans) recordTaskSpan('claim', t, sw, commitMs, { 'codeq.worker_id': w.workerId, 'codeq.attempt': t.attempts, 'codeq.claim.batch_size': tasks.length });
         }
         return tasks;
       }

@@ -26,6 +26,38 @@ export class MetricsService {
   readonly cancelled: Counter<'command'>;
   readonly redriven: Counter<'command'>;
 
+  /**
+   * Per-task counts not yet handed to prom-client, by folded command label (and status). They are
+   * added on every read of the metrics (the counters' `collect`), so `/metrics` shows exactly the
+   * same values; the hot paths pay a Map increment instead of prom-client's label validation and
+   * hashing per task (issue 13). Bounded by the label cap.
+   */
+  private readonly pendingCreated = new Map<string, number>();
+  private readonly pendingClaimed = new Map<string, number>();
+  private readonly pendingCompleted = new Map<string, { command: string; status: string; n: number }>();
+
+  /** A task was durably enqueued (`codeq_task_created_total`). */
+  countCreated(command: string): void {
+    const label = this.commandLabel(command);
+    this.pendingCreated.set(label, (this.pendingCreated.get(label) ?? 0) + 1);
+  }
+
+  /** A task was handed out by a claim (`codeq_task_claimed_total`). */
+  countClaimed(command: string): void {
+    const label = this.commandLabel(command);
+    this.pendingClaimed.set(label, (this.pendingClaimed.get(label) ?? 0) + 1);
+  }
+
+  private flushCounts(metric: Counter<'command'>, pending: Map<string, number>): void {
+    for (const [command, n] of pending) metric.inc({ command }, n);
+    pending.clear();
+  }
+
+  private flushCompleted(): void {
+    for (const e of this.pendingCompleted.values()) this.completed.inc({ command: e.command, status: e.status }, e.n);
+    this.pendingCompleted.clear();
+  }
+
   /** Command label values in use (at most `metricsMaxCommands`). */
   private readonly commandLabels = new Set<string>();
   private readonly maxCommands: number;
@@ -44,9 +76,9 @@ export class MetricsService {
     this.maxCommands = config?.metricsMaxCommands ?? 200;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.created = new Counter({ name: 'codeq_task_created_total', help: 'Tasks durably enqueued (idempotent replays excluded).', labelNames: ['command'], registers });
-    this.claimed = new Counter({ name: 'codeq_task_claimed_total', help: 'Tasks handed out by claims.', labelNames: ['command'], registers });
-    this.completed = new Counter({ name: 'codeq_task_completed_total', help: 'Results stored or tasks dead-lettered.', labelNames: ['command', 'status'], registers });
+    this.created = new Counter({ name: 'codeq_task_created_total', help: 'Tasks durably enqueued (idempotent replays excluded).', labelNames: ['command'], registers, collect: () => this.flushCounts(this.created, this.pendingCreated) });
+    this.claimed = new Counter({ name: 'codeq_task_claimed_total', help: 'Tasks handed out by claims.', labelNames: ['command'], registers, collect: () => this.flushCounts(this.claimed, this.pendingClaimed) });
+    this.completed = new Counter({ name: 'codeq_task_completed_total', help: 'Results stored or tasks dead-lettered.', labelNames: ['command', 'status'], registers, collect: () => this.flushCompleted() });
     this.latency = new Histogram({
       name: 'codeq_task_processing_latency_seconds',
       help: 'Completion time minus creation time.',
@@ -136,8 +168,12 @@ export class MetricsService {
 
   /** A result was stored or a task dead-lettered. */
   observeCompletion(command: string, status: string, createdAtMs: number, now: number): void {
-    this.completed.inc({ command, status });
-    this.latency.observe({ command, status }, Math.max(0, (now - createdAtMs) / 1000));
+    const label = this.commandLabel(command);
+    const key = `${label}\u0000${status}`;
+    const e = this.pendingCompleted.get(key);
+    if (e) e.n++;
+    else this.pendingCompleted.set(key, { command: label, status, n: 1 });
+    this.latency.observe({ command: label, status }, Math.max(0, (now - createdAtMs) / 1000));
   }
 }
 
@@ -150,7 +186,10 @@ function foldCommandLabel(metric: Counter<string> | Histogram<string>, fold: (c:
     m[method] = (...args: unknown[]) => {
       const labels = args[0];
       if (labels && typeof labels === 'object' && typeof (labels as Record<string, unknown>)['command'] === 'string') {
-        args[0] = { ...labels, command: fold((labels as Record<string, string>)['command']!) };
+        const command = (labels as Record<string, string>)['command']!;
+        const folded = fold(command);
+        // Per task on the hot paths: copy the labels only when the command is folded to `other`.
+        if (folded !== command) args[0] = { ...labels, command: folded };
       }
       orig.apply(metric, args);
     };
