@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TaskStore } from '../src/domain/task-store.js';
 import type { TaskRecord } from '../src/domain/task.js';
-import { assertCanReport, cancelForHolder, cancelTask, complete, deadLetterResult, leaseTask, retryOrDeadLetter } from '../src/domain/rules.js';
+import { assertCanReport, cancelForHolder, cancelTask, complete, deadLetterResult, retryOrDeadLetter, type LeaseSpec } from '../src/domain/rules.js';
 
 export interface StoreFactory {
   /** A fresh, opened store. */
@@ -35,7 +35,7 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
     afterEach(async () => {
       await factory.dispose(store);
     });
-    const lease = (w = 'w1') => (t: TaskRecord) => leaseTask(t, w, randomUUID(), 60, Date.now());
+    const lease = (w = 'w1'): LeaseSpec => ({ workerId: w, leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
 
     it('creates, reads and isolates by tenant', async () => {
       const t = newTask();
@@ -187,7 +187,7 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
       await store.create(d);
       expect(await store.claim('acme', ['cmd'], 1, lease())).toEqual([]);
       await store.waitForWork('acme', ['cmd'], Date.now() + 3000);
-      const [got] = await store.claim('acme', ['cmd'], 1, (t) => leaseTask(t, 'w', 'l1', 1, Date.now()));
+      const [got] = await store.claim('acme', ['cmd'], 1, { workerId: 'w', leaseSeconds: 1, now: Date.now(), leaseId: 'l1' });
       expect(got?.id).toBe(d.id);
       await new Promise((r) => setTimeout(r, 1300));
       expect(expired).toEqual([d.id]);

@@ -28,6 +28,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import type { CreateOutcome, ExpiredLease, ListQuery, PausedCommand, QueueCounts, QueueDepth, RedriveSelection, TaskStore, Transition, TransitionFn } from '../../domain/task-store.js';
+import { dueBefore, leaseIdAt, leaseUntil, type LeaseSpec } from '../../domain/rules.js';
 import { isTerminal, MAX_PRIORITY, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres-schema.js';
@@ -47,6 +48,8 @@ export interface PostgresStoreOptions {
   poolSize: number;
   /** How often readiness pings the database (default 2000 ms; issue 12 item 14). */
   probeIntervalMs?: number;
+  /** Time source (default: the system clock); maintenance and timers read it. */
+  clock?: { now(): number };
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
@@ -102,7 +105,6 @@ const NOTIFY_WORK = `SELECT pg_notify('codeq_work', tenant_id || ':' || count(*)
 const NOTIFY_TIMER = `SELECT pg_notify('codeq_timer', min(visible_at)::text) FROM src WHERE location = 'DELAYED_ZSET' HAVING count(*) > 0`;
 
 /** Delayed tasks are due at the start of their second (as in the embedded engine). */
-const dueCutoff = (now: number) => (Math.floor(now / 1000) + 1) * 1000;
 
 function redact(url: string): string {
   try {
@@ -204,7 +206,12 @@ export class PostgresTaskStore implements TaskStore {
   /** Per tenant, the command this replica's last claim served (round-robin across commands). */
   private readonly lastServed = new Map<string, string>();
 
-  constructor(private readonly opts: PostgresStoreOptions) {}
+  private readonly now: () => number;
+
+  constructor(private readonly opts: PostgresStoreOptions) {
+    const clock = opts.clock;
+    this.now = clock ? () => clock.now() : Date.now;
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Lifecycle
@@ -405,7 +412,7 @@ export class PostgresTaskStore implements TaskStore {
       if (r.rows[0]?.ok) {
         this.leader = true;
         this.opts.log?.info({}, 'this replica runs maintenance (lease expiry, delayed promotion, retention)');
-        this.armMaintenance(Date.now());
+        this.armMaintenance(this.now());
         return;
       }
     } catch (e) {
@@ -585,15 +592,11 @@ export class PostgresTaskStore implements TaskStore {
   // ---------------------------------------------------------------------------------------------
   // Claim
 
-  async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]> {
+  async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: LeaseSpec): Promise<TaskRecord[]> {
     this.assertOpen();
     if (!commandKeys.length || count <= 0) return [];
-    // The domain decides the lease (worker, expiry, attempts + 1); the lease id is drawn per row by
-    // the database so that one statement can lease many rows.
-    const probe = lease(PROBE);
-    if (probe.status !== 'IN_PROGRESS' || probe.location !== 'INPROG_SET' || probe.attempts !== PROBE.attempts + 1 || probe.visibleAtMs !== null) {
-      throw new Error('unsupported lease transition for the postgres engine');
-    }
+    // The lease is data (domain/rules.ts claimTask): one statement leases many rows with the
+    // worker, expiry and time of `lease`, and task i of the claim gets lease id leaseIdAt(lease, i).
     // One statement per command: each walks the ready index (tenant, command, priority DESC, seq)
     // and stops after LIMIT rows. A single statement over `command_key = ANY($2)` cannot use that
     // index: it scans and sorts the whole backlog (measured with 100k ready tasks: ~290 ms per
@@ -603,7 +606,7 @@ export class PostgresTaskStore implements TaskStore {
     const out: TaskRecord[] = [];
     const keys = [...new Set(commandKeys)];
     if (keys.length === 1) {
-      out.push(...(await this.claimFrom(tenantId, keys[0]!, count, 0, probe)));
+      out.push(...(await this.claimFrom(tenantId, keys[0]!, count, 0, lease, out.length)));
       return out;
     }
     while (out.length < count) {
@@ -626,7 +629,7 @@ export class PostgresTaskStore implements TaskStore {
       let got = 0;
       for (let i = 0; i < turn.length && out.length < count; i++) {
         const share = Math.ceil((count - out.length) / (turn.length - i));
-        const leased = await this.claimFrom(tenantId, turn[i]!, share, top, probe);
+        const leased = await this.claimFrom(tenantId, turn[i]!, share, top, lease, out.length);
         if (leased.length) this.lastServed.set(tenantId, turn[i]!);
         got += leased.length;
         out.push(...leased);
@@ -636,7 +639,7 @@ export class PostgresTaskStore implements TaskStore {
         // list order) rather than park while lower priorities wait.
         for (const k of keys) {
           if (out.length >= count) break;
-          out.push(...(await this.claimFrom(tenantId, k, count - out.length, 0, probe)));
+          out.push(...(await this.claimFrom(tenantId, k, count - out.length, 0, lease, out.length)));
         }
         break;
       }
@@ -645,19 +648,23 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   /** Lease up to `n` ready tasks of one command with priority ≥ `minPriority`, in claim order. */
-  private async claimFrom(tenantId: string, key: string, n: number, minPriority: number, probe: TaskRecord): Promise<TaskRecord[]> {
+  private async claimFrom(tenantId: string, key: string, n: number, minPriority: number, lease: LeaseSpec, first: number): Promise<TaskRecord[]> {
+    // claimTask() of domain/rules.ts as one statement: row k (claim order) gets lease id k.
+    const leaseIds = Array.from({ length: n }, (_, k) => leaseIdAt(lease, first + k));
     const r = await this.missedWork.around(`${tenantId}\u0000${key}`, () => this.pool.query<Row>({
       name: 'codeq_claim',
-      text: `UPDATE codeq_tasks t SET status = 'IN_PROGRESS', location = 'INPROG_SET', worker_id = $3, lease_id = gen_random_uuid()::text,
+      text: `UPDATE codeq_tasks t SET status = 'IN_PROGRESS', location = 'INPROG_SET', worker_id = $3, lease_id = ($8::text[])[s.rn],
                lease_until = $4, attempts = t.attempts + 1, visible_at = NULL, updated_at = $5, version = t.version + 1
-             WHERE t.id IN (
-               SELECT id FROM codeq_tasks
-               WHERE tenant_id = $1 AND command_key = $2 AND location = 'PENDING_LIST' AND priority >= $7
-                 AND NOT EXISTS (SELECT 1 FROM codeq_paused p WHERE p.tenant_id = $1 AND p.command_key = $2)
-               ORDER BY priority DESC, seq
-               LIMIT $6 FOR UPDATE SKIP LOCKED)
+             FROM (
+               SELECT c.id, row_number() OVER (ORDER BY c.priority DESC, c.seq) AS rn FROM (
+                 SELECT id, priority, seq FROM codeq_tasks
+                 WHERE tenant_id = $1 AND command_key = $2 AND location = 'PENDING_LIST' AND priority >= $7
+                   AND NOT EXISTS (SELECT 1 FROM codeq_paused p WHERE p.tenant_id = $1 AND p.command_key = $2)
+                 ORDER BY priority DESC, seq
+                 LIMIT $6 FOR UPDATE SKIP LOCKED) c) s
+             WHERE t.id = s.id
              RETURNING ${COLS.map((c) => `t."${c}"`).join(', ')}, t."version"`,
-      values: [tenantId, key, probe.workerId, probe.leaseUntilMs, probe.updatedAtMs, n, minPriority],
+      values: [tenantId, key, lease.workerId, leaseUntil(lease), lease.now, n, minPriority, leaseIds],
     }));
     const leased = r.rows.map((row) => {
       const task = rowToTask(row);
@@ -685,7 +692,7 @@ export class PostgresTaskStore implements TaskStore {
         }
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, Math.min(deadlineMs - Date.now(), FALLBACK_MS)));
+      const timer = setTimeout(done, Math.max(0, Math.min(deadlineMs - this.now(), FALLBACK_MS)));
       signal?.addEventListener('abort', done, { once: true });
       for (const k of keys) {
         let s = this.workWaiters.get(k);
@@ -838,7 +845,7 @@ export class PostgresTaskStore implements TaskStore {
         }
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, Math.min(deadlineMs - Date.now(), FALLBACK_MS)));
+      const timer = setTimeout(done, Math.max(0, Math.min(deadlineMs - this.now(), FALLBACK_MS)));
       signal?.addEventListener('abort', done, { once: true });
       let s = this.resultWaiters.get(id);
       if (!s) this.resultWaiters.set(id, (s = new Set()));
@@ -857,12 +864,12 @@ export class PostgresTaskStore implements TaskStore {
 
   onLeaseExpired(handler: (leases: ExpiredLease[]) => void): void {
     this.leaseHandler = handler;
-    if (this.leader) this.armMaintenance(Date.now());
+    if (this.leader) this.armMaintenance(this.now());
   }
 
   private armMaintenance(at: number): void {
     if (this.closed || !this.leader || !Number.isFinite(at)) return;
-    const when = Math.min(at, Date.now() + MAINTENANCE_MAX_MS);
+    const when = Math.min(at, this.now() + MAINTENANCE_MAX_MS);
     if (this.maintenanceTimer && when >= this.maintenanceAt) return;
     if (this.maintenanceTimer) clearTimeout(this.maintenanceTimer);
     this.maintenanceAt = when;
@@ -870,7 +877,7 @@ export class PostgresTaskStore implements TaskStore {
       this.maintenanceTimer = null;
       this.maintenanceAt = Infinity;
       void this.maintain();
-    }, Math.max(0, when - Date.now()));
+    }, Math.max(0, when - this.now()));
   }
 
   private clearMaintenance(): void {
@@ -882,7 +889,7 @@ export class PostgresTaskStore implements TaskStore {
   private async maintain(): Promise<void> {
     if (this.maintenanceRunning || this.closed || !this.leader) return;
     this.maintenanceRunning = true;
-    let next = Date.now() + MAINTENANCE_MAX_MS;
+    let next = this.now() + MAINTENANCE_MAX_MS;
     try {
       // Still holding the lock? A lock connection that stopped answering (half-open TCP) is closed,
       // which ends the leadership here (the server releases the lock when it drops the session).
@@ -912,13 +919,14 @@ export class PostgresTaskStore implements TaskStore {
     } finally {
       this.maintenanceRunning = false;
     }
-    this.armMaintenance(Math.max(next, Date.now() + 5));
+    this.armMaintenance(Math.max(next, this.now() + 5));
   }
 
   private async promoteDue(): Promise<void> {
     for (let i = 0; i < 100; i++) {
-      const now = Date.now();
+      const now = this.now();
       const r = await this.pool.query<{ moved: number }>({
+        // promote() of domain/rules.ts as one statement; due = dueBefore(now) ("start of the second").
         name: 'codeq_promote',
         text: `WITH src AS (
                  UPDATE codeq_tasks SET status = 'PENDING', location = 'PENDING_LIST', worker_id = NULL, lease_id = NULL, lease_until = NULL,
@@ -927,7 +935,7 @@ export class PostgresTaskStore implements TaskStore {
                  RETURNING tenant_id, command_key, location),
                n AS (${NOTIFY_WORK})
                SELECT (SELECT count(*) FROM src)::int AS moved, (SELECT count(*) FROM n) AS notified`,
-        values: [dueCutoff(now), now],
+        values: [dueBefore(now), now],
       });
       if ((r.rows[0]?.moved ?? 0) < 1000) return;
     }
@@ -935,7 +943,7 @@ export class PostgresTaskStore implements TaskStore {
 
   private async expireLeases(): Promise<void> {
     if (!this.leaseHandler) return;
-    const now = Date.now();
+    const now = this.now();
     for (const [id, at] of this.expiring) if (at < now - 10_000) this.expiring.delete(id);
     const r = await this.pool.query<{ tenant_id: string; id: string; lease_id: string }>({
       name: 'codeq_expired',
@@ -1100,7 +1108,7 @@ export class PostgresTaskStore implements TaskStore {
     this.assertOpen();
     this.rememberQueue(tenantId, commandKey, command);
     if (paused) {
-      await this.pool.query(`INSERT INTO codeq_paused (tenant_id, command_key, command, paused_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [tenantId, commandKey, command, Date.now()]);
+      await this.pool.query(`INSERT INTO codeq_paused (tenant_id, command_key, command, paused_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [tenantId, commandKey, command, this.now()]);
     } else {
       // Wake every parked claimer of the command on every replica (they claim again).
       await this.pool.query(
@@ -1193,12 +1201,6 @@ export class PostgresTaskStore implements TaskStore {
 function listTable(b: ListBranch): string {
   return b.status === 'PENDING' || b.status === 'IN_PROGRESS' ? 'codeq_tasks' : 'codeq_finished';
 }
-
-const PROBE: TaskRecord = {
-  id: '', tenantId: '', command: '', commandKey: '', payload: '', priority: 0, webhook: null, status: 'PENDING', location: 'PENDING_LIST',
-  workerId: null, leaseId: null, leaseUntilMs: null, attempts: 0, maxAttempts: 1, error: null, resultKey: null, idempotencyKey: null,
-  visibleAtMs: null, seq: 0, createdAtMs: 0, updatedAtMs: 0, terminalAtMs: null, lastError: null, cancelRequested: false,
-};
 
 function emptyCounts(): QueueCounts {
   return { readyByPriority: new Array<number>(MAX_PRIORITY + 1).fill(0), delayed: 0, inProgress: 0, dlq: 0 };

@@ -12,7 +12,9 @@
  *    live task (id, tenant, command, priority, location, seq, due time, lease id). Payloads,
  *    webhook URLs, error texts and every other column stay on disk: a record is read back by id
  *    when it is handed out or changed (one statement for a whole claim batch); results are never
- *    held. Uncommitted records are full and are read from the dirty / in-flight batches.
+ *    held. Uncommitted records are full and are read from the dirty / in-flight batches; the
+ *    records of recently committed batches stay in a bounded cache (record-cache.ts, issue 13),
+ *    so a claim or result right after a create or claim does not read the disk.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,13 +35,14 @@ import type {
 } from '../../domain/task-store.js';
 import { isTerminal, LOCATIONS, MAX_PRIORITY, type Location, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { Alarm, Deque, MinHeap } from '../structures.js';
+import { RecordCache } from './record-cache.js';
 import { nextCommand } from '../round-robin.js';
 import { TASK_COLUMNS, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
 import { MetaEntity, PausedCommandEntity, ResultEntity, TaskEntity, TopicEntity } from './entities.js';
 import { OperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
 import { TraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { listBranches, listSql } from '../list-sql.js';
-import { redriveTask } from '../../domain/rules.js';
+import { claimTask, dueAt, promote, redriveTask, type LeaseSpec } from '../../domain/rules.js';
 import { InitialSchema1764300000000 } from './migrations/1764300000000-initial-schema.js';
 import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
 import { TaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js';
@@ -100,6 +103,8 @@ export interface SqliteStoreOptions {
    * within one commit (≤ a few thousand in practice).
    */
   idempotencyCacheSize?: number;
+  /** Time source (default: the system clock); timers, promotions and lease expiry read it. */
+  clock?: { now(): number };
   /** Logger for engine events. */
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
@@ -188,6 +193,8 @@ export class SqliteTaskStore implements TaskStore {
   private readonly live = new Map<string, MemTask>();
   /** Records changed since the last commit (null = delete). */
   private dirty = new Map<string, Dirty>();
+  /** Full records of recently committed live tasks (issue 13): no disk read right after a write. */
+  private readonly committed = new RecordCache();
   private dirtyResults = new Map<string, ResultRecord | null>();
   /** Task notes written since the last commit (only until committed: never indexed in memory). */
   private dirtyNotes: NotesBatch = emptyNotes();
@@ -201,8 +208,9 @@ export class SqliteTaskStore implements TaskStore {
   private readonly queues = new Map<string, Queue>();
   private readonly delayed = new MinHeap();
   private readonly leases = new MinHeap();
-  private readonly delayAlarm = new Alarm(() => this.promoteDue());
-  private readonly leaseAlarm = new Alarm(() => this.expireLeases());
+  private readonly now: () => number;
+  private readonly delayAlarm: Alarm;
+  private readonly leaseAlarm: Alarm;
   private readonly resultWaiters = new Map<string, Set<() => void>>();
   /** Paused commands (queue key → spelling), a copy of table paused_commands. */
   private readonly paused = new Map<string, PausedCommand>();
@@ -216,7 +224,12 @@ export class SqliteTaskStore implements TaskStore {
   private recovering = false;
   private file = '';
 
-  constructor(private readonly opts: SqliteStoreOptions) {}
+  constructor(private readonly opts: SqliteStoreOptions) {
+    const clock = opts.clock;
+    this.now = clock ? () => clock.now() : Date.now;
+    this.delayAlarm = new Alarm(() => this.promoteDue(), this.now);
+    this.leaseAlarm = new Alarm(() => this.expireLeases(), this.now);
+  }
 
   async open(): Promise<void> {
     mkdirSync(this.opts.path, { recursive: true, mode: 0o700 });
@@ -316,6 +329,7 @@ export class SqliteTaskStore implements TaskStore {
    */
   private fail(reason: string): void {
     this.ok = false;
+    this.committed.clear();
     if (!this.failed) this.opts.log?.error({ err: reason }, 'storage write failed; refusing requests until reloaded from disk');
     this.failed ??= reason;
     void this.recover();
@@ -369,6 +383,7 @@ export class SqliteTaskStore implements TaskStore {
     this.delayed.clear();
     this.leases.clear();
     this.dirty = new Map();
+    this.committed.clear();
     this.dirtyResults = new Map();
     this.dirtyNotes = emptyNotes();
     this.afterCommit = [];
@@ -390,6 +405,8 @@ export class SqliteTaskStore implements TaskStore {
       b.done.reject(storageUnavailable('a commit failed'));
       return;
     }
+    // The records of this batch are the state on disk now (batches are acknowledged in order).
+    for (const [id, d] of b.tasks) this.committed.committed(id, d.rec);
     b.done.resolve();
     for (const f of b.after) f();
   }
@@ -679,7 +696,10 @@ export class SqliteTaskStore implements TaskStore {
     };
   }
 
-  /** The newest uncommitted full record of a task (dirty, else the newest in-flight batch). */
+  /**
+   * The newest full record of a task held in memory: uncommitted (dirty, else the newest
+   * in-flight batch), else recently committed (the record cache); undefined = read the disk.
+   */
   private pendingRecord(id: string): TaskRecord | null | undefined {
     const d = this.dirty.get(id);
     if (d) return d.rec;
@@ -687,7 +707,7 @@ export class SqliteTaskStore implements TaskStore {
       const f = this.inflight[i]!.tasks.get(id);
       if (f) return f.rec;
     }
-    return undefined;
+    return this.committed.get(id);
   }
 
   /**
@@ -753,19 +773,22 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /** Sizes of the memory structures (bounded-memory tests and the soak bench). */
-  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number; diskOnlyChars: number } {
+  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number; diskOnlyChars: number; cachedRecords: number; cachedBytes: number } {
     let waiters = 0;
     for (const q of this.queues.values()) waiters += q.waiters.size;
     // Characters of payloads, webhook URLs and error texts held by the memory records (none: item 6).
     let diskOnlyChars = 0;
     for (const t of this.live.values() as IterableIterator<Partial<TaskRecord>>) diskOnlyChars += (t.payload?.length ?? 0) + (t.webhook?.length ?? 0) + (t.error?.length ?? 0) + (t.lastError?.length ?? 0);
-    return { live: this.live.size, queues: this.queues.size, waiters, idempotency: this.idempotency.size, resultWaiters: this.resultWaiters.size, diskOnlyChars };
+    return {
+      live: this.live.size, queues: this.queues.size, waiters, idempotency: this.idempotency.size, resultWaiters: this.resultWaiters.size, diskOnlyChars,
+      cachedRecords: this.committed.size, cachedBytes: this.committed.heldBytes,
+    };
   }
 
   /** Move due delayed tasks to their ready FIFO (timer callback). */
   private promoteDue(): void {
     if (this.closed || this.failed) return; // reload() re-arms the alarm
-    const now = Date.now();
+    const now = this.now();
     let moved = 0;
     const due: string[] = [];
     for (let e = this.delayed.peek(); e && e.at <= now; e = this.delayed.peek()) {
@@ -782,7 +805,10 @@ export class SqliteTaskStore implements TaskStore {
     }
     for (const id of due) {
       const t = full.get(id)!;
-      this.applyChange(t, { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now });
+      // The heap entry is due (its time is dueAt(visible_at)), so promote() always moves it.
+      const next = promote(t, now);
+      if (next === t) continue;
+      this.applyChange(t, next);
       moved++;
     }
     if (moved) void this.commit().catch(() => undefined);
@@ -793,7 +819,7 @@ export class SqliteTaskStore implements TaskStore {
   /** Hand expired leases to the lease handler (timer callback). */
   private expireLeases(): void {
     if (this.closed || this.failed || !this.leaseHandler) return; // onLeaseExpired() / reload() re-arm the alarm
-    const now = Date.now();
+    const now = this.now();
     const expired: ExpiredLease[] = [];
     for (let e = this.leases.peek(); e && e.at <= now; e = this.leases.peek()) {
       this.leases.pop();
@@ -871,7 +897,7 @@ export class SqliteTaskStore implements TaskStore {
     return { task: { ...t }, created: true };
   }
 
-  async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]> {
+  async claim(tenantId: string, commandKeys: readonly string[], count: number, lease: LeaseSpec): Promise<TaskRecord[]> {
     this.assertOpen();
     const out: TaskRecord[] = [];
     const queues: Queue[] = [];
@@ -899,9 +925,9 @@ export class SqliteTaskStore implements TaskStore {
     if (last !== undefined) this.lastServed.set(tenantId, last);
     // The whole batch in one read (issue 12 item 6): memory holds no payloads.
     const full = picked.length ? this.fullRecords(picked) : null;
-    for (const id of picked) {
-      const t = full!.get(id)!;
-      const next = lease(t);
+    for (let i = 0; i < picked.length; i++) {
+      const t = full!.get(picked[i]!)!;
+      const next = claimTask(t, lease, i);
       this.applyChange(t, next);
       out.push({ ...next });
     }
@@ -938,7 +964,7 @@ export class SqliteTaskStore implements TaskStore {
         q.waiters.add(w);
         w.queues.push(q);
       }
-      timer = setTimeout(onAbort, Math.min(2 ** 31 - 1, Math.max(0, deadlineMs - Date.now())));
+      timer = setTimeout(onAbort, Math.min(2 ** 31 - 1, Math.max(0, deadlineMs - this.now())));
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -1001,7 +1027,7 @@ export class SqliteTaskStore implements TaskStore {
         }
         resolve();
       };
-      const timer = setTimeout(done, Math.min(2 ** 31 - 1, Math.max(0, deadlineMs - Date.now())));
+      const timer = setTimeout(done, Math.min(2 ** 31 - 1, Math.max(0, deadlineMs - this.now())));
       signal?.addEventListener('abort', done, { once: true });
       set.add(done);
     });
@@ -1130,7 +1156,7 @@ export class SqliteTaskStore implements TaskStore {
     if (paused) {
       this.db
         .prepare(`INSERT INTO paused_commands (tenant_id, command_key, command, paused_at) VALUES (?, ?, ?, ?) ON CONFLICT(tenant_id, command_key) DO NOTHING`)
-        .run(tenantId, commandKey, command, Date.now());
+        .run(tenantId, commandKey, command, this.now());
       if (!this.paused.has(key)) this.paused.set(key, { tenantId, commandKey, command: this.queues.get(key)?.command ?? command });
     } else {
       this.db.prepare(`DELETE FROM paused_commands WHERE tenant_id = ? AND command_key = ?`).run(tenantId, commandKey);
@@ -1219,11 +1245,6 @@ export class SqliteTaskStore implements TaskStore {
       },
     };
   }
-}
-
-/** Delayed tasks are due at the start of their second (upstream compares whole Unix seconds). */
-function dueAt(visibleAtMs: number): number {
-  return Math.floor(visibleAtMs / 1000) * 1000;
 }
 
 /** Notes gathered for the next group commit (rows in the writer thread's parameter order). */
