@@ -41,7 +41,7 @@ import { PostgresScheduleStore } from './postgres-schedule-store.js';
 import type { ScheduleStore } from '../../domain/schedule.js';
 import { PostgresTraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { listBranches, listSql, type ListBranch } from '../list-sql.js';
-import { TASK_COLUMNS, resultValues, rowToResult, rowToTask, taskValues, type Row } from '../rows.js';
+import { MUTABLE_COLUMNS, TASK_COLUMNS, mutableValues, resultUpsertSql, resultValues, rowToResult, rowToTask, rowToTopic, taskValues, type Row } from '../schema.js';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -80,18 +80,13 @@ const SQL_TYPES: Record<(typeof COLS)[number], string> = {
   trace_parent: 'text', trace_state: 'text',
 };
 const COL_LIST = COLS.map((c) => `"${c}"`).join(', ');
-/** Columns a transition can change (identity, command, payload and creation never change). */
-const MUTABLE = ['status', 'location', 'worker_id', 'lease_id', 'lease_until', 'attempts', 'error', 'result_key', 'visible_at', 'updated_at', 'terminal_at', 'last_error', 'cancel_requested'] as const;
+const MUTABLE = MUTABLE_COLUMNS;
 
 /** A task row as read: live rows (codeq_tasks) carry the version their writes are guarded by. */
 interface Fetched {
   task: TaskRecord;
   version: number;
   live: boolean;
-}
-
-function mutableValues(t: TaskRecord): unknown[] {
-  return [t.status, t.location, t.workerId, t.leaseId, t.leaseUntilMs, t.attempts, t.error, t.resultKey, t.visibleAtMs, t.updatedAtMs, t.terminalAtMs, t.lastError, t.cancelRequested ? 1 : 0];
 }
 
 /** bigint columns come back as numbers (epoch ms and sequence values stay far below 2^53). */
@@ -814,9 +809,7 @@ export class PostgresTaskStore implements TaskStore {
       await client.query(`INSERT INTO ${table} (${COL_LIST}) VALUES (${COLS.map((_, i) => `$${i + 1}`).join(', ')})`, vals);
       if (result) {
         await client.query(
-          `INSERT INTO codeq_results (task_id, tenant_id, status, result, error, artifacts, completed_at, lease_id, worker_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error, artifacts = excluded.artifacts,
-             completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id`,
+          resultUpsertSql('codeq_results', (i) => `$${i}`),
           resultValues(result),
         );
         await client.query(`SELECT pg_notify('codeq_result', $1)`, [next.id]);
@@ -1157,17 +1150,7 @@ export class PostgresTaskStore implements TaskStore {
   private async loadTopics(): Promise<void> {
     const r = await this.pool.query<Row>('SELECT * FROM codeq_topics');
     const m = new Map<string, Topic>();
-    for (const row of r.rows) {
-      m.set(row['topic_id'] as string, {
-        topicId: row['topic_id'] as string,
-        tenantId: row['tenant_id'] as string,
-        topicName: row['topic_name'] as string,
-        policy: JSON.parse(row['policy'] as string) as Topic['policy'],
-        version: row['version'] as number,
-        createdAtMs: row['created_at'] as number,
-        updatedAtMs: row['updated_at'] as number,
-      });
-    }
+    for (const row of r.rows) m.set(row['topic_id'] as string, rowToTopic(row));
     this.topicCache = m;
   }
 
