@@ -87,9 +87,10 @@ export function resultValues(r: ResultRecord): unknown[] {
   return [r.taskId, r.tenantId, r.status, r.result, r.error, r.artifacts ? JSON.stringify(r.artifacts) : null, r.completedAtMs, r.leaseId, r.workerId];
 }
 
-/** The result upsert of both engines (one row; a stored result of the task is replaced). */
-export function resultUpsertSql(table: string, param: (i: number) => string): string {
-  return `INSERT INTO ${table} (${RESULT_COLUMNS.join(', ')}) VALUES (${RESULT_COLUMNS.map((_, i) => param(i + 1)).join(', ')})
+/** The result upsert of both engines (one row; a stored result of the task is replaced); `where` = INSERT … SELECT … WHERE. */
+export function resultUpsertSql(table: string, param: (i: number) => string, where?: string): string {
+  const values = RESULT_COLUMNS.map((_, i) => param(i + 1)).join(', ');
+  return `INSERT INTO ${table} (${RESULT_COLUMNS.join(', ')}) ${where ? `SELECT ${values} ${where}` : `VALUES (${values})`}
    ON CONFLICT(task_id) DO UPDATE SET ${RESULT_COLUMNS.filter((c) => c !== 'task_id' && c !== 'tenant_id').map((c) => `${c} = excluded.${c}`).join(', ')}`;
 }
 
