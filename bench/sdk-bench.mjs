@@ -23,12 +23,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makePayload, now, processStats, r1, sleep, summarize } from './lib/common.mjs';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const SERVER = join(root, 'apps/server/dist/main.js');
+// SERVER_ENTRY: another build of the server (e.g. a baseline for an A/B comparison in one window).
+const SERVER = process.env.SERVER_ENTRY ? resolve(process.env.SERVER_ENTRY) : join(root, 'apps/server/dist/main.js');
 const PRODUCER_SDK = pathToFileURL(join(root, 'packages/sdk-producer/dist/index.js')).href;
 const WORKER_SDK = pathToFileURL(join(root, 'packages/sdk-worker/dist/index.js')).href;
 const TOKEN = 'bench-token';
@@ -188,7 +189,9 @@ async function startServer(fsync) {
     WORKER_AUTH_CONFIG: JSON.stringify({ token: TOKEN, subject: 'bench-worker', scopes: ['codeq:claim', 'codeq:heartbeat', 'codeq:abandon', 'codeq:nack', 'codeq:result'], eventTypes: ['*'], raw: { tid: 'bench' } }),
     LOG_LEVEL: 'warn',
   };
-  const child = spawn(process.execPath, [SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"): extra node flags for the server process.
+  const nodeArgs = (process.env.SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));

@@ -44,7 +44,9 @@ import { PostgresSchema1764400000000 } from './migrations/1764400000000-postgres
 import { PostgresOperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
 import { PostgresTaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js';
 import { PostgresSchedules1764610000000 } from './migrations/1764610000000-schedules.js';
+import { PostgresWebhookOutbox1764620000000 } from './migrations/1764620000000-webhook-outbox.js';
 import { PostgresTraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
+import { PostgresWebhookOutbox } from './postgres-webhook-outbox.js';
 import { PostgresScheduleStore } from './postgres-schedule-store.js';
 import { PostgresTopicStore } from './postgres-topic-store.js';
 import { TYPES, fetchResult, fetchTask, redact } from './sql.js';
@@ -124,7 +126,7 @@ export class PostgresTaskStore implements TaskStore {
         statement_timeout: STATEMENT_TIMEOUT_MS,
         query_timeout: STATEMENT_TIMEOUT_MS + 5000,
       },
-      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000, PostgresSchedules1764610000000, PostgresTraceContext1764630000000],
+      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000, PostgresSchedules1764610000000, PostgresWebhookOutbox1764620000000, PostgresTraceContext1764630000000],
       migrationsTableName: 'codeq_migrations',
       synchronize: false,
       logging: false,
@@ -350,6 +352,11 @@ export class PostgresTaskStore implements TaskStore {
   /** Schedules (issue 17 item 4): their own table, guarded statements on the pool. */
   schedules(): ScheduleStore {
     return new PostgresScheduleStore(this.pool);
+  }
+
+  /** The result-webhook outbox shared by the replicas (ADR 0012). */
+  webhookOutbox(): PostgresWebhookOutbox {
+    return new PostgresWebhookOutbox(this.pool);
   }
 
   topics(): TopicStore {

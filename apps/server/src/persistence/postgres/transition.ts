@@ -6,6 +6,8 @@
  */
 import type pg from 'pg';
 import type { Transition, TransitionFn } from '../../domain/task-store.js';
+import type { WebhookOutboxRow } from '../../domain/webhook-outbox.js';
+import { PG_OUTBOX_INSERT, outboxInsertCte, outboxValues } from './postgres-webhook-outbox.js';
 import { isTerminal, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { MUTABLE_COLUMNS, mutableValues, resultUpsertSql, resultValues, taskValues, type Row } from '../schema.js';
 import { COLS, COL_LIST, NOTIFY_TIMER, NOTIFY_WORK, SQL_TYPES, fetchResult, fetchTask, type Fetched } from './sql.js';
@@ -66,7 +68,7 @@ export class Transitions {
         if (!out.next) return out.value;
         throw new Error('a transition cannot create a task');
       }
-      if (await this.apply(current, out.next, out.result ?? null)) return out.value;
+      if (await this.apply(current, out.next, out.result ?? null, out.webhook)) return out.value;
       this.recent.delete(id);
       cached = false;
       if (attempt >= 20) throw new Error(`task ${id} is changing too fast to update`);
@@ -74,7 +76,7 @@ export class Transitions {
   }
 
   /** Write `next` if the row is still the version that was read; false = lost a race (re-read). */
-  private async apply(prev: Fetched, next: TaskRecord, result: ResultRecord | null): Promise<boolean> {
+  private async apply(prev: Fetched, next: TaskRecord, result: ResultRecord | null, webhook?: WebhookOutboxRow): Promise<boolean> {
     const newSeq = next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET';
     if (prev.live && !isTerminal(next.status)) {
       const r = await this.pool().query({
@@ -98,15 +100,15 @@ export class Transitions {
       // Finishing: the row leaves the hot table, and the result (if any) is stored, in one statement.
       const base = COLS.length;
       const r = await this.pool().query({
-        name: result ? 'codeq_finish_result' : 'codeq_finish',
+        name: result ? (webhook ? 'codeq_finish_result_webhook' : 'codeq_finish_result') : webhook ? 'codeq_finish_webhook' : 'codeq_finish',
         text: `WITH gone AS (DELETE FROM codeq_tasks WHERE id = $1 AND version = $${base + 1} RETURNING id),
                f AS (INSERT INTO codeq_finished (${COL_LIST}) SELECT ${COLS.map((c, i) => `$${i + 1}::${SQL_TYPES[c]}`).join(', ')} WHERE EXISTS (SELECT 1 FROM gone) RETURNING id)
                ${result
                  ? `, r AS (${resultUpsertSql('codeq_results', (i) => `$${base + 1 + i}::${RESULT_SQL_TYPES[i - 1]}`, 'WHERE EXISTS (SELECT 1 FROM gone)')} RETURNING task_id),
                    n AS (SELECT pg_notify('codeq_result', task_id) FROM r)`
-                 : ', n AS (SELECT 1 WHERE false)'}
+                 : ', n AS (SELECT 1 WHERE false)'}${webhook ? outboxInsertCte(base + 2 + (result ? 9 : 0)) : ''}
                SELECT (SELECT count(*) FROM f) AS changed, (SELECT count(*) FROM n) AS notified`,
-        values: [...taskValues(next), prev.version, ...(result ? resultValues(result) : [])],
+        values: [...taskValues(next), prev.version, ...(result ? resultValues(result) : []), ...(webhook ? outboxValues(webhook) : [])],
       });
       return Number((r.rows[0] as Row)['changed']) === 1;
     }
@@ -131,6 +133,7 @@ export class Transitions {
         );
         await client.query(`SELECT pg_notify('codeq_result', $1)`, [next.id]);
       }
+      if (webhook) await client.query(PG_OUTBOX_INSERT, outboxValues(webhook));
       if (next.location === 'PENDING_LIST') await client.query(`SELECT pg_notify('codeq_work', $1)`, [`${next.tenantId}:1:${next.commandKey}`]);
       await client.query('COMMIT');
       return true;

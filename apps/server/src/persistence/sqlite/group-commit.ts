@@ -11,6 +11,8 @@ import { CodeqError } from '@codeq/proto/errors';
 import type { ResultRecord, TaskRecord } from '../../domain/task.js';
 import { MUTABLE_COLUMNS, TASK_COLUMNS, mutableValues, resultUpsertSql, resultValues, taskValues } from '../schema.js';
 import { RecordCache } from './record-cache.js';
+import { OutboxBatch, SQLITE_OUTBOX_INSERT } from './sqlite-webhook-outbox.js';
+import type { WebhookOutboxRow } from '../../domain/webhook-outbox.js';
 
 /** The answer to every request while the engine refuses writes after a failed commit. */
 export function storageUnavailable(reason: string): CodeqError {
@@ -84,6 +86,8 @@ export class GroupCommit {
   private dirtyResults = new Map<string, ResultRecord | null>();
   /** Task notes written since the last commit (only until committed: never indexed in memory). */
   private dirtyNotes: NotesBatch = emptyNotes();
+  /** Result-webhook deliveries to insert with the next group commit (ADR 0012). */
+  private readonly outboxBatch = new OutboxBatch();
   private batch: Deferred | null = null;
   private flushScheduled = false;
   private afterCommit: (() => void)[] = [];
@@ -102,7 +106,7 @@ export class GroupCommit {
     const worker = new Worker(new URL('./writer-thread.cjs', import.meta.url), {
       workerData: {
         file, fsyncOnCommit: this.fsyncOnCommit, taskColumns: TASK_COLUMNS, mutableColumns: SQLITE_MUTABLE,
-        resultUpsert: resultUpsertSql('results', () => '?'),
+        resultUpsert: resultUpsertSql('results', () => '?'), outboxInsert: SQLITE_OUTBOX_INSERT,
       },
     });
     this.writer = worker;
@@ -159,6 +163,7 @@ export class GroupCommit {
     this.dirty = new Map();
     this.dirtyResults = new Map();
     this.dirtyNotes = emptyNotes();
+    this.outboxBatch.take();
     this.afterCommit = [];
     this.committed.clear();
     this.lastCommit = Promise.resolve();
@@ -200,6 +205,11 @@ export class GroupCommit {
   /** Store (or, with null, delete) the result of a task in the next commit. */
   setResult(id: string, r: ResultRecord | null): void {
     this.dirtyResults.set(id, r);
+  }
+
+  /** A result-webhook delivery to insert in the next commit (with the transition that made it). */
+  addWebhook(row: WebhookOutboxRow): void {
+    this.outboxBatch.add(row);
   }
 
   /** Notes of the next commit. */
@@ -250,6 +260,7 @@ export class GroupCommit {
     const results = this.dirtyResults;
     const after = this.afterCommit;
     const notes = this.dirtyNotes;
+    const outbox = this.outboxBatch.take();
     this.dirty = new Map();
     this.dirtyResults = new Map();
     this.dirtyNotes = emptyNotes();
@@ -261,7 +272,7 @@ export class GroupCommit {
     }
     const msg = {
       type: 'batch', id: ++this.batchId, inserts: [] as unknown[][], updates: [] as unknown[][], deletes: [] as string[], results: [] as unknown[][], resultDeletes: [] as string[],
-      progress: notes.progress, progressDeletes: notes.progressDeletes, logs: notes.logs,
+      progress: notes.progress, progressDeletes: notes.progressDeletes, logs: notes.logs, outbox,
     };
     for (const [id, d] of tasks) {
       if (!d.rec) msg.deletes.push(id);

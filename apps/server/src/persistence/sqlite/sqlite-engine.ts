@@ -27,9 +27,11 @@ import { Topics1764310000000 } from './migrations/1764310000000-topics.js';
 import { OperatorApi1764500000000 } from './migrations/1764500000000-operator-api.js';
 import { TaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js';
 import { Schedules1764610000000 } from './migrations/1764610000000-schedules.js';
+import { WebhookOutbox1764620000000 } from './migrations/1764620000000-webhook-outbox.js';
 import { TraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
+import { SqliteWebhookOutbox } from './sqlite-webhook-outbox.js';
 
-const MIGRATIONS = [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000, TraceContext1764630000000];
+const MIGRATIONS = [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000, WebhookOutbox1764620000000, TraceContext1764630000000];
 
 /** Pause between attempts to recover from a failed commit (ADR 0005). */
 const RECOVERY_RETRY_MS = 250;
@@ -360,4 +362,10 @@ export abstract class SqliteEngine {
   topics(): TopicStore {
     return this.topicStore;
   }
+
+  /** The result-webhook outbox of this store (ADR 0012). */
+  webhookOutbox(): SqliteWebhookOutbox {
+    return (this.outbox ??= new SqliteWebhookOutbox(this.db));
+  }
+  private outbox: SqliteWebhookOutbox | null = null;
 }

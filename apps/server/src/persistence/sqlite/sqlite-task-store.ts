@@ -127,6 +127,7 @@ export class SqliteTaskStore extends SqliteEngine implements TaskStore {
         this.gc.setResult(r.taskId, r);
         this.gc.afterNextCommit(() => this.results.notify(r.taskId));
       }
+      if (out.webhook) this.gc.addWebhook(out.webhook);
       await this.gc.commit();
     } else {
       await this.settled();
