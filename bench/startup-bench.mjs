@@ -50,7 +50,7 @@ const dataDir = join(base, 'data');
 async function buildStore() {
   mkdirSync(dataDir, { recursive: true });
   const { SqliteTaskStore } = await import(pathToFileURL(join(dist, 'persistence/sqlite/sqlite-task-store.js')).href);
-  const { TASK_COLUMNS } = await import(pathToFileURL(join(dist, 'persistence/rows.js')).href);
+  const { TASK_COLUMNS } = await import(pathToFileURL(join(dist, 'persistence/schema.js')).href);
   const store = new SqliteTaskStore({ path: dataDir, fsyncOnCommit: false });
   await store.open(); // runs the migrations
   await store.close();

@@ -17,12 +17,9 @@ import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { INVALID_JSON } from './common/http.js';
 import { depthError, jsonTooDeep } from './domain/input-guards.js';
 import { CLOCK, CONFIG, LOGGER, SCHEDULE_STORE, TASK_STORE, TOPIC_STORE, systemClock, type Clock } from './common/tokens.js';
-import type { ScheduleStore } from './domain/schedule.js';
 import { SchedulesModule } from './modules/schedules/schedules.module.js';
 import type { TaskStore } from './domain/task-store.js';
-import type { TopicStore } from './domain/topic.js';
-import { SqliteTaskStore } from './persistence/sqlite/sqlite-task-store.js';
-import { PostgresTaskStore } from './persistence/postgres/postgres-task-store.js';
+import { openEngine, type EngineStore } from './persistence/engine.js';
 import { AuthModule } from './modules/auth/auth.module.js';
 import { LeasesModule } from './modules/leases/leases.module.js';
 import { MetricsModule } from './modules/metrics/metrics.module.js';
@@ -49,9 +46,6 @@ export interface CodeqApp {
   listen(): Promise<string>;
   close(): Promise<void>;
 }
-
-/** An engine: the task store port plus its topic catalog. */
-type EngineStore = TaskStore & { topics(): TopicStore; schedules(): ScheduleStore };
 
 @Global()
 @Module({})
@@ -92,11 +86,7 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
   const log = opts.logger ?? createLogger(config);
   const clock = opts.clock ?? systemClock;
   const p = config.persistence;
-  const store =
-    p.provider === 'postgres'
-      ? new PostgresTaskStore({ url: p.url, poolSize: p.poolSize, log })
-      : new SqliteTaskStore({ path: p.path, fsyncOnCommit: p.fsyncOnCommit, log });
-  await store.open();
+  const store = (await openEngine(p, { log, clock })).tasks;
   if (config.env === 'dev') log.info({}, 'env=dev (set ENV=production for production deployments)');
 
   let app: NestFastifyApplication;

@@ -10,7 +10,6 @@ import { SqliteTaskStore } from '../src/persistence/sqlite/sqlite-task-store.js'
 import { client, sleep, startServer, T } from './harness.js';
 import { newTask } from './task-store.contract.js';
 import { randomUUID } from 'node:crypto';
-import { leaseTask } from '../src/domain/rules.js';
 import type { TaskRecord } from '../src/domain/task.js';
 
 type Stats = { live: number; queues: number; waiters: number; idempotency: number; diskOnlyChars: number };
@@ -91,7 +90,7 @@ describe('bounded memory (issue 12 items 7, 8)', () => {
 
 describe('payloads stay on disk (issue 12 item 6, SQLite)', () => {
   const sqliteOnly = process.env['CODEQ_TEST_PG_URL'] ? it.skip : it;
-  const lease = (t: TaskRecord) => leaseTask(t, 'w1', randomUUID(), 60, Date.now());
+  const lease = () => ({ workerId: 'w1', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
   const payloadOf = (i: number) => JSON.stringify({ i, pad: 'p'.repeat(2000 + i) });
 
   sqliteOnly('keeps no payload, webhook or error text in memory, and hands every one out intact', async () => {
@@ -116,7 +115,7 @@ describe('payloads stay on disk (issue 12 item 6, SQLite)', () => {
       };
       // Reads and a claim batch come back whole.
       for (const t of tasks.slice(0, 5)) expectIntact(await store.get('acme', t.id));
-      const first = await store.claim('acme', ['cmd'], 10, lease);
+      const first = await store.claim('acme', ['cmd'], 10, lease());
       expect(first).toHaveLength(10);
       first.forEach(expectIntact);
       // A transition sees the whole record and keeps the texts it does not change.
@@ -133,7 +132,7 @@ describe('payloads stay on disk (issue 12 item 6, SQLite)', () => {
       expect(statsOf(store)).toMatchObject({ live: 40, diskOnlyChars: 0 });
       expectIntact(await store.get('acme', first[1]!.id));
       await sleep(2200);
-      const rest = await store.claim('acme', ['cmd'], 100, lease);
+      const rest = await store.claim('acme', ['cmd'], 100, lease());
       expect(rest).toHaveLength(30);
       rest.forEach(expectIntact);
       expect(statsOf(store).diskOnlyChars).toBe(0);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { complete, leaseTask } from '../src/domain/rules.js';
+import { complete } from '../src/domain/rules.js';
 import { SqliteTaskStore } from '../src/persistence/sqlite/sqlite-task-store.js';
 import { newTask } from './task-store.contract.js';
 
@@ -19,7 +19,7 @@ import { newTask } from './task-store.contract.js';
     try {
       const old = newTask({ idempotencyKey: 'k' });
       await store.create(old);
-      await store.claim('acme', ['cmd'], 1, (t) => leaseTask(t, 'w1', randomUUID(), 60, Date.now()));
+      await store.claim('acme', ['cmd'], 1, { workerId: 'w1', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
       await store.transition('acme', old.id, (cur) => {
         const { next, result } = complete(cur!, { workerId: 'w1' }, { status: 'COMPLETED', result: '{}', error: null, artifacts: [] }, Date.now());
         return { next, result, value: null };

@@ -8,9 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as PgModule from 'pg';
-import type { TaskRecord } from '../src/domain/task.js';
 import type { ExpiredLease } from '../src/domain/task-store.js';
-import { abandon, assertCanComplete, complete, heartbeat, leaseTask, retryOrDeadLetter } from '../src/domain/rules.js';
+import { abandon, assertCanComplete, complete, heartbeat, retryOrDeadLetter } from '../src/domain/rules.js';
 import { PostgresTaskStore } from '../src/persistence/postgres/postgres-task-store.js';
 import { newTask } from './task-store.contract.js';
 import { PG_URL, dropDatabase, ensureDatabase } from './pg.js';
@@ -77,7 +76,7 @@ maybe('PostgresTaskStore as replicas of one database', () => {
     const b = await store();
     const tasks = Array.from({ length: 40 }, () => newTask());
     for (const t of tasks) await a.create(t);
-    const leased = await a.claim('acme', ['cmd'], tasks.length, (t) => leaseTask(t, 'w1', randomUUID(), 60, Date.now()));
+    const leased = await a.claim('acme', ['cmd'], tasks.length, { workerId: 'w1', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
     expect(leased).toHaveLength(tasks.length);
     const outcomes = await Promise.all(
       leased.map(async (l) => {
@@ -116,10 +115,10 @@ maybe('PostgresTaskStore as replicas of one database', () => {
     const b = await store();
     const t = newTask();
     await a.create(t);
-    const [first] = await a.claim('acme', ['cmd'], 1, (x) => leaseTask(x, 'w1', randomUUID(), 60, Date.now()));
+    const [first] = await a.claim('acme', ['cmd'], 1, { workerId: 'w1', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
     // Replica A keeps a copy of the row it leased; replica B requeues and re-leases it (same worker).
     await b.transition('acme', t.id, (cur) => ({ next: abandon(cur, { workerId: 'w1', leaseId: first!.leaseId! }, Date.now()), value: null }));
-    const [second] = await b.claim('acme', ['cmd'], 1, (x) => leaseTask(x, 'w1', randomUUID(), 60, Date.now()));
+    const [second] = await b.claim('acme', ['cmd'], 1, { workerId: 'w1', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
     expect(second!.leaseId).not.toBe(first!.leaseId);
     // The worker's heartbeat and result for the new lease arrive at replica A.
     const actor = { workerId: 'w1', leaseId: second!.leaseId! };
@@ -148,7 +147,7 @@ maybe('PostgresTaskStore as replicas of one database', () => {
     a.onLeaseExpired(() => undefined);
     const t = newTask();
     await a.create(t);
-    const [got] = await a.claim('acme', ['cmd'], 1, (x: TaskRecord) => leaseTask(x, 'w1', randomUUID(), 1, Date.now()));
+    const [got] = await a.claim('acme', ['cmd'], 1, { workerId: 'w1', leaseSeconds: 1, now: Date.now(), leaseId: randomUUID() });
     await a.close();
     await until('replica B to take the maintenance lock', () => b.isLeader(), 5000);
     await until('replica B to hand over the expired lease', () => expiredOnB.length > 0, 5000);
@@ -161,11 +160,11 @@ maybe('PostgresTaskStore as replicas of one database', () => {
     expect(a.isLeader()).toBe(true);
     const d = newTask({ location: 'DELAYED_ZSET', visibleAtMs: Date.now() + 1000 });
     await b.create(d);
-    expect(await b.claim('acme', ['cmd'], 1, (x) => leaseTask(x, 'w', randomUUID(), 60, Date.now()))).toEqual([]);
+    expect(await b.claim('acme', ['cmd'], 1, { workerId: 'w', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() })).toEqual([]);
     const t0 = Date.now();
     await b.waitForWork('acme', ['cmd'], Date.now() + 5000);
     expect(Date.now() - t0).toBeLessThan(1400); // due within 1 s (start of its second), not the 1.5 s fallback
-    const [got] = await b.claim('acme', ['cmd'], 1, (x) => leaseTask(x, 'w', randomUUID(), 60, Date.now()));
+    const [got] = await b.claim('acme', ['cmd'], 1, { workerId: 'w', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
     expect(got?.id).toBe(d.id);
   });
 
@@ -183,7 +182,7 @@ maybe('PostgresTaskStore as replicas of one database', () => {
       // The claim's statement waits on a table lock; meanwhile another replica's create notifies.
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE codeq_tasks IN EXCLUSIVE MODE');
-      const claiming = s.claim('acme', ['cmd'], 1, (x) => leaseTask(x, 'w', randomUUID(), 60, Date.now()));
+      const claiming = s.claim('acme', ['cmd'], 1, { workerId: 'w', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
       await sleep(100);
       await sql(url, `NOTIFY codeq_work, 'acme:1:cmd'`);
       await sleep(100);

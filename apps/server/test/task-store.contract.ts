@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TaskStore } from '../src/domain/task-store.js';
 import type { TaskRecord } from '../src/domain/task.js';
-import { assertCanReport, cancelForHolder, cancelTask, complete, deadLetterResult, leaseTask, retryOrDeadLetter } from '../src/domain/rules.js';
+import { assertCanReport, cancelForHolder, cancelTask, complete, deadLetterResult, leaseIdAt, retryOrDeadLetter, type LeaseSpec } from '../src/domain/rules.js';
 
 export interface StoreFactory {
   /** A fresh, opened store. */
@@ -35,7 +35,7 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
     afterEach(async () => {
       await factory.dispose(store);
     });
-    const lease = (w = 'w1') => (t: TaskRecord) => leaseTask(t, w, randomUUID(), 60, Date.now());
+    const lease = (w = 'w1'): LeaseSpec => ({ workerId: w, leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
 
     it('creates, reads and isolates by tenant', async () => {
       const t = newTask();
@@ -63,6 +63,19 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
       });
       store = await factory.reopen(store);
       expect(await store.get('acme', traced.id)).toMatchObject({ status: 'COMPLETED', traceParent: tp, traceState: 'congo=t61rcWkgMzE' });
+    });
+
+    it('leases a claim batch as the LeaseSpec says: task i in claim order under leaseIdAt(spec, i), across commands', async () => {
+      const a = newTask({ commandKey: 'a', priority: 3 });
+      const b = newTask({ commandKey: 'b', priority: 3 });
+      const a2 = newTask({ commandKey: 'a', priority: 1 });
+      for (const t of [a, b, a2]) await store.create(t);
+      const spec: LeaseSpec = { workerId: 'w9', leaseSeconds: 45, now: Date.now(), leaseId: randomUUID() };
+      const got = await store.claim('acme', ['a', 'b'], 10, spec);
+      expect(got).toHaveLength(3);
+      got.forEach((t, i) => expect(t).toMatchObject({ leaseId: leaseIdAt(spec, i), workerId: 'w9', leaseUntilMs: spec.now + 45_000, updatedAtMs: spec.now, attempts: 1 }));
+      expect(new Set(got.map((t) => t.leaseId)).size).toBe(3);
+      for (const t of got) expect((await store.get('acme', t.id))?.leaseId).toBe(t.leaseId);
     });
 
     it('claims by priority then FIFO, only from the tenant, only once', async () => {
@@ -187,7 +200,7 @@ export function describeTaskStoreContract(name: string, factory: StoreFactory): 
       await store.create(d);
       expect(await store.claim('acme', ['cmd'], 1, lease())).toEqual([]);
       await store.waitForWork('acme', ['cmd'], Date.now() + 3000);
-      const [got] = await store.claim('acme', ['cmd'], 1, (t) => leaseTask(t, 'w', 'l1', 1, Date.now()));
+      const [got] = await store.claim('acme', ['cmd'], 1, { workerId: 'w', leaseSeconds: 1, now: Date.now(), leaseId: 'l1' });
       expect(got?.id).toBe(d.id);
       await new Promise((r) => setTimeout(r, 1300));
       expect(expired).toEqual([d.id]);

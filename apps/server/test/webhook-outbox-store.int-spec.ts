@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { complete, leaseTask } from '../src/domain/rules.js';
+import { complete } from '../src/domain/rules.js';
 import type { TaskStore } from '../src/domain/task-store.js';
 import type { TaskRecord } from '../src/domain/task.js';
 import { hasWebhookOutbox, resultWebhook, type WebhookOutbox } from '../src/domain/webhook-outbox.js';
@@ -42,7 +42,7 @@ function outboxOf(store: TaskStore): WebhookOutbox {
 async function finishWith(store: TaskStore, webhook: string | null, refuse = false): Promise<{ task: TaskRecord; deliveryId: string | null }> {
   const t = newTask({ webhook, command: 'HOOK', commandKey: 'hook' });
   await store.create(t);
-  const [claimed] = await store.claim('acme', ['hook'], 1, (x) => leaseTask(x, 'w1', randomUUID(), 60, Date.now()));
+  const [claimed] = await store.claim('acme', ['hook'], 1, { workerId: 'w1', leaseSeconds: 60, now: Date.now(), leaseId: randomUUID() });
   let deliveryId: string | null = null;
   await store
     .transition('acme', claimed!.id, (cur) => {

@@ -82,7 +82,7 @@ async function waitReady(url: string, ms = 30_000): Promise<number> {
     try {
       const a = await c.create({ command: 'wd', payload: { n: 'a' } });
       expect(a.status).toBe(202);
-      const writer = (srv.app.store as unknown as { writer: { terminate(): Promise<number> } }).writer;
+      const writer = (srv.app.store as unknown as { gc: { writer: { terminate(): Promise<number> } } }).gc.writer;
       await writer.terminate();
       const started = Date.now();
       const b = await c.create({ command: 'wd', payload: { n: 'b' } });
@@ -112,7 +112,7 @@ async function waitReady(url: string, ms = 30_000): Promise<number> {
     const store = new SqliteTaskStore({ path: dir, fsyncOnCommit: false });
     await store.open();
     try {
-      const writer = (store as unknown as { writer: { terminate(): Promise<number> } }).writer;
+      const writer = (store as unknown as { gc: { writer: { terminate(): Promise<number> } } }).gc.writer;
       const pending = store.create(newTask({ id: 't-1', tenantId: 'x' }));
       void writer.terminate();
       const outcome = await Promise.race([

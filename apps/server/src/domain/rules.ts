@@ -26,6 +26,64 @@ function assertHolder(t: TaskRecord, actor: Actor): void {
   if (t.workerId !== actor.workerId) throw new CodeqError('NOT_OWNER', 'not-owner', { taskId: t.id });
 }
 
+/**
+ * What a claim leases with (the storage port takes it as data, issue 11 item 2): who, for how
+ * long, from when, and the claim's fresh lease id. Task `i` of the claim (0-based, claim order)
+ * is leased under `leaseIdAt(spec, i)`, so every task of a batch has its own lease id.
+ */
+export interface LeaseSpec {
+  workerId: string;
+  leaseSeconds: number;
+  now: number;
+  /** A fresh random UUID per claim. */
+  leaseId: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The lease id of task `i` of a claim: the claim's id for the first task; for the next ones the
+ * same UUID with its last 32 bits XOR `i` (still a UUID; the other 90 random bits keep it unique).
+ */
+export function leaseIdAt(spec: Pick<LeaseSpec, 'leaseId'>, i: number): string {
+  if (i === 0) return spec.leaseId;
+  const base = spec.leaseId;
+  if (!UUID.test(base)) return `${base}.${i}`;
+  const low = (parseInt(base.slice(28), 16) ^ i) >>> 0;
+  return base.slice(0, 28) + low.toString(16).padStart(8, '0');
+}
+
+/** The lease expiry of a claim. */
+export function leaseUntil(spec: Pick<LeaseSpec, 'leaseSeconds' | 'now'>): number {
+  return spec.now + spec.leaseSeconds * 1000;
+}
+
+/** Task `i` of a claim (a ready task) leased to the claimer: IN_PROGRESS, one more attempt. */
+export function claimTask(t: TaskRecord, spec: LeaseSpec, i: number): TaskRecord {
+  return leaseTask(t, spec.workerId, leaseIdAt(spec, i), spec.leaseSeconds, spec.now);
+}
+
+/** Delayed tasks are due at the start of their second (upstream compares whole Unix seconds). */
+export function dueAt(visibleAtMs: number): number {
+  return Math.floor(visibleAtMs / 1000) * 1000;
+}
+
+/** True when a delayed task is due at `now` (see dueAt). */
+export function isDue(visibleAtMs: number, now: number): boolean {
+  return dueAt(visibleAtMs) <= now;
+}
+
+/** Every delayed task with visible_at below this is due at `now` (the SQL form of isDue). */
+export function dueBefore(now: number): number {
+  return (Math.floor(now / 1000) + 1) * 1000;
+}
+
+/** A due delayed task → ready (PENDING_LIST); any other task is returned unchanged. */
+export function promote(t: TaskRecord, now: number): TaskRecord {
+  if (t.status !== 'PENDING' || t.location !== 'DELAYED_ZSET' || t.visibleAtMs === null || !isDue(t.visibleAtMs, now)) return t;
+  return { ...t, status: 'PENDING', location: 'PENDING_LIST', workerId: null, leaseId: null, leaseUntilMs: null, visibleAtMs: null, updatedAtMs: now };
+}
+
 export function leaseTask(t: TaskRecord, workerId: string, leaseId: string, leaseSeconds: number, now: number): TaskRecord {
   return {
     ...t,

@@ -7,6 +7,9 @@
 import type { ListStatus, ResultRecord, TaskRecord } from './task.js';
 import type { LogLine, LogLineInput, ProgressRecord } from './task-notes.js';
 import type { WebhookOutboxRow } from './webhook-outbox.js';
+import type { LeaseSpec } from './rules.js';
+
+export type { LeaseSpec } from './rules.js';
 
 export interface QueueCounts {
   /** Ready tasks per priority 0..9. */
@@ -104,8 +107,11 @@ export interface TaskStore {
    * command after every task taken); FIFO within one command and priority. So a priority-9 task
    * of the second command never waits behind the first command's backlog, and equal-priority
    * backlogs are served in turn.
+   *
+   * The lease is data (issue 11 item 2): task `i` of the claim, in claim order, becomes
+   * `claimTask(t, lease, i)` of domain/rules.ts (its lease id is `leaseIdAt(lease, i)`).
    */
-  claim(tenantId: string, commandKeys: readonly string[], count: number, lease: (t: TaskRecord) => TaskRecord): Promise<TaskRecord[]>;
+  claim(tenantId: string, commandKeys: readonly string[], count: number, lease: LeaseSpec): Promise<TaskRecord[]>;
   /** Resolve when work may be ready on one of the queues, at `deadlineMs`, or on abort. */
   waitForWork(tenantId: string, commandKeys: readonly string[], deadlineMs: number, signal?: AbortSignal): Promise<void>;
 

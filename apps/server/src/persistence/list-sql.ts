@@ -8,7 +8,7 @@
  */
 import type { ListQuery } from '../domain/task-store.js';
 import type { ListStatus } from '../domain/task.js';
-import { TASK_COLUMNS } from './rows.js';
+import { TASK_COLUMNS } from './schema.js';
 
 /** A stored (status, location) pair the listing can select. */
 export interface ListBranch {

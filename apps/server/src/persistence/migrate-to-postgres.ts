@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { PostgresTaskStore } from './postgres/postgres-task-store.js';
 import { SCHEDULE_COLUMN_NAMES } from './schedule-rows.js';
+import { lockDirectory, StoreLockedError } from './directory-lock.js';
 import { OUTBOX_COLUMNS } from '../domain/webhook-outbox.js';
 
 export interface MigrationSummary {
@@ -51,18 +52,11 @@ type Row = Record<string, unknown>;
 
 export class MigrationError extends Error {}
 
-function lockDirectory(dir: string): Database.Database {
-  const db = new Database(join(dir, 'codeq.lock'), { timeout: 0 });
+function lockSource(dir: string): Database.Database {
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('journal_mode = DELETE');
-    db.prepare('CREATE TABLE IF NOT EXISTS owner (pid INTEGER, started_at INTEGER)').run();
-    db.prepare('DELETE FROM owner').run();
-    db.prepare('INSERT INTO owner (pid, started_at) VALUES (?, ?)').run(process.pid, Date.now());
-    return db;
+    return lockDirectory(dir);
   } catch (e) {
-    db.close();
-    if (/locked|busy/i.test((e as Error).message)) throw new MigrationError(`data directory ${dir} is in use by a running codeQ server: stop it first`);
+    if (e instanceof StoreLockedError) throw new MigrationError(`data directory ${dir} is in use by a running codeQ server: stop it first`);
     throw e;
   }
 }
@@ -82,7 +76,7 @@ export async function migrateSqliteToPostgres(opts: { from: string; to: string; 
   const log = opts.log ?? (() => undefined);
   const file = join(opts.from, 'codeq.db');
   if (!existsSync(file)) throw new MigrationError(`${file} does not exist: --from must be the embedded engine's data directory (PERSISTENCE_CONFIG "path")`);
-  const lock = lockDirectory(opts.from);
+  const lock = lockSource(opts.from);
   try {
     const src = new Database(file, { readonly: true, fileMustExist: true });
     try {

@@ -86,13 +86,17 @@ function less(x: HeapEntry, y: HeapEntry): boolean {
 export class Alarm {
   private timer: NodeJS.Timeout | null = null;
   private at = Infinity;
-  constructor(private readonly fire: () => void) {}
+  constructor(
+    private readonly fire: () => void,
+    /** The engine's clock (the delay until `at` is measured on it). */
+    private readonly now: () => number = Date.now,
+  ) {}
   /** Make sure the alarm fires no later than `at` (epoch ms). */
   armAt(at: number): void {
     if (this.timer && at >= this.at) return;
     this.clear();
     this.at = at;
-    const delay = Math.max(0, Math.min(at - Date.now(), 2 ** 31 - 1));
+    const delay = Math.max(0, Math.min(at - this.now(), 2 ** 31 - 1));
     this.timer = setTimeout(() => {
       this.timer = null;
       this.at = Infinity;

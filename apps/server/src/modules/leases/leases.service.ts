@@ -11,7 +11,7 @@ import { authorisedCommands } from '../../domain/claims.js';
 import { backoffSeconds, nackDelaySeconds } from '../../domain/backoff.js';
 import { assertCanReport } from '../../domain/rules.js';
 import { MAX_LOG_LINES, type LogLineInput } from '../../domain/task-notes.js';
-import { abandon, assertCanNack, cancelForHolder, deadLetterResult, finishCancelled, heartbeat, leaseTask, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
+import { abandon, assertCanNack, cancelForHolder, deadLetterResult, finishCancelled, heartbeat, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
 import { resultWebhook } from '../../domain/webhook-outbox.js';
 import type { Abandon, Claim, Heartbeat, Nack } from '../../domain/commands.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -86,7 +86,7 @@ export class LeasesService implements OnApplicationBootstrap {
       const now = this.clock.now();
       const cap = await this.capacity(w.tenantId, keys, input.count);
       const sw = stopwatch();
-      const tasks = cap.keys.length ? await this.store.claim(w.tenantId, cap.keys, cap.count, (t) => leaseTask(t, w.workerId, randomUUID(), input.leaseSeconds, now)) : [];
+      const tasks = cap.keys.length ? await this.store.claim(w.tenantId, cap.keys, cap.count, { workerId: w.workerId, leaseSeconds: input.leaseSeconds, now, leaseId: randomUUID() }) : [];
       if (tasks.length) {
         const commitMs = elapsedMs(sw);
         const spans = spansEnabled();

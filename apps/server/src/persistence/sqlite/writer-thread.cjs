@@ -15,12 +15,8 @@ const mutable = workerData.mutableColumns;
 const insertTask = db.prepare(`INSERT INTO tasks (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
 const updateTask = db.prepare(`UPDATE tasks SET ${mutable.map((c) => `"${c}" = ?`).join(', ')} WHERE id = ?`);
 const deleteTask = db.prepare('DELETE FROM tasks WHERE id = ?');
-const upsertResult = db.prepare(
-  `INSERT INTO results (task_id, tenant_id, status, result, error, artifacts, completed_at, lease_id, worker_id)
-   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-   ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
-     artifacts = excluded.artifacts, completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id`,
-);
+// The result upsert comes from persistence/schema.ts (declared once for both engines).
+const upsertResult = db.prepare(workerData.resultUpsert);
 const deleteResult = db.prepare('DELETE FROM results WHERE task_id = ?');
 // Task notes (progress, log lines): tables of their own, deleted with their task.
 const upsertProgress = db.prepare(
