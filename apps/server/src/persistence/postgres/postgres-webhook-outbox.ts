@@ -62,6 +62,14 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
 
   async trim(maxRows: number, nowMs: number): Promise<{ id: string; command: string }[]> {
     const c = await this.pool.connect();
+    // A connection lost between two statements emits 'error' on the checked-out client; without a
+    // listener that is an uncaught exception. The failing statement reports it, and the broken
+    // client is destroyed on release instead of going back to the pool.
+    let broken: Error | undefined;
+    const onError = (e: Error): void => {
+      broken = e;
+    };
+    c.on('error', onError);
     try {
       await c.query('BEGIN');
       const locked = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [TRIM_LOCK]);
@@ -83,10 +91,12 @@ export class PostgresWebhookOutbox implements WebhookOutbox {
       await c.query('COMMIT');
       return out;
     } catch (e) {
+      broken ??= e as Error;
       await c.query('ROLLBACK').catch(() => undefined);
       throw e;
     } finally {
-      c.release();
+      c.off('error', onError);
+      c.release(broken);
     }
   }
 }
