@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Server CPU per HTTP request, by route (not part of the test suite):
 //
-//   node bench/http-request-cost.mjs [--requests 20000] [--concurrency 32] [--fsync false]
+//   node bench/http-request-cost.mjs [--requests 20000] [--concurrency 32] [--fsync false] [--main <server main.js>]
 //
+// --main runs another build of the server (e.g. a copy of apps/server/dist kept from before a
+// change), so before/after builds can be alternated in one window.
 // Starts apps/server/dist/main.js (temp data dir, static tokens), warms each route up, then sends
 // `--requests` requests per route with `--concurrency` in flight (undici keep-alive, one process)
 // and divides the server's CPU time (/proc/<pid>/stat, all threads) by the request count:
@@ -30,6 +32,7 @@ const arg = (n, d) => {
 const REQUESTS = Number(arg('requests', 20000));
 const CONC = Number(arg('concurrency', 32));
 const FSYNC = String(arg('fsync', 'false')) === 'true';
+const MAIN = arg('main', null);
 const TOKEN = 'bench-token';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const freePort = () =>
@@ -46,7 +49,7 @@ const undici = await import(pathToFileURL(req.resolve('undici')).href);
 
 const dir = mkdtempSync(join(tmpdir(), 'codeq-reqcost-'));
 const port = await freePort();
-const child = spawn(process.execPath, [join(root, 'apps/server/dist/main.js')], {
+const child = spawn(process.execPath, [MAIN ?? join(root, 'apps/server/dist/main.js')], {
   env: {
     PATH: process.env.PATH,
     HOST: '127.0.0.1',
