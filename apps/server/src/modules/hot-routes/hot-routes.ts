@@ -13,7 +13,7 @@
  *   serialised by schemas compiled once (fast-json-stringify), in the same field order, and fields
  *   a schema does not list are still written (`additionalProperties`).
  *
- * Handlers are methods bound once: no per-request closures.
+ * Handlers are arrow properties made once per server: no per-request closures.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/config.js';
@@ -90,24 +90,15 @@ export interface HotRouteDeps {
 type Req = FastifyRequest<{ Params: { id: string } }>;
 
 class HotRoutes {
-  constructor(private readonly d: HotRouteDeps) {
-    this.create = this.create.bind(this);
-    this.get = this.get.bind(this);
-    this.result = this.result.bind(this);
-    this.claim = this.claim.bind(this);
-    this.heartbeat = this.heartbeat.bind(this);
-    this.abandon = this.abandon.bind(this);
-    this.nack = this.nack.bind(this);
-    this.onError = this.onError.bind(this);
-  }
+  constructor(private readonly d: HotRouteDeps) {}
 
   /** Errors before the handler (body parser: depth, size, framing) — as the global Nest filter answers them. */
-  onError(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+  readonly onError = (err: unknown, req: FastifyRequest, reply: FastifyReply): void => {
     sendError(reply, req, err, this.d.log);
-  }
+  };
 
   /** POST /v1/codeq/tasks → 202 task. */
-  async create(req: Req, reply: FastifyReply): Promise<unknown> {
+  readonly create = async (req: Req, reply: FastifyReply): Promise<unknown> => {
     try {
       const p = await this.d.guard.authorize(NEED_CREATE, req.headers.authorization);
       const h = req.headers;
@@ -118,10 +109,10 @@ class HotRoutes {
       sendError(reply, req, e, this.d.log);
       return reply;
     }
-  }
+  };
 
   /** GET /v1/codeq/tasks/:id → 200 task (+ progress). */
-  async get(req: Req, reply: FastifyReply): Promise<unknown> {
+  readonly get = async (req: Req, reply: FastifyReply): Promise<unknown> => {
     try {
       const p = await this.d.guard.authorize(NEED_ANY, req.headers.authorization);
       const { task, progress } = await this.d.tasks.getWithProgress(p.tenantId, req.params.id);
@@ -132,10 +123,10 @@ class HotRoutes {
       sendError(reply, req, e, this.d.log);
       return reply;
     }
-  }
+  };
 
   /** POST /v1/codeq/tasks/:id/result → 200 result. */
-  async result(req: Req, reply: FastifyReply): Promise<unknown> {
+  readonly result = async (req: Req, reply: FastifyReply): Promise<unknown> => {
     try {
       const p = await this.d.guard.authorize(NEED_RESULT, req.headers.authorization);
       const r = await this.d.tasks.submitResult(p.tenantId, p.subject, parseResult(req.params.id, req.body));
@@ -144,10 +135,10 @@ class HotRoutes {
       sendError(reply, req, e, this.d.log);
       return reply;
     }
-  }
+  };
 
   /** POST /v1/codeq/tasks/claim → 200 task, or 204 when nothing was claimed (long-poll up to waitSeconds). */
-  async claim(req: Req, reply: FastifyReply): Promise<unknown> {
+  readonly claim = async (req: Req, reply: FastifyReply): Promise<unknown> => {
     try {
       const p = await this.d.guard.authorize(NEED_CLAIM, req.headers.authorization);
       const w = { tenantId: p.tenantId, workerId: p.subject, eventTypes: p.claims.eventTypes };
@@ -161,10 +152,10 @@ class HotRoutes {
       sendError(reply, req, e, this.d.log);
       return reply;
     }
-  }
+  };
 
   /** POST /v1/codeq/tasks/:id/heartbeat → 200 {ok, leaseUntil}. */
-  async heartbeat(req: Req, reply: FastifyReply): Promise<unknown> {
+  readonly heartbeat = async (req: Req, reply: FastifyReply): Promise<unknown> => {
     try {
       const p = await this.d.guard.authorize(NEED_HEARTBEAT, req.headers.authorization);
       const t = await this.d.leases.heartbeat(p.tenantId, p.subject, parseHeartbeat(req.params.id, req.body, this.d.config.defaultLeaseSeconds));
@@ -173,10 +164,10 @@ class HotRoutes {
       sendError(reply, req, e, this.d.log);
       return reply;
     }
-  }
+  };
 
   /** POST /v1/codeq/tasks/:id/abandon → 200 {status}. */
-  async abandon(req: Req, reply: FastifyReply): Promise<unknown> {
+  readonly abandon = async (req: Req, reply: FastifyReply): Promise<unknown> => {
     try {
       const p = await this.d.guard.authorize(NEED_ABANDON, req.headers.authorization);
       const status = await this.d.leases.abandon(p.tenantId, p.subject, parseAbandon(req.params.id, req.body));
@@ -185,10 +176,10 @@ class HotRoutes {
       sendError(reply, req, e, this.d.log);
       return reply;
     }
-  }
+  };
 
   /** POST /v1/codeq/tasks/:id/nack → 200 {delaySeconds, status}. */
-  async nack(req: Req, reply: FastifyReply): Promise<unknown> {
+  readonly nack = async (req: Req, reply: FastifyReply): Promise<unknown> => {
     try {
       const p = await this.d.guard.authorize(NEED_NACK, req.headers.authorization);
       const out = await this.d.leases.nack(p.tenantId, p.subject, parseNack(req.params.id, req.body));
@@ -197,7 +188,7 @@ class HotRoutes {
       sendError(reply, req, e, this.d.log);
       return reply;
     }
-  }
+  };
 }
 
 /** Registers the hot routes on `fastify` (before Nest registers its own; the paths are not in any Nest controller). */

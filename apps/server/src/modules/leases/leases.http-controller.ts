@@ -5,7 +5,7 @@
 import { Body, Controller, HttpCode, Inject, Param, Post, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { Config } from '../../config/config.js';
-import { Caller, disconnectSignal } from '../../common/http.js';
+import { Caller } from '../../common/http.js';
 import { CONFIG } from '../../common/tokens.js';
 import type { Principal } from '../../domain/claims.js';
 import { parseClaim } from '../../domain/requests.js';
