@@ -21,6 +21,9 @@
 // alternating slices (A, B, B, A, ...), so both see the same background load; the table has the
 // median over rounds of each build's µs per request and the median of the per-round ratios B / A
 // (medians: a burst of other load on the box spoils a round, not the result).
+//
+// SERVER_NODE_ARGS (env) are extra node flags for the server(s), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+// (summarise with bench/profile-summary.mjs).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -59,7 +62,7 @@ const headers = { 'content-type': 'application/json', authorization: `Bearer ${T
 async function startServer(main) {
   const dir = mkdtempSync(join(tmpdir(), 'codeq-reqcost-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(process.execPath, [...(process.env.SERVER_NODE_ARGS || '').split(/\s+/).filter(Boolean), main], {
     env: {
       PATH: process.env.PATH,
       HOST: '127.0.0.1',
