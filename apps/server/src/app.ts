@@ -33,7 +33,6 @@ import { StreamsModule } from './modules/streams/streams.module.js';
 import { DashboardModule } from './modules/dashboard/dashboard.module.js';
 import { StreamsService } from './modules/streams/streams.service.js';
 import { registerHotRoutes } from './modules/hot-routes/hot-routes.js';
-import { warmUpHttp } from './modules/hot-routes/warm-up.js';
 import { AuthGuard } from './modules/auth/auth.guard.js';
 import { TasksService } from './modules/tasks/tasks.service.js';
 import { LeasesService } from './modules/leases/leases.service.js';
@@ -175,10 +174,6 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
     log,
     streams,
     async listen() {
-      // Warm the request path before the port opens (so before /readyz can answer 200): a cold
-      // server was the largest part of the first second's latency under a burst of new clients.
-      const warm = await warmUpHttp(app.getHttpAdapter().getInstance());
-      log.debug({ requests: warm.requests, ms: warm.ms }, 'HTTP request path warmed up');
       await app.listen(config.port, config.host);
       const addr = app.getHttpServer().address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
