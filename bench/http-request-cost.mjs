@@ -20,7 +20,9 @@
 // from before a change): both servers run at once and every route is measured in `--rounds`
 // alternating slices (A, B, B, A, ...), so both see the same background load; the table has the
 // median over rounds of each build's µs per request and the median of the per-round ratios B / A
-// (medians: a burst of other load on the box spoils a round, not the result).
+// (medians: a burst of other load on the box spoils a round, not the result). An A/A run (one build
+// twice) measured the second server 5–19 % cheaper on this box: run both orders and take the
+// geometric mean of the two ratios.
 //
 // SERVER_NODE_ARGS (env) are extra node flags for the server(s), e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
 // (summarise with bench/profile-summary.mjs).
