@@ -23,12 +23,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makePayload, now, processStats, r1, sleep, summarize } from './lib/common.mjs';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const SERVER = join(root, 'apps/server/dist/main.js');
+// SERVER_ENTRY: another build of the server (e.g. a baseline for an A/B comparison in one window).
+const SERVER = process.env.SERVER_ENTRY ? resolve(process.env.SERVER_ENTRY) : join(root, 'apps/server/dist/main.js');
 const PRODUCER_SDK = pathToFileURL(join(root, 'packages/sdk-producer/dist/index.js')).href;
 const WORKER_SDK = pathToFileURL(join(root, 'packages/sdk-worker/dist/index.js')).href;
 const TOKEN = 'bench-token';
@@ -188,7 +189,9 @@ async function startServer(fsync) {
     WORKER_AUTH_CONFIG: JSON.stringify({ token: TOKEN, subject: 'bench-worker', scopes: ['codeq:claim', 'codeq:heartbeat', 'codeq:abandon', 'codeq:nack', 'codeq:result'], eventTypes: ['*'], raw: { tid: 'bench' } }),
     LOG_LEVEL: 'warn',
   };
-  const child = spawn(process.execPath, [SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"): extra node flags for the server process.
+  const nodeArgs = (process.env.SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -263,7 +266,12 @@ async function runMode(mode, o) {
       const [p, w] = await Promise.all([producer.wait('done'), worker.wait('done')]);
       return { p, w };
     };
-    if (o.warmup > 0) await round(`${cmd}.warmup`, o.warmup);
+    const cpuOf = (stats) => stats.cpuUserS + stats.cpuSysS;
+    let before = { p: 0, w: 0 };
+    if (o.warmup > 0) {
+      const warm = await round(`${cmd}.warmup`, o.warmup);
+      before = { p: cpuOf(warm.p.stats), w: cpuOf(warm.w.stats) };
+    }
     const cpu0 = server.cpu();
     const { p, w } = await round(cmd, o.n, o.rate);
     const serverCpuS = server.cpu() - cpu0;
@@ -285,6 +293,8 @@ async function runMode(mode, o) {
       e2eLatencyMs: Object.fromEntries(Object.entries(w.latencyMs).map(([k, v]) => [k, r1(v)])),
       submitLatencyMs: Object.fromEntries(Object.entries(p.submitLatencyMs).map(([k, v]) => [k, r1(v)])),
       cpuS: { server: r1(serverCpuS), producer: r1(p.stats.cpuUserS + p.stats.cpuSysS), worker: r1(w.stats.cpuUserS + w.stats.cpuSysS) },
+      // CPU of the timed round only (after the warm-up), per task: comparable across code changes.
+      cpuUsPerTask: { server: r1((serverCpuS * 1e6) / o.n), producer: r1(((cpuOf(p.stats) - before.p) * 1e6) / o.n), worker: r1(((cpuOf(w.stats) - before.w) * 1e6) / o.n) },
       workerErrors: w.errors,
     };
   } finally {
@@ -314,7 +324,8 @@ if (o.role) {
         `${mode.padEnd(4)}  n=${r.n} producers=${r.producers} inflight=${r.inflight} concurrency=${r.concurrency}${r.rate ? ` rate=${r.rate}/s` : ''}  ` +
           `cycle ${r.cycleTasksPerS} tasks/s, submit ${r.submitTasksPerS} tasks/s  ` +
           `e2e p50/p90/p99/max ${l.p50}/${l.p90}/${l.p99}/${l.max} ms  submit p50/p99 ${s.p50}/${s.p99} ms  ` +
-          `cpu s server/producer/worker ${r.cpuS.server}/${r.cpuS.producer}/${r.cpuS.worker}` +
+          `cpu s server/producer/worker ${r.cpuS.server}/${r.cpuS.producer}/${r.cpuS.worker}  ` +
+          `timed round cpu µs/task server/producer/worker ${r.cpuUsPerTask.server}/${r.cpuUsPerTask.producer}/${r.cpuUsPerTask.worker}` +
           (r.workerErrors.length ? `  worker errors: ${r.workerErrors.join('; ')}` : ''),
       );
     }

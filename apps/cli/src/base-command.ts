@@ -1,5 +1,5 @@
 import { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
-import { GrpcProducerTransport, HttpTransport, isConnectionError, withRetry, type RetryPolicy, type Transport } from '@codeq/sdk-producer/transport';
+import { GrpcProducerTransport, HttpTransport, isConnectionError, withRetry, type ProducerTransport, type RetryPolicy, type Transport, type WorkerTransport } from '@codeq/sdk-producer/transport';
 import { GrpcWorkerTransport } from '@codeq/sdk-worker';
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
 import { configPath, readConfig, activeProfile, resolveSettings, type Settings } from './settings.js';
@@ -57,7 +57,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected rest: string[] = [];
   protected settings!: Settings;
   private transportInstance: Transport | undefined;
-  private streamInstance: Transport | undefined;
+  private streamInstance: ProducerTransport | WorkerTransport | undefined;
 
   /** The stream `--grpc-address` names for this command (commands with `--transport` set it). */
   static streamRole: 'worker' | 'producer' | undefined;
@@ -120,7 +120,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * profile `transport`) the worker or producer gRPC stream, with HTTP for everything else;
    * otherwise the HTTP transport.
    */
-  protected streamTransport(role: 'worker' | 'producer'): Transport {
+  protected streamTransport(role: 'worker'): WorkerTransport;
+  protected streamTransport(role: 'producer'): ProducerTransport;
+  protected streamTransport(role: 'worker' | 'producer'): ProducerTransport | WorkerTransport {
     if (this.settings.transport !== 'grpc') return this.transport;
     if (!this.streamInstance) {
       const token = this.requireToken();

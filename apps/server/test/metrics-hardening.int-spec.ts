@@ -23,6 +23,34 @@ describe('/metrics bounds and token (issue 12 item 10)', () => {
     }
   });
 
+  it('counts created, claimed and completed tasks exactly across several scrapes (per-task counts are added at read time)', async () => {
+    const srv = await startServer();
+    try {
+      const c = client(srv.url);
+      const value = async (name: string, labels: string): Promise<number> => {
+        const line = (await call(srv.url, 'GET', '/metrics')).text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+        return line ? Number(line.split(' ').pop()) : 0;
+      };
+      for (let i = 0; i < 3; i++) expect((await c.create({ command: 'mc', payload: { i } })).status).toBe(202);
+      expect(await value('codeq_task_created_total', 'command="mc"')).toBe(3);
+      expect(await value('codeq_task_created_total', 'command="mc"')).toBe(3); // a second read adds nothing
+      const ids: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const claimed = await c.claim({ commands: ['mc'] });
+        expect(claimed.status).toBe(200);
+        ids.push((claimed.body as { id: string }).id);
+      }
+      expect((await c.result(ids[0]!, { status: 'COMPLETED', result: { ok: true } })).status).toBe(200);
+      for (let i = 0; i < 2; i++) expect((await c.create({ command: 'mc', payload: { i } })).status).toBe(202);
+      expect(await value('codeq_task_created_total', 'command="mc"')).toBe(5);
+      expect(await value('codeq_task_claimed_total', 'command="mc"')).toBe(2);
+      expect(await value('codeq_task_completed_total', 'command="mc",status="COMPLETED"')).toBe(1);
+      expect(await value('codeq_task_processing_latency_seconds_count', 'command="mc",status="COMPLETED"')).toBe(1);
+    } finally {
+      await srv.stop();
+    }
+  });
+
   it('requires the bearer token when metricsToken is set', async () => {
     const token = 'metrics-token-0123456789';
     const srv = await startServer({ metricsToken: token });

@@ -4,10 +4,11 @@
  * Needs CODEQ_TEST_PG_URL (the PostgreSQL pass of scripts/test.sh); skipped with a message otherwise.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { call, client, startServer, T } from './harness.js';
 import { PG_URL, dropDatabase, ensureDatabase } from './pg.js';
-import { MAIN } from './process.js';
+import { MAIN, freePort } from './process.js';
 
 if (!PG_URL) process.stderr.write('migrate.int-spec: skipped, CODEQ_TEST_PG_URL is not set (scripts/test.sh sets it for the PostgreSQL pass)\n');
 const maybe = PG_URL ? describe : describe.skip;
@@ -27,13 +28,16 @@ maybe('migrate-to-postgres', () => {
   const db = `codeq_migrate_${process.pid}`;
   afterAll(async () => dropDatabase(db));
 
-  it('copies live and finished tasks, results, idempotency keys, topics and schedules; a PostgreSQL server resumes them', async () => {
+  it('copies live and finished tasks, results, idempotency keys, topics, schedules and pending webhooks; a PostgreSQL server resumes them', async () => {
     const url = await ensureDatabase(db);
-    const s = await startServer({}, { engine: 'sqlite' });
+    // The finished task's webhook receiver is down while the SQLite server runs: its delivery is pending.
+    const hookPort = await freePort();
+    const hooks = { webhookAllowPrivate: true, resultWebhookBaseBackoffSeconds: 1, resultWebhookMaxBackoffSeconds: 1, webhookOutboxPollMs: 100 };
+    const s = await startServer(hooks, { engine: 'sqlite' });
     const c = client(s.url);
     const ready = (await c.call('POST', '/v1/codeq/tasks', { token: T.producer, body: { command: 'mig', payload: { n: 1 }, priority: 3, idempotencyKey: 'k-1' } })).body;
     const delayed = (await c.call('POST', '/v1/codeq/tasks', { token: T.producer, body: { command: 'mig', payload: { n: 2 }, delaySeconds: 3600 } })).body;
-    const done = (await c.call('POST', '/v1/codeq/tasks', { token: T.producer, body: { command: 'mig-done', payload: { n: 3 } } })).body;
+    const done = (await c.call('POST', '/v1/codeq/tasks', { token: T.producer, body: { command: 'mig-done', payload: { n: 3 }, webhook: `http://127.0.0.1:${hookPort}/hook` } })).body;
     const claimedDone = (await c.call('POST', '/v1/codeq/tasks/claim', { token: T.worker, body: { commands: ['mig-done'], leaseSeconds: 60 } })).body;
     expect(claimedDone.id).toBe(done.id);
     expect((await c.call('POST', `/v1/codeq/tasks/${done.id}/result`, { token: T.worker, body: { status: 'COMPLETED', result: { ok: 3 } } })).status).toBe(200);
@@ -55,14 +59,27 @@ maybe('migrate-to-postgres', () => {
     const r = await run(['migrate-to-postgres', '--from', join(s.dir, 'data'), '--to', url]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out.trim().split('\n').at(-1)!)).toEqual({ liveTasks: 3, finishedTasks: 1, results: 1, idempotencyKeys: 1, topics: 1, schedules: 1 });
+    expect(JSON.parse(r.out.trim().split('\n').at(-1)!)).toEqual({ liveTasks: 3, finishedTasks: 1, results: 1, idempotencyKeys: 1, topics: 1, schedules: 1, webhookDeliveries: 1 });
     // Into a database that holds data already: refused, nothing written.
     const again = await run(['migrate-to-postgres', '--from', join(s.dir, 'data'), '--to', url]);
     expect(again.code).toBe(65);
     expect(again.err).toMatch(/already holds codeQ data/);
 
-    const p = await startServer({}, { engine: { postgresUrl: url } });
+    const hits: string[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        hits.push(JSON.parse(body).taskId);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(hookPort, '127.0.0.1', () => r()));
+    const p = await startServer(hooks, { engine: { postgresUrl: url } });
     try {
+      // The pending delivery made on SQLite is delivered by the PostgreSQL server.
+      for (let i = 0; i < 200 && !hits.length; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(hits).toEqual([done.id]);
       const pc = client(p.url);
       expect((await pc.call('GET', `/v1/codeq/tasks/${done.id}/result`, { token: T.producer })).body.result).toMatchObject({ status: 'COMPLETED', result: { ok: 3 } });
       expect((await pc.call('GET', `/v1/codeq/tasks/${delayed.id}`, { token: T.producer })).body).toMatchObject({ status: 'PENDING', lastKnownLocation: 'DELAYED_ZSET' });
@@ -80,6 +97,8 @@ maybe('migrate-to-postgres', () => {
       expect((await call(p.url, 'GET', `/v1/codeq/tasks/${later.id}`, { token: T.producer })).status).toBe(200);
     } finally {
       await p.stop();
+      receiver.closeAllConnections();
+      await new Promise<void>((r) => receiver.close(() => r()));
     }
   }, 60_000);
 });

@@ -1,11 +1,10 @@
 /**
  * Issue 12 item 9, outbound result webhooks: at most MAX_WEBHOOKS_IN_FLIGHT requests are open at
- * once (counted at a slow local receiver), at most `maxPending` deliveries are held (the rest are
- * dropped and counted), and deliveries still pending at shutdown are counted as dropped.
+ * once (counted at a slow local receiver); deliveries beyond the free slots wait in the durable
+ * outbox (ADR 0012), and deliveries still pending at shutdown are delivered after a restart.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MetricsService } from '../src/modules/metrics/metrics.service.js';
 import { MAX_WEBHOOKS_IN_FLIGHT, WebhooksService } from '../src/modules/webhooks/webhooks.service.js';
 import { client, sleep, startServer, type RunningServer } from './harness.js';
 
@@ -62,6 +61,17 @@ async function until(cond: () => boolean, ms: number): Promise<void> {
   while (!cond() && Date.now() < end) await sleep(25);
 }
 
+/** Rows left in the outbox once they settle to `n` (deletes follow the receiver's answers), or the last count. */
+async function rowsSettle(svc: WebhooksService, n: number, ms = 10_000): Promise<number> {
+  const end = Date.now() + ms;
+  let rows = await svc.refreshCount();
+  while (rows !== n && Date.now() < end) {
+    await sleep(50);
+    rows = await svc.refreshCount();
+  }
+  return rows;
+}
+
 /** Create `n` tasks with the receiver as webhook and complete them all (each fires one callback). */
 async function finishWithWebhooks(srv: RunningServer, command: string, n: number): Promise<string[]> {
   const c = client(srv.url);
@@ -93,42 +103,47 @@ describe('result webhook bounds (issue 12 item 9)', () => {
     expect(maxOpen).toBeLessThanOrEqual(MAX_WEBHOOKS_IN_FLIGHT);
     expect(maxOpen).toBeGreaterThan(1); // deliveries do run in parallel
     expect(bodies.map((b) => JSON.parse(b).taskId).sort()).toEqual([...ids].sort());
-    expect(s.app.app.get(WebhooksService).load).toEqual({ active: 0, waiting: 0, pending: 0 });
+    expect(await rowsSettle(s.app.app.get(WebhooksService), 0)).toBe(0);
+    expect(s.app.app.get(WebhooksService).load.active).toBe(0);
   }, 120_000);
 
-  it('holds at most maxPending deliveries, drops and counts the rest', async () => {
-    s = await startServer({ webhookAllowPrivate: true, webhookTimeoutMs: 30_000 });
+  it('keeps deliveries beyond the free request slots in the outbox and delivers them as slots free', async () => {
+    s = await startServer({ webhookAllowPrivate: true, webhookTimeoutMs: 30_000, webhookOutboxPollMs: 100 });
     const svc = s.app.app.get(WebhooksService);
-    svc.maxPending = 5;
     svc.maxInFlight = 2;
-    await finishWithWebhooks(s, 'full-hook', 8);
-    // Two requests open at the receiver, three waiting for a slot, three dropped.
+    const ids = await finishWithWebhooks(s, 'full-hook', 8);
+    // Two requests open at the receiver; the six others wait in the outbox (nothing is dropped).
     await until(() => bodies.length === 2, 10_000);
     await sleep(300);
     expect(bodies).toHaveLength(2);
-    expect(svc.load).toEqual({ active: 2, waiting: 3, pending: 5 });
-    expect(await metric(s, 'codeq_webhook_deliveries_dropped_total{reason="queue_full"}')).toBe('codeq_webhook_deliveries_dropped_total{reason="queue_full"} 3');
-    // Released, the five held deliveries all arrive; the dropped three never do.
+    expect(svc.load.active).toBe(2);
+    expect(await svc.refreshCount()).toBe(8);
+    expect(await metric(s, 'codeq_webhook_deliveries_dropped_total{reason="outbox_full"}')).toBe('codeq_webhook_deliveries_dropped_total{reason="outbox_full"} 0');
+    // Released, every delivery arrives once and the outbox is empty.
     holdMs = 1;
     for (const r of held.splice(0)) (r as ServerResponse & { answer(): void }).answer();
-    await until(() => bodies.length === 5 && open === 0, 10_000);
+    await until(() => bodies.length === 8 && open === 0, 10_000);
     await sleep(300);
-    expect(bodies).toHaveLength(5);
-    expect(svc.load).toEqual({ active: 0, waiting: 0, pending: 0 });
+    expect(bodies.map((b) => JSON.parse(b).taskId).sort()).toEqual([...ids].sort());
+    expect(await rowsSettle(svc, 0)).toBe(0);
   }, 60_000);
 
-  it('counts the deliveries still pending at shutdown as dropped', async () => {
+  it('keeps the deliveries pending at shutdown and delivers them after a restart on the same data', async () => {
     s = await startServer({ webhookAllowPrivate: true, webhookTimeoutMs: 30_000 });
     const svc = s.app.app.get(WebhooksService);
-    const metrics = s.app.app.get(MetricsService);
     svc.maxInFlight = 1;
-    await finishWithWebhooks(s, 'stop-hook', 3);
+    const ids = await finishWithWebhooks(s, 'stop-hook', 3);
     await until(() => bodies.length === 1, 10_000);
-    expect(await metric(s, 'codeq_webhook_deliveries_dropped_total{reason="shutdown"}')).toBe('codeq_webhook_deliveries_dropped_total{reason="shutdown"} 0');
-    await s.stop();
+    const dir = s.dir;
+    await s.stop({ keepDir: true }); // the attempt in flight is aborted and its row given back
     s = null;
-    // The server is gone: read the counter itself (a full scrape would query the closed store).
-    const dropped = (await metrics.webhookDropped.get()).values.find((v) => v.labels.reason === 'shutdown');
-    expect(dropped?.value).toBe(3);
+    for (const r of held.splice(0)) r.destroy();
+    bodies = [];
+    holdMs = 1;
+    s = await startServer({ webhookAllowPrivate: true, webhookTimeoutMs: 30_000 }, { dir });
+    await until(() => bodies.length === 3, 20_000);
+    await sleep(300);
+    expect(bodies.map((b) => JSON.parse(b).taskId).sort()).toEqual([...ids].sort());
+    expect(await metric(s, 'codeq_webhook_deliveries_dropped_total{reason="max_attempts"}')).toBe('codeq_webhook_deliveries_dropped_total{reason="max_attempts"} 0');
   }, 60_000);
 });

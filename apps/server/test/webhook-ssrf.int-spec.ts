@@ -60,6 +60,8 @@ describe('webhook address guard (issue 12 item 12)', () => {
     const metrics = (await client(s.url).call('GET', '/metrics')).text;
     expect(metrics).toContain('codeq_webhook_deliveries_total{kind="task_result",command="ssrf1",outcome="failure"} 1');
     expect(metrics).toContain('codeq_webhook_deliveries_total{kind="task_result",command="ssrf2",outcome="failure"} 1');
+    // Refused deliveries are not retried: their outbox rows are deleted and counted by reason.
+    expect(metrics).toContain('codeq_webhook_deliveries_dropped_total{reason="refused"} 3');
   }, 30_000);
 
   it('delivers to internal receivers when CODEQ_WEBHOOK_ALLOW_PRIVATE is set', async () => {

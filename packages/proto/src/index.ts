@@ -15,3 +15,4 @@ export { Timestamp } from './gen/google/protobuf/timestamp.js';
 
 export { protoDir, PROTO_FILES, PROTO_LOADER_OPTIONS, STREAM_METHODS, type ProtoLoaderOptions } from './proto-files.js';
 export { parseTraceParent, formatTraceParent, cleanTraceState, MAX_TRACE_STATE, type TraceParent } from './trace-context.js';
+export { reusingSerializer, MAX_KEPT_WRITER_BYTES, type Encodes } from './serialize.js';

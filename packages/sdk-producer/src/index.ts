@@ -42,6 +42,8 @@ export {
   type GrpcProducerTransportOptions,
   type GrpcConnectionOptions,
   type Transport,
+  type ProducerTransport,
+  type WorkerTransport,
   type CallOptions,
   type RetryPolicy,
   objectFirstLogger,

@@ -7,7 +7,7 @@
 import { CodeqError } from '@codeq/proto';
 import { GrpcProducerTransport } from './transport/grpc-producer-transport.js';
 import { HttpTransport } from './transport/http-transport.js';
-import type { CallOptions, Transport } from './transport/transport.js';
+import type { CallOptions, ProducerTransport } from './transport/transport.js';
 import { parseTask, type Task } from './transport/types.js';
 
 /** Status names of the listing: `DELAYED` is a scheduled or backing-off task (its `status` is `PENDING`). */
@@ -142,7 +142,7 @@ const enc = encodeURIComponent;
 const time = (t: Date | string) => (t instanceof Date ? t.toISOString() : t);
 
 /** The HTTP transport behind `t` (itself, or the gRPC transport's fallback). */
-function httpOf(t: Transport, op: string): HttpTransport {
+function httpOf(t: ProducerTransport, op: string): HttpTransport {
   const h = t instanceof GrpcProducerTransport ? t.httpFor(op) : t;
   if (h instanceof HttpTransport) return h;
   throw new CodeqError('VALIDATION_FAILED', `${op} needs the HTTP API: create the producer with baseUrl`);
@@ -183,7 +183,7 @@ export class OperatorCalls {
   readonly admin: ProducerAdmin;
 
   constructor(
-    private readonly transport: Transport,
+    private readonly transport: ProducerTransport,
     private readonly call: Call,
   ) {
     this.admin = {

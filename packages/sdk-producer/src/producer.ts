@@ -10,7 +10,7 @@ import { HttpTransport } from './transport/http-transport.js';
 import { abortReason, isAbortError } from './transport/errors.js';
 import type { Logger } from './transport/logger.js';
 import { resolveRetry, withRetry, type RetryPolicy } from './transport/retry.js';
-import type { BatchCreateOutcome, CallOptions, CreateTaskInput, LogsQuery, Transport } from './transport/transport.js';
+import type { BatchCreateOutcome, CallOptions, CreateTaskInput, LogsQuery, ProducerTransport } from './transport/transport.js';
 import { endSubmitSpan, startSubmitSpan, tracedSubmit } from './tracing.js';
 import type { Task, TaskLogLine, TaskResult } from './transport/types.js';
 import { OperatorCalls, type ListFilter, type ProducerAdmin, type TaskPage } from './operator.js';
@@ -21,7 +21,7 @@ export type TransportKind = 'http' | 'grpc';
 /**
  * Where to connect. With `grpcAddress` the SDK uses the gRPC stream (`transport` defaults to
  * `'grpc'`); without it, HTTP. Reads (`get`, `getResult`, `waitForResult`) always use HTTP, so
- * give `baseUrl` as well when you need them. Or pass a ready {@link Transport}.
+ * give `baseUrl` as well when you need them. Or pass a ready {@link ProducerTransport}.
  */
 export type ProducerTarget =
   | {
@@ -38,7 +38,7 @@ export type ProducerTarget =
     }
   | {
       /** Use this transport (e.g. a shared HttpTransport or GrpcProducerTransport); `close()` leaves it open. */
-      transport: Transport;
+      transport: ProducerTransport;
       baseUrl?: string;
       grpcAddress?: string;
       token?: string;
@@ -104,7 +104,7 @@ export type { WaitOptions };
 /** The producer client. Create it with {@link createProducer}. */
 export interface Producer {
   /** The transport in use (for low-level calls). */
-  readonly transport: Transport;
+  readonly transport: ProducerTransport;
   /**
    * Create one task (HTTP `POST /v1/codeq/tasks`, or a `CreateTask` on the producer stream),
    * retrying transient failures with one idempotency key. Resolves a {@link TaskHandle}: the
@@ -163,7 +163,7 @@ function toInput(command: string, payload: unknown, o: Omit<SubmitOptions, 'sign
 }
 
 /** The transport for `opts`, and whether the producer owns (closes) it. */
-function openTransport(opts: ProducerOptions): { transport: Transport; owned: boolean } {
+function openTransport(opts: ProducerOptions): { transport: ProducerTransport; owned: boolean } {
   if (typeof opts.transport === 'object') return { transport: opts.transport, owned: false };
   const kind: TransportKind = opts.transport ?? (opts.grpcAddress ? 'grpc' : 'http');
   const common = { token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) };
@@ -176,7 +176,7 @@ function openTransport(opts: ProducerOptions): { transport: Transport; owned: bo
 }
 
 class DefaultProducer implements Producer {
-  readonly transport: Transport;
+  readonly transport: ProducerTransport;
   private readonly retry: RetryPolicy;
   private readonly logger: Logger | undefined;
   private readonly ownsTransport: boolean;
@@ -241,9 +241,17 @@ class DefaultProducer implements Producer {
     const input = toInput(command, this.schemas ? await this.checked(command, payload) : payload, opts, key);
     const signal = opts.signal;
     const coalescer = this.coalescer;
-    const task = coalescer
-      ? await tracedSubmit(input, () => coalescer.submit(input, signal))
-      : await tracedSubmit(input, () => this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal));
+    if (!coalescer) return toHandle<C>(await tracedSubmit(input, () => this.call('submit', () => this.transport.createTask(input, signal ? { signal } : {}), signal)), this);
+    // The coalesced path without tracedSubmit's extra async frame (this runs once per task).
+    const span = startSubmitSpan(input);
+    let task: Task;
+    try {
+      task = await coalescer.submit(input, signal);
+    } catch (e) {
+      endSubmitSpan(span, { error: e });
+      throw e;
+    }
+    endSubmitSpan(span, task);
     return toHandle<C>(task, this);
   }
 

@@ -3,39 +3,29 @@
  * `Ready` credits and tasks are pushed; heartbeats, nacks, abandons and results travel on the same
  * stream with the lease id, and their acks are matched by task id.
  */
-import type * as grpc from '@grpc/grpc-js';
 import { CodeqError, workerpb } from '@codeq/proto';
 import {
-  GrpcSession,
+  StreamConnection,
   grpcTransportSettings,
   abortReason,
   decodeAckError,
   decodeServerError,
   log,
-  parsePayload,
-  toCodeqError,
-  withSignal,
-  type BatchCreateOutcome,
+  taskFromWire,
   type CallOptions,
   type ClaimInput,
-  type CleanupInput,
-  type CleanupOutcome,
-  type CreateTaskInput,
   type GrpcConnectionOptions,
   type AppendLogsInput,
   type HeartbeatInput,
   type Logger,
-  type LogsQuery,
   type ProgressInput,
-  type TaskLogLine,
   type NackInput,
   type NackOutcome,
-  type QueueStats,
   type ResultInput,
   type ResultRecord,
+  type StreamConn,
   type Task,
-  type TaskResult,
-  type Transport,
+  type WorkerTransport,
 } from '@codeq/sdk-producer/transport';
 
 /** Entries per ResultBatch message; the server's limit is 1,000. */
@@ -45,10 +35,10 @@ const MAX_RESULT_BATCH = 500;
 export interface GrpcWorkerTransportOptions extends GrpcConnectionOptions {
   /** Sent in Hello. codeQ-TS servers use the token subject as the lease owner whatever is sent. */
   workerId?: string;
-  /** HTTP API for the calls the worker stream does not carry (`getTask`, `createTask`, admin); owned and closed by this transport. */
+  /** HTTP API for the one worker call the stream does not carry (results with artifacts); owned and closed by this transport. */
   baseUrl?: string;
-  /** Or an HTTP transport to delegate those calls to (not closed by this transport). */
-  http?: Transport;
+  /** Or an HTTP transport to send those on (not closed by this transport). */
+  http?: WorkerTransport;
   /**
    * Consider outstanding Readys lost after this long without a task, and ask again. Only for
    * upstream (Go) servers, which drop a Ready silently after ≈30 s (use 35000 there); codeQ-TS
@@ -64,17 +54,15 @@ export interface WorkerSessionInfo {
   readonly tenantId: string;
 }
 
-type Session = GrpcSession<workerpb.WorkerEvent, workerpb.ServerEvent>;
-
-interface Conn {
-  session: Session;
-  epoch: number;
-  info: WorkerSessionInfo;
-}
+type Conn = StreamConn<workerpb.WorkerEvent, workerpb.ServerEvent, WorkerSessionInfo>;
 
 interface ClaimWaiter {
-  resolve(t: Task): void;
+  resolve(t: Task | null): void;
   reject(e: Error): void;
+  /** When the claim resolves null (ms since epoch; Infinity: no limit). */
+  deadline: number;
+  /** The waiters of the same abort signal (see {@link GrpcWorkerTransport.abortGroup}). */
+  group: Set<ClaimWaiter> | undefined;
 }
 
 type AckKind = 'result' | 'heartbeat' | 'nack' | 'abandon' | 'progress' | 'logs';
@@ -88,10 +76,22 @@ type AckOf<K extends AckKind> = K extends 'result'
         ? workerpb.NoteAck
         : workerpb.AbandonAck;
 
+/** One call waiting for its ack, keyed by kind and task id (a chain when the same call is repeated). */
 interface AckWaiter {
-  epoch: number;
-  settle(ack: { ok: boolean; errorMessage: string; errorCode: string } | Error): void;
+  readonly kind: AckKind;
+  readonly taskId: string;
+  readonly conn: Conn;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly resolve: (ack: never) => void;
+  readonly reject: (e: Error) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** The next call of the same kind and task id, answered after this one. */
+  next: AckWaiter | undefined;
 }
+
+type AckFields = { taskId: string; ok: boolean; errorMessage: string; errorCode: string };
 
 /** Largest Ready.count the server accepts. */
 const MAX_READY_COUNT = 1000;
@@ -100,32 +100,10 @@ const SPARE_HOLD_MS = 1000;
 
 /** A pushed task as the SDK's Task (same shape as an HTTP claim answer). */
 export function taskFromProto(t: workerpb.Task): Task {
-  const payload = t.payload.toString('utf8');
-  const data = parsePayload(payload);
-  // One fixed-shape literal (this runs once per delivered task).
-  const task: { -readonly [K in keyof Task]: Task[K] } = {
-    id: t.id,
-    command: t.command,
-    payload,
-    data,
-    payloadJson: data,
-    priority: t.priority,
-    status: (t.status || 'IN_PROGRESS') as Task['status'],
-    lastKnownLocation: 'INPROG_SET',
-    attempts: t.attempts,
-    maxAttempts: t.maxAttempts,
-    createdAt: t.createdAt ? t.createdAt.toISOString() : '',
-    updatedAt: t.updatedAt ? t.updatedAt.toISOString() : '',
-  };
-  if (t.webhook) task.webhook = t.webhook;
-  if (t.workerId) task.workerId = t.workerId;
-  if (t.leaseUntil) task.leaseUntil = t.leaseUntil;
-  if (t.leaseId) task.leaseId = t.leaseId;
-  if (t.tenantId) task.tenantId = t.tenantId;
-  if (t.traceParent) task.traceParent = t.traceParent;
-  if (t.traceState) task.traceState = t.traceState;
-  return task;
+  return taskFromWire(t, t.createdAt ? t.createdAt.toISOString() : '', t.updatedAt ? t.updatedAt.toISOString() : '', WORKER_TASK_DEFAULTS);
 }
+
+const WORKER_TASK_DEFAULTS = { status: 'IN_PROGRESS', lastKnownLocation: 'INPROG_SET' } as const;
 
 /**
  * Claims and settles tasks over the worker stream.
@@ -146,23 +124,17 @@ export function taskFromProto(t: workerpb.Task): Task {
  *
  * One transport serves one set of commands and lease length (a claim loop's); claims with a
  * different set are rejected while Readys for the first one are outstanding.
+ *
+ * It is a {@link WorkerTransport}: the producer's calls (creates, reads, admin) belong to the
+ * producer SDK's transports and are not forwarded from here.
  */
-export class GrpcWorkerTransport implements Transport {
+export class GrpcWorkerTransport implements WorkerTransport {
   readonly target: string;
-  private readonly address: string;
-  private readonly token: string;
-  private readonly workerId: string;
-  private readonly credentials: grpc.ChannelCredentials;
-  private readonly channelOptions: grpc.ChannelOptions;
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
-  private readonly http: Transport | undefined;
+  private readonly http: WorkerTransport | undefined;
   private readonly ownsHttp: boolean;
-  private client: workerpb.WorkerStreamClient | undefined;
-  private conn: Conn | null = null;
-  private connecting: Promise<Conn> | null = null;
-  private epoch = 0;
-  private closed = false;
+  private readonly stream: StreamConnection<workerpb.WorkerEvent, workerpb.ServerEvent, WorkerSessionInfo>;
   /** A session broke; the next claim resolves null once the stream is back. */
   private reconnectNotice = false;
   private readonly waiters: ClaimWaiter[] = [];
@@ -173,8 +145,20 @@ export class GrpcWorkerTransport implements Transport {
   private readyScheduled = false;
   private readonly readyTimeoutMs: number;
   private readyTimer: NodeJS.Timeout | undefined;
-  private readonly acks = new Map<string, AckWaiter[]>();
-  private results: Array<{ epoch: number; result: workerpb.Result }> = [];
+  /** Calls waiting for their ack, by kind, then task id. */
+  private readonly acks: Record<AckKind, Map<string, AckWaiter>> = { result: new Map(), heartbeat: new Map(), nack: new Map(), abandon: new Map(), progress: new Map(), logs: new Map() };
+  /**
+   * One timer for every ack timeout and claim wait (not one per call): armed at the earliest
+   * deadline; when it fires it settles what is due and re-arms at the next deadline.
+   */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepAt = Infinity;
+  /** One abort listener per signal for all the claims waiting with it (a claim loop's slots share one). */
+  private readonly abortGroups = new WeakMap<AbortSignal, Set<ClaimWaiter>>();
+  private claimKey: { commands: readonly string[]; leaseSeconds: number } | undefined;
+  /** Results queued this tick (on session `resultsEpoch`), sent as one ResultBatch. */
+  private results: workerpb.Result[] = [];
+  private resultsEpoch = 0;
   /** How the last waiting claim left without a task: aborted (the caller is gone) or timed out. */
   private lastLeave: 'abort' | 'timeout' | undefined;
   /** Tasks pushed after their claim timed out, held for the next claim for {@link SPARE_HOLD_MS}. */
@@ -183,17 +167,30 @@ export class GrpcWorkerTransport implements Transport {
 
   constructor(opts: GrpcWorkerTransportOptions) {
     const s = grpcTransportSettings(opts);
-    this.address = s.address;
     this.target = s.target;
-    this.token = s.token;
-    this.workerId = opts.workerId ?? '';
-    this.credentials = s.credentials;
-    this.channelOptions = s.channelOptions;
     this.timeoutMs = s.timeoutMs;
     this.readyTimeoutMs = Math.max(0, opts.readyTimeoutMs ?? 0);
     this.logger = s.logger;
     this.ownsHttp = s.ownsHttp;
     this.http = s.http;
+    this.stream = new StreamConnection<workerpb.WorkerEvent, workerpb.ServerEvent, WorkerSessionInfo>(s, {
+      kind: 'worker',
+      newClient: (address, credentials, options) => new workerpb.WorkerStreamClient(address, credentials, options),
+      hello: { event: { $case: 'hello', hello: { token: s.token, workerId: opts.workerId ?? '' } } },
+      info: (ack) => ({ workerId: ack.workerId, tenantId: ack.tenantId }),
+      onEvent: (epoch, ev) => this.onEvent(epoch, ev),
+      onClose: (epoch, err, current) => this.onClose(epoch, err, current),
+      onOpen: () => this.scheduleReady(),
+    });
+  }
+
+  /** The open session, if any. */
+  private get conn(): Conn | null {
+    return this.stream.conn;
+  }
+
+  private get closed(): boolean {
+    return this.stream.closed;
   }
 
   /** Worker id and tenant of the open session (undefined before the first connect). */
@@ -209,88 +206,28 @@ export class GrpcWorkerTransport implements Transport {
   // ---- session ------------------------------------------------------------------------------
 
   private open(signal?: AbortSignal): Promise<Conn> {
-    if (this.closed) return Promise.reject(new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true }));
-    if (this.conn) return Promise.resolve(this.conn);
-    if (!this.connecting) {
-      const epoch = ++this.epoch;
-      this.client ??= new workerpb.WorkerStreamClient(this.address, this.credentials, this.channelOptions);
-      const call = this.client.stream();
-      this.connecting = GrpcSession.open(
-        call,
-        {
-          hello: { event: { $case: 'hello', hello: { token: this.token, workerId: this.workerId } } },
-          readHello: (ev) => {
-            const e = ev.event;
-            if (e?.$case === 'helloAck') return { workerId: e.helloAck.workerId, tenantId: e.helloAck.tenantId };
-            if (e?.$case === 'error') return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
-            return undefined;
-          },
-        },
-        { target: this.target, timeoutMs: this.timeoutMs },
-        { onEvent: (ev) => this.onEvent(epoch, ev), onClose: (err) => this.onClose(epoch, err) },
-      ).then(
-        ({ session, ack }) => {
-          this.connecting = null;
-          if (session.ended || this.closed) {
-            session.cancel();
-            throw new CodeqError('UNAVAILABLE', `the worker stream to ${this.target} closed right after Hello`, { network: true });
-          }
-          this.conn = { session, epoch, info: ack };
-          log(this.logger, 'debug', 'codeq: worker stream open', { target: this.target, workerId: ack.workerId, tenantId: ack.tenantId });
-          this.scheduleReady();
-          return this.conn;
-        },
-        (e: unknown) => {
-          this.connecting = null;
-          const err = toCodeqError(e, this.target);
-          // A fresh channel connects at once on the next attempt; grpc-js would otherwise fail
-          // calls until its own reconnect backoff expires, on top of the caller's backoff.
-          if (err.details['network'] === true) this.resetChannel();
-          throw err;
-        },
-      );
-    }
-    return withSignal(this.connecting, signal);
+    return this.stream.open(signal);
   }
 
-  private onClose(epoch: number, err: CodeqError | undefined): void {
-    if (this.conn?.epoch !== epoch) return;
-    this.conn = null;
+  /** Session `epoch` ended: what waits on it fails; the next claim reopens (and resolves null once). */
+  private onClose(epoch: number, why: CodeqError, current: boolean): void {
+    if (!current) return;
     this.readys = [];
     this.credits = 0;
-    const why = err ?? new CodeqError('UNAVAILABLE', `the server at ${this.target} closed the worker stream`, { network: true });
-    if (!this.closed) {
-      this.reconnectNotice = true;
-      log(this.logger, 'info', 'codeq: worker stream closed', { target: this.target, code: why.code, error: why.message });
-      if (!this.connecting && why.details['network'] === true) this.resetChannel();
-    }
+    if (!this.closed) this.reconnectNotice = true;
     for (const w of this.waiters.splice(0)) w.reject(why);
     this.failAcks(why, epoch);
   }
 
+  /** Rejects the calls waiting for acks (of session `epoch` only, when given). */
   private failAcks(err: Error, epoch?: number): void {
-    for (const [key, list] of this.acks) {
-      const keep = list.filter((w) => epoch !== undefined && w.epoch !== epoch);
-      for (const w of list) if (!keep.includes(w)) w.settle(err);
-      if (keep.length) this.acks.set(key, keep);
-      else this.acks.delete(key);
+    for (const map of Object.values(this.acks)) {
+      for (const head of [...map.values()]) {
+        for (let w: AckWaiter | undefined = head; w; w = w.next) {
+          if (epoch === undefined || w.conn.epoch === epoch) this.leaveAck(w, err);
+        }
+      }
     }
-  }
-
-  /**
-   * After an ack timeout: drops the session if the server sent nothing at all for `silentMs`
-   * (a dead connection nobody told us about), so the next call opens a fresh one. A slow but
-   * live server keeps its session.
-   */
-  private recycle(conn: Conn, reason: string, silentMs: number): void {
-    if (this.conn !== conn || Date.now() - conn.session.lastEventAt < silentMs) return;
-    log(this.logger, 'warn', 'codeq: worker stream unresponsive, reopening', { target: this.target, reason });
-    conn.session.cancel(); // → onClose fails what waits on it
-  }
-
-  private resetChannel(): void {
-    this.client?.close();
-    this.client = undefined;
   }
 
   private onEvent(epoch: number, ev: workerpb.ServerEvent): void {
@@ -331,7 +268,7 @@ export class GrpcWorkerTransport implements Transport {
     this.credits = Math.max(0, this.credits - count);
     this.armReadyTimer();
     for (const t of tasks) {
-      const w = this.waiters.shift();
+      const w = this.waiters[0]; // resolve() takes it off the list
       if (w) w.resolve(taskFromProto(t));
       else if (this.lastLeave === 'abort' || this.closed) this.giveBack(t);
       else {
@@ -381,7 +318,7 @@ export class GrpcWorkerTransport implements Transport {
         // A claim failed on the server (Internal, ResourceExhausted, …): that Ready is used up.
         const count = this.readys.shift() ?? 0;
         this.credits = Math.max(0, this.credits - count);
-        this.waiters.shift()?.reject(err);
+        this.waiters[0]?.reject(err);
         this.scheduleReady(); // a Ready{count > 1} carried credits of other waiting claims too
         return;
       }
@@ -437,20 +374,25 @@ export class GrpcWorkerTransport implements Transport {
    * once right after the stream was reopened. Rejects with the signal's reason when aborted.
    */
   async claim(input: ClaimInput, opts: CallOptions = {}): Promise<Task | null> {
-    const commands = [...input.commands];
     const leaseSeconds = input.leaseSeconds ?? 0;
-    const key = JSON.stringify([commands, leaseSeconds]);
-    if (this.ready && this.ready.key !== key && (this.credits > 0 || this.waiters.length > 0)) {
-      throw new CodeqError('VALIDATION_FAILED', 'a GrpcWorkerTransport claims one set of commands and lease length at a time');
+    // A claim loop passes the same commands array every time: compare it by reference first.
+    const k = this.claimKey;
+    if (!k || k.commands !== input.commands || k.leaseSeconds !== leaseSeconds) {
+      const commands = [...input.commands];
+      const key = JSON.stringify([commands, leaseSeconds]);
+      if (this.ready && this.ready.key !== key && (this.credits > 0 || this.waiters.length > 0)) {
+        throw new CodeqError('VALIDATION_FAILED', 'a GrpcWorkerTransport claims one set of commands and lease length at a time');
+      }
+      this.ready = { key, commands, leaseSeconds };
+      this.claimKey = { commands: input.commands, leaseSeconds };
     }
-    this.ready = { key, commands, leaseSeconds };
     this.lastLeave = undefined;
     const spare = this.spares.shift();
     if (spare) {
       clearTimeout(spare.timer);
       return taskFromProto(spare.task);
     }
-    await this.open(opts.signal);
+    if (!this.conn || this.closed) await this.open(opts.signal);
     if (this.reconnectNotice) {
       this.reconnectNotice = false;
       return null;
@@ -459,106 +401,184 @@ export class GrpcWorkerTransport implements Transport {
     if (signal?.aborted) throw abortReason(signal);
     const waitMs = input.waitSeconds !== undefined && input.waitSeconds > 0 ? input.waitSeconds * 1000 : 0;
     return new Promise<Task | null>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const leave = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-      };
       const w: ClaimWaiter = {
-        resolve: (t) => (leave(), resolve(t)),
-        reject: (e) => (leave(), reject(e)),
+        resolve: (t) => (this.leaveClaim(w), resolve(t)),
+        reject: (e) => (this.leaveClaim(w), reject(e)),
+        deadline: waitMs ? Date.now() + waitMs : Infinity,
+        group: signal ? this.abortGroup(signal) : undefined,
       };
-      const onAbort = (): void => {
-        this.lastLeave = 'abort';
-        w.reject(abortReason(signal!));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (waitMs) timer = setTimeout(() => ((this.lastLeave = 'timeout'), leave(), resolve(null)), waitMs);
+      w.group?.add(w);
+      if (waitMs) this.armSweep(w.deadline);
       this.waiters.push(w);
       this.scheduleReady();
     });
   }
 
-  // ---- acknowledged events ------------------------------------------------------------------
-
-  private settleAck(kind: AckKind, a: { taskId: string; ok: boolean; errorMessage: string; errorCode: string }): void {
-    const key = `${kind}:${a.taskId}`;
-    const list = this.acks.get(key);
-    const w = list?.shift();
-    if (list && !list.length) this.acks.delete(key);
-    if (w) w.settle(a);
-    else log(this.logger, 'debug', 'codeq: ack nobody waits for', { kind, taskId: a.taskId, ok: a.ok, error: a.errorMessage });
+  private leaveClaim(w: ClaimWaiter): void {
+    w.group?.delete(w);
+    // Tasks go to the oldest waiter: it is usually the first.
+    const i = this.waiters[0] === w ? 0 : this.waiters.indexOf(w);
+    if (i === 0) this.waiters.shift();
+    else if (i > 0) this.waiters.splice(i, 1);
   }
 
-  /** Sends one event and resolves with its ack (or rejects with the ack's CodeqError). */
-  private async request<K extends AckKind>(kind: K, taskId: string, send: (conn: Conn) => void, opts: CallOptions = {}): Promise<AckOf<K>> {
-    const conn = await this.open(opts.signal);
-    if (this.conn !== conn) throw new CodeqError('UNAVAILABLE', `the worker stream to ${this.target} closed`, { network: true, target: this.target });
-    const signal = opts.signal;
-    if (signal?.aborted) throw abortReason(signal);
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    const key = `${kind}:${taskId}`;
-    return new Promise<AckOf<K>>((resolve, reject) => {
-      const w: AckWaiter = {
-        epoch: conn.epoch,
-        settle: (a) => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          if (a instanceof Error) return reject(a);
-          if (a.ok) return resolve(a as AckOf<K>);
-          reject(decodeAckError(a.errorMessage, a.errorCode, { taskId }));
+  /**
+   * The claims waiting with `signal`, behind one abort listener that stays until the signal
+   * aborts (a worker's claims share its stop signal: no listener added and removed per claim).
+   */
+  private abortGroup(signal: AbortSignal): Set<ClaimWaiter> {
+    let group = this.abortGroups.get(signal);
+    if (!group) {
+      const g = new Set<ClaimWaiter>();
+      group = g;
+      this.abortGroups.set(signal, g);
+      signal.addEventListener(
+        'abort',
+        () => {
+          const reason = abortReason(signal);
+          for (const w of [...g]) {
+            this.lastLeave = 'abort';
+            w.reject(reason);
+          }
         },
-      };
-      const remove = (): void => {
-        const list = this.acks.get(key);
-        const i = list ? list.indexOf(w) : -1;
-        if (list && i >= 0) list.splice(i, 1);
-        if (list && !list.length) this.acks.delete(key);
-      };
-      const onAbort = (): void => {
-        remove();
-        w.settle(abortReason(signal!));
-      };
-      const timer = setTimeout(() => {
-        remove();
-        w.settle(new CodeqError('UNAVAILABLE', `no ${kind} answer from ${this.target} within ${timeoutMs} ms`, { timeout: true, target: this.target, taskId }));
-        this.recycle(conn, `${kind} ack timeout`, timeoutMs);
-      }, timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const list = this.acks.get(key);
-      if (list) list.push(w);
-      else this.acks.set(key, [w]);
-      send(conn);
+        { once: true },
+      );
+    }
+    return group;
+  }
+
+  // ---- acknowledged events ------------------------------------------------------------------
+
+  private settleAck(kind: AckKind, a: AckFields): void {
+    const w = this.acks[kind].get(a.taskId);
+    if (!w) {
+      log(this.logger, 'debug', 'codeq: ack nobody waits for', { kind, taskId: a.taskId, ok: a.ok, error: a.errorMessage });
+      return;
+    }
+    this.leaveAck(w, a.ok ? undefined : decodeAckError(a.errorMessage, a.errorCode, { taskId: a.taskId }));
+    if (a.ok) w.resolve(a as never);
+  }
+
+  /** Takes `w` out of the table (and off its signal); rejects it with `err` when given. */
+  private leaveAck(w: AckWaiter, err: Error | undefined): void {
+    const map = this.acks[w.kind];
+    const head = map.get(w.taskId);
+    if (head === w) {
+      if (w.next) map.set(w.taskId, w.next);
+      else map.delete(w.taskId);
+    } else {
+      for (let p = head; p; p = p.next) {
+        if (p.next === w) {
+          p.next = w.next;
+          break;
+        }
+      }
+    }
+    w.next = undefined;
+    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+    w.onAbort = undefined;
+    if (err) w.reject(err);
+  }
+
+  /**
+   * Sends one event and resolves with its ack (or rejects with the ack's CodeqError). No
+   * promise hop when the session is open; the ack timeout runs on the shared sweep timer.
+   */
+  private request<K extends AckKind>(kind: K, taskId: string, ev: workerpb.WorkerEvent | workerpb.Result, opts: CallOptions = {}): Promise<AckOf<K>> {
+    const conn = this.conn;
+    if (conn && !this.closed) return this.send(kind, taskId, ev, opts, conn);
+    return this.open(opts.signal).then((c) => {
+      if (this.conn !== c) throw new CodeqError('UNAVAILABLE', `the worker stream to ${this.target} closed`, { network: true, target: this.target });
+      return this.send(kind, taskId, ev, opts, c);
     });
   }
 
+  private send<K extends AckKind>(kind: K, taskId: string, ev: workerpb.WorkerEvent | workerpb.Result, opts: CallOptions, conn: Conn): Promise<AckOf<K>> {
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return new Promise<AckOf<K>>((resolve, reject) => {
+      const w: AckWaiter = { kind, taskId, conn, deadline: Date.now() + timeoutMs, timeoutMs, resolve: resolve, reject, signal, onAbort: undefined, next: undefined };
+      if (signal) {
+        w.onAbort = () => this.leaveAck(w, abortReason(signal));
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      const map = this.acks[kind];
+      const head = map.get(taskId);
+      if (!head) map.set(taskId, w);
+      else {
+        let tail = head;
+        while (tail.next) tail = tail.next;
+        tail.next = w;
+      }
+      this.armSweep(w.deadline);
+      if (kind === 'result') this.queueResult(conn.epoch, ev as workerpb.Result);
+      else conn.session.write(ev as workerpb.WorkerEvent);
+    });
+  }
+
+  /** Makes sure the sweep timer fires by `at`. */
+  private armSweep(at: number): void {
+    if (at >= this.sweepAt) return;
+    clearTimeout(this.sweepTimer);
+    this.sweepAt = at;
+    this.sweepTimer = setTimeout(() => this.sweep(), Math.max(0, at - Date.now()));
+    // The open stream keeps the process alive while calls wait; this timer need not.
+    this.sweepTimer.unref();
+  }
+
+  /** Times out the acks and ends the claim waits that are due; re-arms at the next deadline. */
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    this.sweepAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const map of Object.values(this.acks)) {
+      for (const head of [...map.values()]) {
+        for (let w: AckWaiter | undefined = head; w; ) {
+          const after: AckWaiter | undefined = w.next;
+          if (w.deadline <= now) {
+            this.leaveAck(w, new CodeqError('UNAVAILABLE', `no ${w.kind} answer from ${this.target} within ${w.timeoutMs} ms`, { timeout: true, target: this.target, taskId: w.taskId }));
+            this.stream.recycle(w.conn, `${w.kind} ack timeout`, w.timeoutMs);
+          } else next = Math.min(next, w.deadline);
+          w = after;
+        }
+      }
+    }
+    for (const w of [...this.waiters]) {
+      if (w.deadline <= now) {
+        this.lastLeave = 'timeout';
+        w.resolve(null);
+      } else next = Math.min(next, w.deadline);
+    }
+    if (next < Infinity) this.armSweep(next);
+  }
+
   async heartbeat(id: string, input: HeartbeatInput, opts?: CallOptions): Promise<{ readonly leaseUntil?: string }> {
-    const a = await this.request('heartbeat', id, (c) => c.session.write({ event: { $case: 'heartbeat', heartbeat: { taskId: id, extendSeconds: input.extendSeconds ?? 0, leaseId: input.leaseId ?? '' } } }), opts);
+    const a = await this.request('heartbeat', id, { event: { $case: 'heartbeat', heartbeat: { taskId: id, extendSeconds: input.extendSeconds ?? 0, leaseId: input.leaseId ?? '' } } }, opts);
     return a.leaseUntil ? { leaseUntil: a.leaseUntil } : {};
   }
 
   async nack(id: string, input: NackInput, opts?: CallOptions): Promise<NackOutcome> {
-    const a = await this.request('nack', id, (c) => c.session.write({ event: { $case: 'nack', nack: { taskId: id, delaySeconds: Math.max(0, Math.floor(input.delaySeconds ?? 0)), reason: input.reason ?? '', leaseId: input.leaseId ?? '' } } }), opts);
+    const a = await this.request('nack', id, { event: { $case: 'nack', nack: { taskId: id, delaySeconds: Math.max(0, Math.floor(input.delaySeconds ?? 0)), reason: input.reason ?? '', leaseId: input.leaseId ?? '' } } }, opts);
     return { status: a.dlq ? 'dlq' : 'requeued', delaySeconds: a.appliedDelaySeconds };
   }
 
   async abandon(id: string, input: { leaseId?: string } = {}, opts?: CallOptions): Promise<{ readonly status: string }> {
-    await this.request('abandon', id, (c) => c.session.write({ event: { $case: 'abandon', abandon: { taskId: id, leaseId: input.leaseId ?? '' } } }), opts);
+    await this.request('abandon', id, { event: { $case: 'abandon', abandon: { taskId: id, leaseId: input.leaseId ?? '' } } }, opts);
     return { status: 'requeued' };
   }
 
   /** TaskProgress on the stream (issue 17); answered by a NoteAck. */
   async reportProgress(id: string, input: ProgressInput, opts?: CallOptions): Promise<void> {
     const progressJson = Buffer.from(JSON.stringify(input.progress), 'utf8');
-    await this.request('progress', id, (c) => c.session.write({ event: { $case: 'progress', progress: { taskId: id, leaseId: input.leaseId ?? '', progressJson } } }), opts);
+    await this.request('progress', id, { event: { $case: 'progress', progress: { taskId: id, leaseId: input.leaseId ?? '', progressJson } } }, opts);
   }
 
   /** TaskLogs on the stream (issue 17); answered by a NoteAck. */
   async appendLogs(id: string, input: AppendLogsInput, opts?: CallOptions): Promise<void> {
     const lines = input.lines.map((l) => ({ level: l.level ?? 'info', message: l.message, ...(l.at ? { at: new Date(l.at) } : {}) }));
-    await this.request('logs', id, (c) => c.session.write({ event: { $case: 'logs', logs: { taskId: id, leaseId: input.leaseId ?? '', lines } } }), opts);
+    await this.request('logs', id, { event: { $case: 'logs', logs: { taskId: id, leaseId: input.leaseId ?? '', lines } } }, opts);
   }
 
   /** Records COMPLETED/FAILED. Artifacts are not carried by the stream: they go over HTTP when configured. */
@@ -572,7 +592,7 @@ export class GrpcWorkerTransport implements Transport {
       error: input.error ?? '',
       leaseId: input.leaseId ?? '',
     };
-    await this.request('result', id, (c) => this.queueResult(c.epoch, result), opts);
+    await this.request('result', id, result, opts);
     const rec: Record<string, unknown> = { taskId: id, status: input.status, completedAt: new Date().toISOString() };
     if (input.status === 'COMPLETED') rec['result'] = input.result ?? {};
     if (input.error) rec['error'] = input.error;
@@ -580,15 +600,18 @@ export class GrpcWorkerTransport implements Transport {
   }
 
   private queueResult(epoch: number, result: workerpb.Result): void {
-    this.results.push({ epoch, result });
+    // Results of an older session were failed with it (onClose): they are not sent on a new one.
+    if (epoch !== this.resultsEpoch) this.results = [];
+    this.resultsEpoch = epoch;
+    this.results.push(result);
     if (this.resultsScheduled) return;
     this.resultsScheduled = true;
     setImmediate(() => {
       this.resultsScheduled = false;
       const conn = this.conn;
-      const items = this.results.filter((r) => conn && r.epoch === conn.epoch).map((r) => r.result);
+      const items = this.results;
       this.results = [];
-      if (!conn || !items.length) return;
+      if (!conn || conn.epoch !== this.resultsEpoch || !items.length) return;
       if (items.length === 1) {
         conn.session.write({ event: { $case: 'result', result: items[0]! } });
         return;
@@ -603,36 +626,9 @@ export class GrpcWorkerTransport implements Transport {
 
   // ---- calls the worker stream does not carry -----------------------------------------------
 
-  private needHttp(op: string): Transport {
+  private needHttp(op: string): WorkerTransport {
     if (!this.http) throw new CodeqError('VALIDATION_FAILED', `${op} is not available on the worker stream: pass baseUrl (the HTTP API) as well`);
     return this.http;
-  }
-
-  async createTask(input: CreateTaskInput, opts?: CallOptions): Promise<Task> {
-    return this.needHttp('createTask').createTask(input, opts);
-  }
-  async createTasks(inputs: readonly CreateTaskInput[], opts?: CallOptions): Promise<BatchCreateOutcome[]> {
-    return this.needHttp('createTasks').createTasks(inputs, opts);
-  }
-  async getTask(id: string, opts?: CallOptions): Promise<Task> {
-    return this.needHttp('getTask').getTask(id, opts);
-  }
-  async getLogs(id: string, query?: LogsQuery, opts?: CallOptions): Promise<TaskLogLine[]> {
-    const http = this.needHttp('getLogs');
-    if (!http.getLogs) throw new CodeqError('VALIDATION_FAILED', 'getLogs is not supported by this transport');
-    return http.getLogs(id, query, opts);
-  }
-  async getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult> {
-    return this.needHttp('getResult').getResult(id, waitSeconds, opts);
-  }
-  async listQueues(opts?: CallOptions): Promise<Record<string, number>> {
-    return this.needHttp('listQueues').listQueues(opts);
-  }
-  async queueStats(command: string, opts?: CallOptions): Promise<QueueStats> {
-    return this.needHttp('queueStats').queueStats(command, opts);
-  }
-  async cleanup(input?: CleanupInput, opts?: CallOptions): Promise<CleanupOutcome> {
-    return this.needHttp('cleanup').cleanup(input, opts);
   }
 
   /**
@@ -642,20 +638,15 @@ export class GrpcWorkerTransport implements Transport {
    */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
     clearTimeout(this.readyTimer);
-    await this.connecting?.catch(() => undefined);
+    clearTimeout(this.sweepTimer);
+    this.sweepAt = Infinity;
     const closedErr = new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true });
-    for (const w of this.waiters.splice(0)) w.reject(closedErr);
-    for (const spare of [...this.spares]) this.dropSpare(spare);
-    const conn = this.conn;
-    if (conn) {
-      conn.session.end();
-      await conn.session.whenEnded(Math.min(this.timeoutMs, 5000));
-      conn.session.cancel();
-    }
+    await this.stream.close(() => {
+      for (const w of this.waiters.splice(0)) w.reject(closedErr);
+      for (const spare of [...this.spares]) this.dropSpare(spare);
+    });
     this.failAcks(closedErr);
-    this.client?.close();
     if (this.ownsHttp) await this.http?.close();
   }
 }

@@ -32,4 +32,4 @@ export { GrpcWorkerTransport, taskFromProto, type GrpcWorkerTransportOptions, ty
 export { PermanentFailure, RetryTask, LeaseLostError, TaskCancelledError, WorkerStoppedError, HandlerTimeoutError } from './errors.js';
 export { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
 export { objectFirstLogger } from '@codeq/sdk-producer/transport';
-export type { Task, TaskStatus, TaskLogLine, Logger, ObjectFirstLogger, Transport } from '@codeq/sdk-producer/transport';
+export type { Task, TaskStatus, TaskLogLine, Logger, ObjectFirstLogger, Transport, WorkerTransport } from '@codeq/sdk-producer/transport';

@@ -1,11 +1,12 @@
 import { CodeqError } from '@codeq/proto';
-import { parseTask, type ClaimInput, type NackInput, type ResultInput, type Task, type Transport } from '@codeq/sdk-producer/transport';
-import { createWorker, toResultObject, type WorkerEvent } from './worker.js';
+import { parseTask, type ClaimInput, type NackInput, type ResultInput, type Task, type WorkerTransport } from '@codeq/sdk-producer/transport';
+import { HandlerTimeoutError, LeaseLostError } from './errors.js';
+import { createWorker, toResultObject, type WorkerEvent, type WorkerOptions } from './worker.js';
 
 const down = () => new CodeqError('UNAVAILABLE', 'cannot reach the codeQ server at http://x: connection refused', { network: true, errno: 'ECONNREFUSED' });
 
-/** An in-memory Transport: the edge the worker talks to, scripted per test. */
-class FakeTransport implements Transport {
+/** An in-memory WorkerTransport: the edge the worker talks to, scripted per test. */
+class FakeTransport implements WorkerTransport {
   readonly target = 'fake://codeq';
   queue: Task[] = [];
   claimFailures = 0;
@@ -54,17 +55,7 @@ class FakeTransport implements Transport {
   async abandon() {
     return { status: 'requeued' };
   }
-  createTask = notUsed;
-  createTasks = notUsed;
-  getTask = notUsed;
-  getResult = notUsed;
-  listQueues = notUsed;
-  queueStats = notUsed;
-  cleanup = notUsed;
   async close() {}
-}
-async function notUsed(): Promise<never> {
-  throw new Error('not used');
 }
 
 const task = (id: string, payload: unknown = {}, extra: Record<string, unknown> = {}) =>
@@ -163,5 +154,84 @@ describe('createWorker (fake transport)', () => {
 
   it('validates its options', () => {
     expect(() => createWorker({ baseUrl: 'http://x', token: 't', commands: [], handler: () => ({}) })).toThrow(/commands/);
+  });
+});
+
+// The worker makes a task's AbortController, notes buffer and context closures only when they
+// are used, and runs every lease watchdog on one timer: these check the behaviour did not change.
+describe('createWorker: lazy per-task state', () => {
+  /**
+   * Two tasks on two slots: 'reads' waits for its ctx.signal to abort (and records the reason),
+   * 'ignores' never looks at its signal and runs `ignoredMs` (forever when undefined).
+   */
+  const twoTasks = (settings: Partial<WorkerOptions>, ignoredMs?: number) => {
+    const t = new FakeTransport();
+    t.queue.push(task('reads'), task('ignores'));
+    const reasons: unknown[] = [];
+    const events: WorkerEvent[] = [];
+    const w = createWorker({
+      ...settings,
+      transport: t,
+      commands: ['c'],
+      concurrency: 2,
+      handler: async (tk, ctx) => {
+        if (tk.id === 'reads') {
+          await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+          reasons.push(ctx.signal.reason);
+          return {};
+        }
+        await new Promise((r) => (ignoredMs === undefined ? undefined : setTimeout(r, ignoredMs)));
+        return { late: true };
+      },
+      onEvent: (e) => events.push(e),
+    }).start();
+    return { t, w, reasons, events };
+  };
+
+  it('handlerTimeoutMs aborts a handler that reads ctx.signal, and nacks one that never reads it', async () => {
+    const { t, w, reasons, events } = twoTasks({ handlerTimeoutMs: 100 });
+    await until(() => t.nacks.length === 2, 10_000);
+    await w.stop({ deadlineMs: 0 });
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(HandlerTimeoutError);
+    expect(t.nacks.map((n) => n.id).sort()).toEqual(['ignores', 'reads']);
+    for (const n of t.nacks) expect(n.input.reason).toMatch(/did not finish within 100 ms/);
+    expect(events.filter((e) => e.type === 'handler-timeout')).toHaveLength(2);
+    expect(t.results).toEqual([]);
+  });
+
+  it('one watchdog ends every unrenewed lease: the signal of a reader aborts with LeaseLostError, no result is sent for either', async () => {
+    // 'ignores' outlives its 1 s lease by 0.8 s without reading its signal.
+    const { t, w, reasons, events } = twoTasks({ leaseSeconds: 1, heartbeat: false }, 1800);
+    await until(() => events.filter((e) => e.type === 'lease-lost').length === 2, 10_000);
+    await new Promise((r) => setTimeout(r, 1200)); // the late handler returns meanwhile
+    await w.stop();
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(LeaseLostError);
+    expect(t.results).toEqual([]);
+    expect(events.some((e) => e.type === 'completed')).toBe(false);
+  });
+
+  it('a destructured context works (signal, heartbeat, logger, log, progress, fail)', async () => {
+    const t = new FakeTransport();
+    t.queue.push(task('a'));
+    const seen: string[] = [];
+    const w = createWorker({
+      transport: t,
+      commands: ['c'],
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- what this test checks: destructured methods keep working
+      handler: async (_tk, { signal, heartbeat, logger, log, progress, fail, taskId, attempt, leaseId }) => {
+        await heartbeat();
+        logger.info('working', { step: 1 });
+        log('line');
+        progress(50);
+        seen.push(`${taskId}/${attempt}/${leaseId}/${signal.aborted}`);
+        fail('nope');
+      },
+    }).start();
+    await until(() => t.results.length === 1);
+    await w.stop();
+    expect(seen).toEqual(['a/1/lease-a/false']);
+    expect(t.results[0]).toEqual({ id: 'a', input: { status: 'FAILED', error: 'nope', leaseId: 'lease-a' } });
   });
 });

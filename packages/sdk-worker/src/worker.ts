@@ -22,8 +22,9 @@ import {
   toCodeqError,
   type Logger,
   type LogLineInput,
+  type ClaimInput,
   type Task,
-  type Transport,
+  type WorkerTransport,
 } from '@codeq/sdk-producer/transport';
 import { HandlerTimeoutError, LeaseLostError, PermanentFailure, RetryTask, TaskCancelledError, WorkerStoppedError } from './errors.js';
 import { GrpcWorkerTransport, type GrpcWorkerTransportOptions } from './grpc-worker-transport.js';
@@ -187,7 +188,7 @@ export type WorkerTarget =
     }
   | {
       /** Use this transport (e.g. a shared HttpTransport or GrpcWorkerTransport); the worker does not close it. */
-      transport: Transport;
+      transport: WorkerTransport;
       baseUrl?: string;
       grpcAddress?: string;
       token?: string;
@@ -312,13 +313,17 @@ interface InFlight {
   leaseMs: number;
   /** Aborts the handler (lease lost / hard stop); made when the handler reads `signal` or on abort. */
   handlerCtl: AbortController | undefined;
-  /** Cancels heartbeats and result retries of this task. */
-  cancelCtl: AbortController;
-  watchdog: NodeJS.Timeout | undefined;
+  /**
+   * Cancels heartbeats, notes and result retries of this task; made on first use (see
+   * taskSignal: most tasks never need one), aborted by endTask.
+   */
+  cancelCtl: AbortController | undefined;
+  /** endTask ran: no more calls for this task (what cancelCtl's abort says when it exists). */
+  ended: boolean;
   /** The heartbeat on the wire, if any (the task is forgotten only after it settled). */
   heartbeating: Promise<void> | undefined;
-  /** ctx.progress()/ctx.log() waiting to be written (coalesced, see flushNotes). */
-  notes: Notes;
+  /** ctx.progress()/ctx.log() waiting to be written (coalesced, see flushNotes); made on first use. */
+  notes: Notes | undefined;
   lost: boolean;
   hardStopped: boolean;
   detached: boolean;
@@ -390,6 +395,77 @@ const MAX_REASON = 1000;
  * shared object: `abort()` without a reason builds a DOMException with a stack for every task.
  */
 const TASK_SETTLED = Object.assign(new Error('task settled'), { name: 'AbortError' });
+const NO_CALL_OPTS: Readonly<Record<string, never>> = Object.freeze({});
+
+/** What a {@link TaskCtx} needs from its worker. */
+interface CtxHost {
+  handlerCtl(e: InFlight): AbortController;
+  taskLogger(e: InFlight): TaskLogger;
+  progress(e: InFlight, value: number | Record<string, unknown>): void;
+  log(e: InFlight, args: unknown[]): void;
+  heartbeat(e: InFlight, extendSeconds: number | undefined): Promise<void>;
+}
+
+/**
+ * A handler's context (`TaskContext` plus `task`). A class so that a task costs one small
+ * object, not a dozen closures: the signal, the logger and the bound methods are made on first
+ * access (getters), so destructuring (`async (task, { signal, progress }) => …`) still works.
+ */
+class TaskCtx implements TaskContext {
+  #logger: TaskLogger | undefined;
+  #progress: TaskContext['progress'] | undefined;
+  #log: TaskContext['log'] | undefined;
+  #heartbeat: TaskContext['heartbeat'] | undefined;
+
+  readonly #host: CtxHost;
+  readonly #e: InFlight;
+  readonly task: Task;
+
+  constructor(host: CtxHost, e: InFlight, task: Task) {
+    this.#host = host;
+    this.#e = e;
+    this.task = task;
+  }
+
+  get signal(): AbortSignal {
+    return this.#host.handlerCtl(this.#e).signal;
+  }
+  get taskId(): string {
+    return this.#e.task.id;
+  }
+  get leaseId(): string {
+    return this.#e.leaseId;
+  }
+  get attempt(): number {
+    return this.#e.task.attempts;
+  }
+  get logger(): TaskLogger {
+    return (this.#logger ??= this.#host.taskLogger(this.#e));
+  }
+  get progress(): TaskContext['progress'] {
+    return (this.#progress ??= (value) => this.#host.progress(this.#e, value));
+  }
+  get log(): TaskContext['log'] {
+    return (this.#log ??= (...args: unknown[]) => this.#host.log(this.#e, args));
+  }
+  get heartbeat(): TaskContext['heartbeat'] {
+    return (this.#heartbeat ??= (extendSeconds?: number) => this.#host.heartbeat(this.#e, extendSeconds));
+  }
+  get fail(): TaskContext['fail'] {
+    return failTask;
+  }
+  get retry(): TaskContext['retry'] {
+    return retryTask;
+  }
+}
+
+function failTask(message: string): never {
+  throw new PermanentFailure(message);
+}
+
+function retryTask(o: { delaySeconds?: number; reason?: string } = {}): never {
+  throw new RetryTask(o.reason, o.delaySeconds);
+}
 
 function errorMessage(e: unknown): string {
   const m = e instanceof Error ? e.message : typeof e === 'string' ? e : JSON.stringify(e);
@@ -430,7 +506,7 @@ export function toResultObject(v: unknown): Record<string, unknown> {
 }
 
 /** The transport for `opts`, and whether the worker owns (closes) it. */
-function openTransport(opts: WorkerTarget & { timeoutMs?: number; logger?: Logger }): { transport: Transport; owned: boolean } {
+function openTransport(opts: WorkerTarget & { timeoutMs?: number; logger?: Logger }): { transport: WorkerTransport; owned: boolean } {
   if (typeof opts.transport === 'object') return { transport: opts.transport, owned: false };
   const kind: TransportKind = opts.transport ?? (opts.grpcAddress ? 'grpc' : 'http');
   const common = { token: opts.token, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.logger ? { logger: opts.logger } : {}) };
@@ -447,7 +523,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
   readonly done: Promise<void>;
   private resolveDone!: () => void;
   private rejectDone!: (e: unknown) => void;
-  private readonly transport: Transport;
+  private readonly transport: WorkerTransport;
   private readonly ownsTransport: boolean;
   private readonly stopCtl = new AbortController();
   private readonly inflight = new Map<string, InFlight>();
@@ -455,6 +531,12 @@ class ClaimLoopWorker<C extends string> implements Worker {
   private readonly hbDue = new Map<InFlight, number>();
   private hbTimer: NodeJS.Timeout | undefined;
   private hbTimerAt = Infinity;
+  /** The one lease watchdog timer (see armWatchdog) and when it fires. */
+  private wdTimer: NodeJS.Timeout | undefined;
+  private wdAt = Infinity;
+  /** The claim request and options of every slot (the same objects each time). */
+  private readonly claimInput: ClaimInput;
+  private readonly claimOpts: { signal: AbortSignal };
   private slots: Promise<void>[] = [];
   private fatalError: Error | undefined;
   private hardStopAt: number | undefined;
@@ -521,7 +603,9 @@ class ClaimLoopWorker<C extends string> implements Worker {
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined); // awaiting `done` still sees the rejection
-    setMaxListeners(0, this.stopCtl.signal); // every slot's claim listens to it
+    setMaxListeners(0, this.stopCtl.signal); // every slot's claim may listen to it
+    this.claimInput = { commands: this.commands, waitSeconds: this.waitSeconds, ...(opts.leaseSeconds ? { leaseSeconds: opts.leaseSeconds } : {}) };
+    this.claimOpts = { signal: this.stopCtl.signal };
   }
 
   get inFlight(): number {
@@ -578,10 +662,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
     while (this.state === 'running') {
       let task: Task | null;
       try {
-        task = await this.transport.claim(
-          { commands: this.commands, waitSeconds: this.waitSeconds, ...(this.opts.leaseSeconds ? { leaseSeconds: this.opts.leaseSeconds } : {}) },
-          { signal: this.stopCtl.signal },
-        );
+        task = await this.transport.claim(this.claimInput, this.claimOpts);
       } catch (e) {
         if (this.state !== 'running' || isAbortError(e)) break;
         const err = toCodeqError(e, this.transport.target);
@@ -641,25 +722,26 @@ class ClaimLoopWorker<C extends string> implements Worker {
       leaseDeadline: now + leaseMs,
       leaseMs,
       handlerCtl: undefined,
-      cancelCtl: new AbortController(),
-      watchdog: undefined,
+      cancelCtl: undefined,
+      ended: false,
       heartbeating: undefined,
-      notes: { progress: undefined, lines: [], dropped: 0, timer: undefined, sending: undefined, lastSentAt: 0, flushing: false },
+      notes: undefined,
       lost: false,
-      hardStopped: this.hardStopAt !== undefined && this.now() >= this.hardStopAt,
+      hardStopped: this.hardStopAt !== undefined && now >= this.hardStopAt,
       detached: false,
       finished: false,
     };
     this.inflight.set(task.id, e);
-    this.emit({ type: 'claimed', taskId: task.id, command: task.command, attempt: task.attempts, leaseId: e.leaseId });
+    if (this.observed()) this.emit({ type: 'claimed', taskId: task.id, command: task.command, attempt: task.attempts, leaseId: e.leaseId });
     this.armWatchdog(e);
-    if (this.heartbeatOn) this.scheduleHeartbeat(e, this.now() + this.heartbeatInterval(e));
+    if (this.heartbeatOn) this.scheduleHeartbeat(e, now + this.heartbeatInterval(e));
     let outcome: Outcome;
     const t = this.opts.handlerTimeoutMs;
     const timeoutMs = typeof t === 'function' ? t(task) : t;
     const traced = startProcessSpan(task, task.workerId);
     try {
-      const run = await this.prepare(e);
+      let run = this.prepare(e);
+      if (run instanceof Promise) run = await run; // only with a schema for the command
       if (typeof run === 'string') outcome = { kind: 'fail', message: run };
       else {
         const value = await traced.run(() => (timeoutMs && timeoutMs > 0 ? this.runWithTimeout(e, timeoutMs, run) : run()));
@@ -677,8 +759,8 @@ class ClaimLoopWorker<C extends string> implements Worker {
    * The call of the task's handler, with the payload validated by its schema (if any); or the
    * FAILED reason when the payload is invalid or no handler takes the command.
    */
-  private async prepare(e: InFlight): Promise<(() => unknown) | string> {
-    let task = e.task;
+  private prepare(e: InFlight): (() => unknown) | string | Promise<(() => unknown) | string> {
+    const task = e.task;
     const map = this.handlerMap;
     const mapped = map ? (Object.hasOwn(map, task.command) ? map[task.command] : undefined) : undefined;
     if (map && !mapped) {
@@ -687,15 +769,18 @@ class ClaimLoopWorker<C extends string> implements Worker {
       return `no handler for command '${task.command}' in this worker's handlers (${known})`;
     }
     const schema = this.opts.schemas?.[task.command];
-    if (schema) {
-      const r = await validatePayload(schema, task.data);
+    if (!schema) return this.bindHandler(e, task, mapped); // no promise hop without a schema
+    return validatePayload(schema, task.data).then((r) => {
       if (!r.ok) {
         log(this.logger, 'warn', 'codeq worker: payload failed validation, recording FAILED', { taskId: task.id, command: task.command });
         return `VALIDATION_FAILED: payload of '${task.command}' failed validation: ${formatIssues(r.issues)} ${JSON.stringify(r.issues.map((i) => ({ path: i.path.map(String), message: i.message })))}`;
       }
-      if (r.value !== task.data) task = { ...task, data: r.value, payloadJson: r.value };
-    }
-    const ctx = this.context(e, task);
+      return this.bindHandler(e, r.value !== task.data ? { ...task, data: r.value, payloadJson: r.value } : task, mapped);
+    });
+  }
+
+  private bindHandler(e: InFlight, task: Task, mapped: MapHandler<string> | undefined): () => unknown {
+    const ctx = new TaskCtx(this.ctxHost, e, task);
     if (mapped) return () => mapped(task.data, ctx);
     const handler = this.opts.handler as Handler<C>;
     return () => handler(task as TaskOf<C>, ctx);
@@ -724,17 +809,16 @@ class ClaimLoopWorker<C extends string> implements Worker {
       if (e.detached || e.lost) return;
       if (e.hardStopped && outcome.kind === 'nack') outcome = { kind: 'abandon', reason: 'worker stopped' };
       // The last progress and log lines are written while the lease is still held.
-      await this.flushNotes(e);
+      if (e.notes) await this.flushNotes(e, e.notes);
       await this.settle(e, outcome);
     } catch (err) {
       log(this.logger, 'error', 'codeq worker: recording an outcome failed', { taskId: e.task.id, error: errorMessage(err) });
     } finally {
       e.finished = true;
-      clearTimeout(e.watchdog);
-      clearTimeout(e.notes.timer);
+      if (e.notes) clearTimeout(e.notes.timer);
       this.hbDue.delete(e);
-      e.cancelCtl.abort(TASK_SETTLED);
-      await e.heartbeating;
+      this.endTask(e);
+      if (e.heartbeating) await e.heartbeating;
       if (this.inflight.get(e.task.id) === e) this.inflight.delete(e.task.id);
     }
   }
@@ -753,35 +837,19 @@ class ClaimLoopWorker<C extends string> implements Worker {
     return (e.handlerCtl ??= new AbortController());
   }
 
-  private context(e: InFlight, task: Task): TaskContext & { readonly task: Task } {
-    const handlerCtl = (): AbortController => this.handlerCtl(e);
-    return {
-      task,
-      get signal() {
-        return handlerCtl().signal;
-      },
-      taskId: e.task.id,
-      leaseId: e.leaseId,
-      attempt: e.task.attempts,
-      logger: this.taskLogger(e, {}),
-      progress: (value: number | Record<string, unknown>) => {
-        const v = checkProgress(value);
-        if (e.finished || e.lost || e.detached || this.opts.taskNotes === false || !this.transport.reportProgress) return;
-        e.notes.progress = v;
-        this.scheduleNotes(e);
-      },
-      log: (...args: unknown[]) => this.appendLine(e, 'info', logText(args)),
-      fail: (message: string): never => {
-        throw new PermanentFailure(message);
-      },
-      retry: (o: { delaySeconds?: number; reason?: string } = {}): never => {
-        throw new RetryTask(o.reason, o.delaySeconds);
-      },
-      heartbeat: async (extendSeconds?: number) => {
-        await this.sendHeartbeat(e, extendSeconds ?? this.opts.leaseSeconds, true);
-      },
-    };
-  }
+  /** What a {@link TaskCtx} calls back into (one object per worker, not closures per task). */
+  private readonly ctxHost: CtxHost = {
+    handlerCtl: (e) => this.handlerCtl(e),
+    taskLogger: (e) => this.taskLogger(e, {}),
+    progress: (e, value) => {
+      const v = checkProgress(value);
+      if (e.finished || e.lost || e.detached || this.opts.taskNotes === false || !this.transport.reportProgress) return;
+      this.notesOf(e).progress = v;
+      this.scheduleNotes(e);
+    },
+    log: (e, args) => this.appendLine(e, 'info', logText(args)),
+    heartbeat: (e, extendSeconds) => this.sendHeartbeat(e, extendSeconds ?? this.opts.leaseSeconds, true),
+  };
 
   /** The task's bound logger (see TaskContext.logger). */
   private taskLogger(e: InFlight, bindings: LogFields): TaskLogger {
@@ -804,9 +872,13 @@ class ClaimLoopWorker<C extends string> implements Worker {
     };
   }
 
+  private notesOf(e: InFlight): Notes {
+    return (e.notes ??= { progress: undefined, lines: [], dropped: 0, timer: undefined, sending: undefined, lastSentAt: 0, flushing: false });
+  }
+
   private appendLine(e: InFlight, level: LogLineInput['level'], message: string): void {
     if (e.finished || e.lost || e.detached || this.opts.taskNotes === false || !this.transport.appendLogs) return;
-    const n = e.notes;
+    const n = this.notesOf(e);
     n.lines.push({ level, message, at: new Date(this.now()).toISOString() });
     if (n.lines.length > MAX_PENDING_LINES) {
       n.dropped += n.lines.length - MAX_PENDING_LINES;
@@ -817,7 +889,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
 
   /** Arms the task's notes timer: the next write at most once per NOTES_INTERVAL_MS. */
   private scheduleNotes(e: InFlight): void {
-    const n = e.notes;
+    const n = this.notesOf(e);
     if (n.timer || n.sending || n.flushing) return; // the write in flight reschedules when it is answered
     n.timer = setTimeout(
       () => {
@@ -833,7 +905,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
 
   /** Writes the latest progress and up to 100 buffered lines. Failures are logged, never thrown. */
   private async sendNotes(e: InFlight): Promise<void> {
-    const n = e.notes;
+    const n = this.notesOf(e);
     if (e.lost || e.detached) {
       // The lease is gone: nothing more can be written for this delivery.
       n.progress = undefined;
@@ -842,7 +914,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
     }
     n.lastSentAt = this.now();
     const lease = e.leaseId ? { leaseId: e.leaseId } : {};
-    const opts = { signal: e.cancelCtl.signal, timeoutMs: Math.max(1000, Math.min(10_000, Math.floor(e.leaseMs / 3))) };
+    const opts = { signal: this.taskSignal(e), timeoutMs: Math.max(1000, Math.min(10_000, Math.floor(e.leaseMs / 3))) };
     const jobs: Promise<unknown>[] = [];
     const progress = n.progress;
     n.progress = undefined;
@@ -864,8 +936,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
   }
 
   /** Before the outcome: write what ctx.progress()/ctx.log() left, ignoring the rate limit. */
-  private async flushNotes(e: InFlight): Promise<void> {
-    const n = e.notes;
+  private async flushNotes(e: InFlight, n: Notes): Promise<void> {
     n.flushing = true;
     clearTimeout(n.timer);
     n.timer = undefined;
@@ -877,17 +948,51 @@ class ClaimLoopWorker<C extends string> implements Worker {
     if (n.sending) await n.sending;
   }
 
+  /**
+   * Lease watchdogs of all tasks run on one timer (not one per task): it fires at the earliest
+   * lease deadline, ends the leases that are past theirs, and re-arms at the next one. A task
+   * whose lease was renewed is simply not due when the timer comes.
+   */
   private armWatchdog(e: InFlight): void {
-    clearTimeout(e.watchdog);
-    if (e.finished || e.lost) return;
-    e.watchdog = setTimeout(() => this.loseLease(e, 'lease expired before it was renewed'), Math.max(0, e.leaseDeadline - this.now()));
+    if (e.finished || e.lost || e.leaseDeadline >= this.wdAt) return;
+    clearTimeout(this.wdTimer);
+    this.wdAt = e.leaseDeadline;
+    this.wdTimer = setTimeout(() => this.watchdogTick(), Math.max(0, e.leaseDeadline - this.now()));
+  }
+
+  private watchdogTick(): void {
+    this.wdTimer = undefined;
+    this.wdAt = Infinity;
+    const now = this.now();
+    let next: InFlight | undefined;
+    for (const e of this.inflight.values()) {
+      if (e.finished || e.lost || e.detached) continue;
+      if (e.leaseDeadline <= now) this.loseLease(e, 'lease expired before it was renewed');
+      else if (!next || e.leaseDeadline < next.leaseDeadline) next = e;
+    }
+    if (next) this.armWatchdog(next);
+  }
+
+  /** The signal of the task's calls (heartbeats, notes, result retries); aborted once the task ended. */
+  private taskSignal(e: InFlight): AbortSignal {
+    if (!e.cancelCtl) {
+      e.cancelCtl = new AbortController();
+      if (e.ended) e.cancelCtl.abort(TASK_SETTLED);
+    }
+    return e.cancelCtl.signal;
+  }
+
+  /** No more calls for this task: aborts the ones in flight (heartbeat, notes, result retry wait). */
+  private endTask(e: InFlight): void {
+    if (e.ended) return;
+    e.ended = true;
+    e.cancelCtl?.abort(TASK_SETTLED);
   }
 
   private loseLease(e: InFlight, reason: string, cause?: unknown): void {
     if (e.lost || e.finished || e.detached) return;
     e.lost = true;
-    clearTimeout(e.watchdog);
-    e.cancelCtl.abort(TASK_SETTLED);
+    this.endTask(e);
     this.hbDue.delete(e);
     this.handlerCtl(e).abort(new LeaseLostError(e.task.id, reason, cause === undefined ? undefined : { cause }));
     log(this.logger, 'warn', 'codeq worker: lease lost', { taskId: e.task.id, reason });
@@ -901,9 +1006,8 @@ class ClaimLoopWorker<C extends string> implements Worker {
   private cancelled(e: InFlight, cause: unknown): void {
     if (e.lost || e.detached) return;
     e.lost = true;
-    clearTimeout(e.watchdog);
     this.hbDue.delete(e);
-    e.cancelCtl.abort(TASK_SETTLED);
+    this.endTask(e);
     if (!e.finished) this.handlerCtl(e).abort(new TaskCancelledError(e.task.id, { cause }));
     log(this.logger, 'info', 'codeq worker: task cancelled', { taskId: e.task.id });
     this.emit({ type: 'cancelled', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, durationMs: this.now() - e.started });
@@ -915,7 +1019,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       await this.transport.heartbeat(
         e.task.id,
         { ...(extendSeconds ? { extendSeconds } : {}), ...(e.leaseId ? { leaseId: e.leaseId } : {}) },
-        { signal: e.cancelCtl.signal, timeoutMs: Math.max(1000, Math.min(10_000, Math.floor(e.leaseMs / 3))) },
+        { signal: this.taskSignal(e), timeoutMs: Math.max(1000, Math.min(10_000, Math.floor(e.leaseMs / 3))) },
       );
       const ms = extendSeconds ? extendSeconds * 1000 : e.leaseMs;
       // From when the heartbeat was sent (a lower bound of the server's new lease end), as a
@@ -923,7 +1027,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
       e.leaseDeadline = t0 + ms;
       this.armWatchdog(e);
     } catch (err) {
-      if (isAbortError(err) || e.cancelCtl.signal.aborted) {
+      if (isAbortError(err) || e.ended) {
         if (rethrow) throw err;
         return;
       }
@@ -998,29 +1102,35 @@ class ClaimLoopWorker<C extends string> implements Worker {
     const firstTry = this.now();
     for (let attempt = 1; ; attempt++) {
       if (e.lost || e.detached) return;
-      const opts = { signal: e.cancelCtl.signal };
+      // The first try goes without a signal (no AbortController per task); a task ended while it
+      // is on the wire (lease lost, cancelled, detached) ignores its answer, as an abort would.
+      const opts = e.cancelCtl ? { signal: e.cancelCtl.signal } : NO_CALL_OPTS;
       try {
         switch (outcome.kind) {
           case 'complete':
             await this.transport.submitResult(task.id, { status: 'COMPLETED', result: outcome.result, ...lease }, opts);
-            this.emit({ type: 'completed', ...base, durationMs: this.now() - e.started });
+            if (e.ended) return;
+            if (this.observed()) this.emit({ type: 'completed', ...base, durationMs: this.now() - e.started });
             return;
           case 'fail':
             await this.transport.submitResult(task.id, { status: 'FAILED', error: outcome.message || 'failed', ...lease }, opts);
+            if (e.ended) return;
             this.emit({ type: 'failed', ...base, durationMs: this.now() - e.started, error: outcome.message || 'failed' });
             return;
           case 'nack': {
             const n = await this.transport.nack(task.id, { reason: outcome.reason, ...(outcome.delaySeconds !== undefined ? { delaySeconds: outcome.delaySeconds } : {}), ...lease }, opts);
+            if (e.ended) return;
             this.emit({ type: 'nacked', ...base, durationMs: this.now() - e.started, reason: outcome.reason, status: n.status, delaySeconds: n.delaySeconds });
             return;
           }
           case 'abandon':
             await this.transport.abandon(task.id, lease, opts);
+            if (e.ended) return;
             this.emit({ type: 'abandoned', ...base, reason: outcome.reason });
             return;
         }
       } catch (raw) {
-        if (isAbortError(raw) || e.cancelCtl.signal.aborted) return;
+        if (isAbortError(raw) || e.ended) return;
         if (outcome.kind === 'complete' && !CodeqError.is(raw)) {
           // A result the SDK cannot serialise (BigInt, circular structure) would fail every retry.
           const why = unserialisable(outcome.result);
@@ -1061,7 +1171,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
             return;
           }
           try {
-            await sleep(wait, e.cancelCtl.signal);
+            await sleep(wait, this.taskSignal(e));
           } catch {
             return;
           }
@@ -1075,9 +1185,8 @@ class ClaimLoopWorker<C extends string> implements Worker {
 
   /** Result retries exhausted: stop renewing the lease (the server redelivers the task when it expires). */
   private giveUp(e: InFlight, outcome: Outcome['kind'], attempts: number, err: CodeqError): void {
-    clearTimeout(e.watchdog);
     this.hbDue.delete(e);
-    e.cancelCtl.abort(TASK_SETTLED);
+    this.endTask(e);
     log(this.logger, 'error', 'codeq worker: giving up recording the outcome; the task is redelivered when its lease expires', { taskId: e.task.id, outcome, attempts, code: err.code, error: err.message });
     this.emit({ type: 'result-gave-up', taskId: e.task.id, command: e.task.command, attempt: e.task.attempts, outcome, attempts, error: err.message });
   }
@@ -1102,8 +1211,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
     await Promise.allSettled(
       left.map(async (e) => {
         e.detached = true;
-        clearTimeout(e.watchdog);
-        e.cancelCtl.abort(TASK_SETTLED);
+        this.endTask(e);
         if (e.lost) return;
         try {
           await this.transport.abandon(e.task.id, e.leaseId ? { leaseId: e.leaseId } : {}, { timeoutMs: 2000 });
@@ -1123,6 +1231,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
     clearTimeout(this.hardTimer);
     clearTimeout(this.graceTimer);
     clearTimeout(this.hbTimer);
+    clearTimeout(this.wdTimer);
     this.hbDue.clear();
     if (!this.stopCtl.signal.aborted) this.stopCtl.abort(new WorkerStoppedError());
     process.off('SIGTERM', this.onSignal);
@@ -1158,6 +1267,11 @@ class ClaimLoopWorker<C extends string> implements Worker {
     list.push({ fn: listener, once });
     this.listeners.set(event, list);
     return this;
+  }
+
+  /** Whether anyone receives events (hot paths skip building them otherwise). */
+  private observed(): boolean {
+    return this.opts.onEvent !== undefined || this.listeners.size > 0;
   }
 
   private emit(event: WorkerEvent): void {

@@ -9,10 +9,22 @@
  * `codeq.engine.commit_ms`.
  */
 import { performance } from 'node:perf_hooks';
-import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context } from '@opentelemetry/api';
+import { createTraceState, ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context } from '@opentelemetry/api';
 import { parseTraceParent } from '@codeq/proto/trace-context';
 
 const tracer = trace.getTracer('@codeq/server');
+
+/** The API's no-op provider: what the global proxy delegates to until an SDK registers one. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether spans are recorded: an OpenTelemetry SDK registered a tracer provider. Checked per call
+ * (an SDK may register after start-up); without one, callers skip building span attributes.
+ */
+export function spansEnabled(): boolean {
+  const p = trace.getTracerProvider();
+  return !(p instanceof ProxyTracerProvider) || p.getDelegate() !== NOOP_PROVIDER;
+}
 
 /** The remote parent context of a stored `traceparent`/`tracestate`, or the root context. */
 export function parentContext(traceParent: string | null | undefined, traceState?: string | null): Context {
@@ -51,6 +63,7 @@ export interface SpanTask {
  * commit time (`commitMs`) and an error status when `error` is set.
  */
 export function recordTaskSpan(op: 'create' | 'claim' | 'result', task: SpanTask, sw: Stopwatch, commitMs: number, extra: Attributes = {}, error?: unknown): void {
+  if (!spansEnabled()) return; // no SDK: the span would be a no-op (per task, three times)
   const span = tracer.startSpan(
     `codeq.${op} ${task.command}`,
     {

@@ -47,6 +47,12 @@ export interface Config {
   resultWebhookMaxBackoffSeconds: number;
   /** Per-attempt timeout of outgoing webhooks. */
   webhookTimeoutMs: number;
+  /** Result webhook outbox: rows kept at most (the oldest beyond are dropped and counted). */
+  webhookOutboxMaxRows: number;
+  /** How often a replica looks for due outbox rows (retries, rows written by other replicas). */
+  webhookOutboxPollMs: number;
+  /** A delivery stops retrying this long after the task finished. */
+  webhookMaxAgeSeconds: number;
   subscriptionCleanupIntervalSeconds: number;
   /** Accepted for compatibility; unused, as upstream (per-subscription minIntervalSeconds applies). */
   subscriptionMinIntervalSeconds: number;
@@ -120,6 +126,9 @@ const DEFAULTS: Record<YamlKey, unknown> = {
   resultWebhookBaseBackoffSeconds: 2,
   resultWebhookMaxBackoffSeconds: 60,
   webhookTimeoutMs: 15000,
+  webhookOutboxMaxRows: 100_000,
+  webhookOutboxPollMs: 1000,
+  webhookMaxAgeSeconds: 3600,
   subscriptionCleanupIntervalSeconds: 60,
   subscriptionMinIntervalSeconds: 5,
   retentionSeconds: 86400,
@@ -347,6 +356,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     resultWebhookBaseBackoffSeconds: int('resultWebhookBaseBackoffSeconds', 0, 3600),
     resultWebhookMaxBackoffSeconds: int('resultWebhookMaxBackoffSeconds', 0, 86400),
     webhookTimeoutMs: int('webhookTimeoutMs', 100, 120_000),
+    webhookOutboxMaxRows: int('webhookOutboxMaxRows', 1, 100_000_000),
+    webhookOutboxPollMs: int('webhookOutboxPollMs', 10, 60_000),
+    webhookMaxAgeSeconds: int('webhookMaxAgeSeconds', 1, 30 * 86400),
     subscriptionCleanupIntervalSeconds: int('subscriptionCleanupIntervalSeconds', 1, 86400),
     subscriptionMinIntervalSeconds: int('subscriptionMinIntervalSeconds', 0, 86400),
     retentionSeconds: int('retentionSeconds', 0, 10 * 365 * 86400),

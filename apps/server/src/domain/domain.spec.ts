@@ -74,6 +74,18 @@ describe('time', () => {
     expect(formatTime(Date.UTC(2026, 4, 20, 13, 4, 5, 0))).toBe('2026-05-20T13:04:05Z');
     expect(formatLeaseUntil(Date.UTC(2026, 4, 20, 13, 4, 5, 999))).toBe('2026-05-20T13:04:05Z');
   });
+  it('formats leaseUntil per second through its one-entry cache (same second, next second, back, far)', () => {
+    const base = Date.UTC(2026, 4, 20, 13, 4, 5, 0);
+    const cases: [number, string][] = [
+      [base + 1, '2026-05-20T13:04:05Z'],
+      [base + 998, '2026-05-20T13:04:05Z'],
+      [base + 1000, '2026-05-20T13:04:06Z'],
+      [base + 999, '2026-05-20T13:04:05Z'],
+      [base + 86_400_000 + 1500, '2026-05-21T13:04:06Z'],
+      [0, '1970-01-01T00:00:00Z'],
+    ];
+    for (const [ms, text] of cases) expect(formatLeaseUntil(ms)).toBe(text);
+  });
   it('parses RFC 3339 strictly', () => {
     expect(parseRfc3339('2026-05-20T13:04:05.123456789+02:00')).toBe(Date.UTC(2026, 4, 20, 11, 4, 5, 123));
     expect(parseRfc3339('2026-05-20 13:04:05Z')).toBeNull();

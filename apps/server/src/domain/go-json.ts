@@ -7,18 +7,64 @@ export function goJson(value: unknown): string {
   return escapeHtml(JSON.stringify(sortKeys(value)) ?? 'null');
 }
 
+/** A key whose UTF-16 order may differ from its UTF-8 byte order (surrogates, U+E000..U+FFFF). */
+const UTF16_ORDER_DIFFERS = /[\uD800-\uFFFF]/;
+const HTML_CHARS = /[<>&\u2028\u2029]/;
+const HTML_CHARS_ALL = /[<>&\u2028\u2029]/g;
+
+/**
+ * `v` with every object's keys in Go's order. Runs per stored payload and result: a value that is
+ * already in that order (a plain object with sorted keys, an array) is returned as it is, without
+ * a copy; anything else is copied as before (same JSON text either way).
+ */
 function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v !== null && typeof v === 'object') {
-    const src = v as Record<string, unknown>;
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    if (Object.getPrototypeOf(v) !== Array.prototype) return v.map(sortKeys);
+    let out: unknown[] | null = null;
+    for (let i = 0; i < v.length; i++) {
+      const e: unknown = v[i];
+      const s = sortKeys(e);
+      if (out === null && s !== e) out = v.slice(0, i);
+      if (out !== null) out[i] = s;
+    }
+    return out ?? v;
+  }
+  const src = v as Record<string, unknown>;
+  const keys = Object.keys(src);
+  let utf8Order = false;
+  for (const k of keys) {
+    if (UTF16_ORDER_DIFFERS.test(k)) {
+      utf8Order = true;
+      break;
+    }
+  }
+  const proto: unknown = Object.getPrototypeOf(src);
+  // `__proto__` would be swallowed by the copy's setter: such objects keep taking the copy path.
+  let inOrder = (proto === Object.prototype || proto === null) && !keys.includes('__proto__');
+  for (let i = 1; inOrder && i < keys.length; i++) {
+    const a = keys[i - 1]!;
+    const b = keys[i]!;
+    if (utf8Order ? compareUtf8(a, b) >= 0 : a >= b) inOrder = false;
+  }
+  if (inOrder) {
+    let kids: unknown[] | null = null;
+    for (let i = 0; i < keys.length; i++) {
+      const e = src[keys[i]!];
+      const s = sortKeys(e);
+      if (kids === null && s !== e) kids = keys.slice(0, i).map((k) => src[k]);
+      if (kids !== null) kids[i] = s;
+    }
+    if (kids === null) return src;
     const out: Record<string, unknown> = {};
-    const keys = Object.keys(src);
-    // UTF-16 order equals UTF-8 byte order unless a key holds surrogates or U+E000..U+FFFF.
-    keys.sort(keys.some((k) => /[\uD800-\uFFFF]/.test(k)) ? compareUtf8 : undefined);
-    for (const k of keys) out[k] = sortKeys(src[k]);
+    for (let i = 0; i < keys.length; i++) out[keys[i]!] = kids[i];
     return out;
   }
-  return v;
+  const out: Record<string, unknown> = {};
+  // UTF-16 order equals UTF-8 byte order unless a key holds surrogates or U+E000..U+FFFF.
+  keys.sort(utf8Order ? compareUtf8 : undefined);
+  for (const k of keys) out[k] = sortKeys(src[k]);
+  return out;
 }
 
 // Go sorts map keys by byte order of their UTF-8 encoding.
@@ -29,6 +75,6 @@ function compareUtf8(a: string, b: string): number {
 }
 
 function escapeHtml(s: string): string {
-  if (!/[<>&\u2028\u2029]/.test(s)) return s;
-  return s.replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  if (!HTML_CHARS.test(s)) return s;
+  return s.replace(HTML_CHARS_ALL, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }

@@ -6,6 +6,7 @@
  */
 import type { ListStatus, ResultRecord, TaskRecord } from './task.js';
 import type { LogLine, LogLineInput, ProgressRecord } from './task-notes.js';
+import type { WebhookOutboxRow } from './webhook-outbox.js';
 
 export interface QueueCounts {
   /** Ready tasks per priority 0..9. */
@@ -26,6 +27,8 @@ export interface QueueDepth extends QueueCounts {
 export interface Transition<R> {
   next?: TaskRecord;
   result?: ResultRecord;
+  /** A result-webhook delivery to record in the same commit as `next` (ADR 0012). */
+  webhook?: WebhookOutboxRow;
   value: R;
 }
 

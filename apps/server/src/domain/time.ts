@@ -20,8 +20,15 @@ function formatTimeUncached(ms: number): string {
 }
 
 /** `leaseUntil`: RFC 3339, whole seconds, UTC. */
+let lastLeaseS = NaN;
+let lastLeaseText = '';
+
 export function formatLeaseUntil(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const s = Math.floor(ms / 1000);
+  if (s === lastLeaseS) return lastLeaseText; // the tasks of one claim share the second
+  lastLeaseS = s;
+  lastLeaseText = new Date(s * 1000).toISOString().replace('.000Z', 'Z');
+  return lastLeaseText;
 }
 
 const RFC3339 =

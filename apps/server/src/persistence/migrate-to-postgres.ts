@@ -1,7 +1,7 @@
 /**
  * `node dist/main.js migrate-to-postgres --from <sqlite data dir> --to <postgres url>`: moves a
  * single-node deployment's data (every task, live and finished, results, idempotency keys, topics,
- * schedules)
+ * schedules, pending result-webhook deliveries)
  * from the embedded engine to an empty PostgreSQL database, in one transaction.
  *
  * The SQLite directory is locked for the whole copy (a running server on it makes the command
@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { PostgresTaskStore } from './postgres/postgres-task-store.js';
 import { SCHEDULE_COLUMN_NAMES } from './schedule-rows.js';
+import { OUTBOX_COLUMNS } from '../domain/webhook-outbox.js';
 
 export interface MigrationSummary {
   liveTasks: number;
@@ -23,6 +24,8 @@ export interface MigrationSummary {
   idempotencyKeys: number;
   topics: number;
   schedules: number;
+  /** Rows of the result-webhook outbox (deliveries not made yet, ADR 0012). */
+  webhookDeliveries: number;
 }
 
 const TASK_COLS = [
@@ -41,6 +44,7 @@ const TOPIC_TYPES = ['text', 'text', 'text', 'text', 'integer', 'bigint', 'bigin
 const SCHEDULE_TYPES = SCHEDULE_COLUMN_NAMES.map((c) =>
   ['priority', 'max_attempts', 'every_seconds', 'jitter_seconds', 'paused'].includes(c) ? 'integer' : ['next_run_at', 'last_run_at', 'pending_slot', 'created_at', 'updated_at'].includes(c) ? 'bigint' : 'text',
 );
+const OUTBOX_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'integer', 'bigint'];
 const CHUNK = 1000;
 
 type Row = Record<string, unknown>;
@@ -91,6 +95,8 @@ export async function migrateSqliteToPostgres(opts: { from: string; to: string; 
       const results = src.prepare('SELECT * FROM results').all() as Row[];
       const topics = (src.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'topics'`).get() ? src.prepare('SELECT * FROM topics').all() : []) as Row[];
       const schedules = (src.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schedules'`).get() ? src.prepare('SELECT * FROM schedules').all() : []) as Row[];
+      // Claimed rows belonged to the stopped process: copied unclaimed (due times carry over).
+      const outbox = (src.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhook_outbox'`).get() ? src.prepare('SELECT * FROM webhook_outbox').all() : []) as Row[];
       const live = tasks.filter((t) => t['terminal_at'] === null || t['terminal_at'] === undefined);
       const finished = tasks.filter((t) => t['terminal_at'] !== null && t['terminal_at'] !== undefined);
       const keys = tasks.filter((t) => t['idempotency_key']).map((t) => ({ tenant_id: t['tenant_id'], key: t['idempotency_key'], task_id: t['id'] }));
@@ -109,6 +115,7 @@ export async function migrateSqliteToPostgres(opts: { from: string; to: string; 
         await insertChunks(client, 'codeq_idempotency', ['tenant_id', 'key', 'task_id'], ['text', 'text', 'text'], keys);
         await insertChunks(client, 'codeq_topics', TOPIC_COLS, TOPIC_TYPES, topics);
         await insertChunks(client, 'codeq_schedules', SCHEDULE_COLUMN_NAMES, SCHEDULE_TYPES, schedules);
+        await insertChunks(client, 'codeq_webhook_outbox', OUTBOX_COLUMNS, OUTBOX_TYPES, outbox);
         const maxSeq = tasks.reduce((m, t) => Math.max(m, Number(t['seq'] ?? 0)), 0);
         await client.query(`SELECT setval('codeq_seq', $1, true)`, [Math.max(1, maxSeq)]);
         if (broken.error) throw broken.error;
@@ -119,8 +126,10 @@ export async function migrateSqliteToPostgres(opts: { from: string; to: string; 
       } finally {
         await client.end();
       }
-      const summary = { liveTasks: live.length, finishedTasks: finished.length, results: results.length, idempotencyKeys: keys.length, topics: topics.length, schedules: schedules.length };
-      log(`copied ${summary.liveTasks} live and ${summary.finishedTasks} finished tasks, ${summary.results} results, ${summary.idempotencyKeys} idempotency keys, ${summary.topics} topics and ${summary.schedules} schedules`);
+      const summary = { liveTasks: live.length, finishedTasks: finished.length, results: results.length, idempotencyKeys: keys.length, topics: topics.length, schedules: schedules.length, webhookDeliveries: outbox.length };
+      log(
+        `copied ${summary.liveTasks} live and ${summary.finishedTasks} finished tasks, ${summary.results} results, ${summary.idempotencyKeys} idempotency keys, ${summary.topics} topics, ${summary.schedules} schedules and ${summary.webhookDeliveries} pending webhook deliveries`,
+      );
       return summary;
     } finally {
       src.close();

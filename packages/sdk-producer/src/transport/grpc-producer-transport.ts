@@ -3,33 +3,13 @@
  * go over one long-lived stream, correlated with their acks by `seq`; reads (`getTask`,
  * `getResult`) and admin calls go to an HTTP transport when one is configured.
  */
-import type * as grpc from '@grpc/grpc-js';
 import { CodeqError, producerpb } from '@codeq/proto';
 import { abortReason, toCodeqError } from './errors.js';
-import {
-  GrpcSession,
-  grpcTransportSettings,
-  MAX_STREAM_MESSAGE_BYTES,
-  decodeAckError,
-  decodeServerError,
-  withSignal,
-  type GrpcConnectionOptions,
-} from './grpc.js';
+import { grpcTransportSettings, MAX_STREAM_MESSAGE_BYTES, decodeAckError, type GrpcConnectionOptions } from './grpc.js';
 import { log, type Logger } from './logger.js';
-import type {
-  LogsQuery,
-  BatchCreateOutcome,
-  CallOptions,
-  ClaimInput,
-  CleanupInput,
-  CreateTaskInput,
-  HeartbeatInput,
-  NackInput,
-  NackOutcome,
-  ResultInput,
-  Transport,
-} from './transport.js';
-import { parsePayload, type CleanupOutcome, type QueueStats, type ResultRecord, type Task, type TaskLogLine, type TaskResult } from './types.js';
+import { StreamConnection, type StreamConn } from './stream-connection.js';
+import type { LogsQuery, BatchCreateOutcome, CallOptions, CleanupInput, CreateTaskInput, ProducerTransport, Transport } from './transport.js';
+import { parsePayload, taskFromWire, type CleanupOutcome, type QueueStats, type Task, type TaskLogLine, type TaskResult } from './types.js';
 
 /** Options of {@link GrpcProducerTransport}. */
 export interface GrpcProducerTransportOptions extends GrpcConnectionOptions {
@@ -47,16 +27,57 @@ export interface ProducerSessionInfo {
   readonly subject: string;
 }
 
-interface Conn {
-  session: GrpcSession<producerpb.ProducerEvent, producerpb.ServerEvent>;
-  epoch: number;
-  info: ProducerSessionInfo;
+type Conn = StreamConn<producerpb.ProducerEvent, producerpb.ServerEvent, ProducerSessionInfo>;
+
+/** One create waiting for its ack: an item of a {@link CreateCall} (no closures per item). */
+interface PendingCreate {
+  readonly call: CreateCall;
+  readonly index: number;
+  readonly input: CreateTaskInput;
+  readonly text: string;
 }
 
-interface PendingCreate {
-  epoch: number;
-  onAck(ack: producerpb.CreateAck): void;
-  onFail(err: CodeqError): void;
+/** One `create()` call: its items' outcomes, settled once every ack arrived (or on a failure). */
+class CreateCall {
+  readonly results: BatchCreateOutcome[];
+  readonly seqs: string[] = [];
+  left: number;
+  done = false;
+  timer: NodeJS.Timeout | undefined;
+  onAbort: (() => void) | undefined;
+
+  constructor(
+    readonly conn: Conn,
+    readonly now: number,
+    size: number,
+    private readonly signal: AbortSignal | undefined,
+    private readonly pending: Map<string, PendingCreate>,
+    private readonly resolve: (r: BatchCreateOutcome[]) => void,
+    private readonly reject: (e: Error) => void,
+  ) {
+    this.results = new Array<BatchCreateOutcome>(size);
+    this.left = size;
+  }
+
+  get epoch(): number {
+    return this.conn.epoch;
+  }
+
+  /** Item `i` has its outcome; the call resolves with the last one. */
+  settle(i: number, outcome: BatchCreateOutcome): void {
+    this.results[i] = outcome;
+    if (--this.left === 0) this.finish();
+  }
+
+  finish(err?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    for (const s of this.seqs) this.pending.delete(s);
+    if (err) this.reject(err);
+    else this.resolve(this.results);
+  }
 }
 
 interface Queued {
@@ -89,31 +110,7 @@ function toProto(input: CreateTaskInput, seq: string, payload: Buffer): producer
  * `GET /tasks/:id` reports right after the create.
  */
 export function taskFromStored(t: producerpb.StoredTask): Task {
-  const payload = t.payload.toString('utf8');
-  const data = parsePayload(payload);
-  const task: { -readonly [K in keyof Task]: Task[K] } = {
-    id: t.id,
-    command: t.command,
-    payload,
-    data,
-    payloadJson: data,
-    priority: t.priority,
-    status: (t.status || 'PENDING') as Task['status'],
-    attempts: t.attempts,
-    maxAttempts: t.maxAttempts,
-    createdAt: t.createdAt,
-    updatedAt: t.updatedAt,
-  };
-  if (t.lastKnownLocation) task.lastKnownLocation = t.lastKnownLocation;
-  if (t.webhook) task.webhook = t.webhook;
-  if (t.workerId) task.workerId = t.workerId;
-  if (t.leaseUntil) task.leaseUntil = t.leaseUntil;
-  if (t.leaseId) task.leaseId = t.leaseId;
-  if (t.error) task.error = t.error;
-  if (t.resultKey) task.resultKey = t.resultKey;
-  if (t.tenantId) task.tenantId = t.tenantId;
-  if (t.cancelRequested) task.cancelRequested = true;
-  return task;
+  return taskFromWire(t, t.createdAt, t.updatedAt, { status: 'PENDING' });
 }
 
 /**
@@ -153,45 +150,44 @@ export function taskFromAck(id: string, input: CreateTaskInput, payloadText: str
  * A create whose stream broke before its ack rejects with `UNAVAILABLE` (`details.network`):
  * the SDK retries it with the same idempotency key, so a create the server had committed is
  * answered with the existing task instead of a duplicate. The transport itself never retries.
+ *
+ * It is a {@link ProducerTransport}: the worker's calls (claims, results) are the worker
+ * stream's (`GrpcWorkerTransport` in `@codeq/sdk-worker`), not forwarded anywhere.
  */
-export class GrpcProducerTransport implements Transport {
+export class GrpcProducerTransport implements ProducerTransport {
   readonly target: string;
-  private readonly address: string;
-  private readonly token: string;
-  private readonly credentials: grpc.ChannelCredentials;
-  private readonly channelOptions: grpc.ChannelOptions;
   private readonly timeoutMs: number;
   private readonly maxBatch: number;
   private readonly logger: Logger | undefined;
   private readonly http: Transport | undefined;
   private readonly ownsHttp: boolean;
-  private client: producerpb.ProducerStreamClient | undefined;
-  private conn: Conn | null = null;
-  private connecting: Promise<Conn> | null = null;
-  private epoch = 0;
+  private readonly stream: StreamConnection<producerpb.ProducerEvent, producerpb.ServerEvent, ProducerSessionInfo>;
   private seq = 0;
   private readonly pending = new Map<string, PendingCreate>();
   private queue: Queued[] = [];
   private flushScheduled = false;
-  private closed = false;
 
   constructor(opts: GrpcProducerTransportOptions) {
     const s = grpcTransportSettings(opts);
-    this.address = s.address;
     this.target = s.target;
-    this.token = s.token;
-    this.credentials = s.credentials;
-    this.channelOptions = s.channelOptions;
     this.timeoutMs = s.timeoutMs;
     this.maxBatch = Math.max(1, Math.floor(opts.maxBatch ?? 500));
     this.logger = s.logger;
     this.ownsHttp = s.ownsHttp;
     this.http = s.http;
+    this.stream = new StreamConnection<producerpb.ProducerEvent, producerpb.ServerEvent, ProducerSessionInfo>(s, {
+      kind: 'producer',
+      newClient: (address, credentials, options) => new producerpb.ProducerStreamClient(address, credentials, options),
+      hello: { event: { $case: 'hello', hello: { token: s.token } } },
+      info: (ack) => ({ tenantId: ack.tenantId, subject: ack.subject }),
+      onEvent: (epoch, ev) => this.onEvent(epoch, ev),
+      onClose: (epoch, err) => this.onClose(epoch, err),
+    });
   }
 
   /** Tenant and subject of the open session (undefined before the first connect). */
   get session(): ProducerSessionInfo | undefined {
-    return this.conn?.info;
+    return this.stream.conn?.info;
   }
 
   /** Opens the stream now (it is otherwise opened by the first create); rejects like a create would. */
@@ -200,52 +196,7 @@ export class GrpcProducerTransport implements Transport {
   }
 
   private open(signal?: AbortSignal): Promise<Conn> {
-    if (this.closed) return Promise.reject(new CodeqError('UNAVAILABLE', 'transport is closed', { closed: true }));
-    if (this.conn) return Promise.resolve(this.conn);
-    if (!this.connecting) {
-      const epoch = ++this.epoch;
-      this.client ??= new producerpb.ProducerStreamClient(this.address, this.credentials, this.channelOptions);
-      const call = this.client.stream();
-      this.connecting = GrpcSession.open(
-        call,
-        {
-          hello: { event: { $case: 'hello', hello: { token: this.token } } },
-          readHello: (ev) => {
-            const e = ev.event;
-            if (e?.$case === 'helloAck') return { tenantId: e.helloAck.tenantId, subject: e.helloAck.subject };
-            if (e?.$case === 'error') return decodeServerError(e.error.code, `server rejected hello: ${e.error.message}`);
-            return undefined;
-          },
-        },
-        { target: this.target, timeoutMs: this.timeoutMs },
-        { onEvent: (ev) => this.onEvent(epoch, ev), onClose: (err) => this.onClose(epoch, err) },
-      ).then(
-        ({ session, ack }) => {
-          this.connecting = null;
-          if (session.ended || this.closed) {
-            session.cancel();
-            throw new CodeqError('UNAVAILABLE', `the producer stream to ${this.target} closed right after Hello`, { network: true });
-          }
-          this.conn = { session, epoch, info: ack };
-          log(this.logger, 'debug', 'codeq: producer stream open', { target: this.target, tenantId: ack.tenantId });
-          return this.conn;
-        },
-        (e: unknown) => {
-          this.connecting = null;
-          const err = toCodeqError(e, this.target);
-          // A fresh channel connects at once on the next attempt; grpc-js would otherwise fail
-          // calls until its own reconnect backoff expires, on top of the caller's backoff.
-          if (err.details['network'] === true) this.resetChannel();
-          throw err;
-        },
-      );
-    }
-    return withSignal(this.connecting, signal);
-  }
-
-  private resetChannel(): void {
-    this.client?.close();
-    this.client = undefined;
+    return this.stream.open(signal);
   }
 
   private onEvent(epoch: number, ev: producerpb.ServerEvent): void {
@@ -270,31 +221,17 @@ export class GrpcProducerTransport implements Transport {
     const p = this.pending.get(a.seq);
     if (!p) return log(this.logger, 'debug', 'codeq: ack for unknown seq', { seq: a.seq });
     this.pending.delete(a.seq);
-    p.onAck(a);
+    const call = p.call;
+    call.settle(p.index, a.ok ? { task: a.task ? taskFromStored(a.task) : taskFromAck(a.taskId, p.input, p.text, call.conn.info, call.now) } : { error: decodeAckError(a.errorMessage, a.errorCode) });
   }
 
-  private onClose(epoch: number, err: CodeqError | undefined): void {
-    if (this.conn?.epoch === epoch) this.conn = null;
-    const why = err ?? new CodeqError('UNAVAILABLE', `the server at ${this.target} closed the producer stream`, { network: true });
-    log(this.logger, this.closed ? 'debug' : 'info', 'codeq: producer stream closed', { target: this.target, code: why.code, error: why.message });
-    if (!this.closed && !this.connecting && why.details['network'] === true) this.resetChannel();
+  /** Session `epoch` ended: its creates without an ack fail (the SDK retries them with their idempotency keys). */
+  private onClose(epoch: number, why: CodeqError): void {
     for (const [seq, p] of this.pending) {
-      if (p.epoch !== epoch) continue;
+      if (p.call.epoch !== epoch) continue;
       this.pending.delete(seq);
-      p.onFail(why);
+      p.call.finish(why);
     }
-  }
-
-  /**
-   * After an ack timeout: drops the session if the server sent nothing at all for `silentMs`
-   * (a dead connection nobody told us about), so the retry opens a fresh one. A slow but live
-   * server keeps its session.
-   */
-  private recycle(conn: Conn, reason: string, silentMs: number): void {
-    if (this.conn !== conn || Date.now() - conn.session.lastEventAt < silentMs) return;
-    log(this.logger, 'warn', 'codeq: producer stream unresponsive, reopening', { target: this.target, reason });
-    this.conn = null;
-    conn.session.cancel();
   }
 
   private enqueue(q: Queued): void {
@@ -307,7 +244,7 @@ export class GrpcProducerTransport implements Transport {
   /** Sends what this tick queued: one CreateTask, or CreateTaskBatches of at most maxBatch / ~4 MiB. */
   private flush(): void {
     this.flushScheduled = false;
-    const conn = this.conn;
+    const conn = this.stream.conn;
     const items = this.queue.filter((q) => conn && q.epoch === conn.epoch); // others were failed by onClose
     this.queue = [];
     if (!conn || !items.length) return;
@@ -337,51 +274,33 @@ export class GrpcProducerTransport implements Transport {
     });
     if (!prepared.length) return [];
     const conn = await this.open(opts.signal);
-    if (this.conn !== conn) throw new CodeqError('UNAVAILABLE', `the producer stream to ${this.target} closed`, { network: true, target: this.target });
+    if (this.stream.conn !== conn) throw new CodeqError('UNAVAILABLE', `the producer stream to ${this.target} closed`, { network: true, target: this.target });
     const signal = opts.signal;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     return new Promise<BatchCreateOutcome[]>((resolve, reject) => {
-      const results = new Array<BatchCreateOutcome>(prepared.length);
-      const seqs: string[] = [];
-      let left = prepared.length;
-      let done = false;
-      const finish = (err?: Error): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        for (const s of seqs) this.pending.delete(s);
-        if (err) reject(err);
-        else resolve(results);
-      };
-      const onAbort = (): void => finish(abortReason(signal!));
-      const timer = setTimeout(() => {
-        finish(new CodeqError('UNAVAILABLE', `no answer from ${this.target} within ${timeoutMs} ms`, { timeout: true, target: this.target }));
-        this.recycle(conn, 'create ack timeout', timeoutMs);
+      const call = new CreateCall(conn, Date.now(), prepared.length, signal, this.pending, resolve, reject);
+      call.timer = setTimeout(() => {
+        call.finish(new CodeqError('UNAVAILABLE', `no answer from ${this.target} within ${timeoutMs} ms`, { timeout: true, target: this.target }));
+        this.stream.recycle(conn, 'create ack timeout', timeoutMs);
       }, timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const now = Date.now();
-      prepared.forEach(({ input, text, payload }, i) => {
+      if (signal) {
+        call.onAbort = () => call.finish(abortReason(signal));
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+      for (let i = 0; i < prepared.length; i++) {
+        const { input, text, payload } = prepared[i]!;
         const seq = String(++this.seq);
         let create: producerpb.CreateTask;
         try {
           create = toProto(input, seq, payload);
         } catch (e) {
-          results[i] = { error: toCodeqError(e, this.target) };
-          if (--left === 0) finish();
-          return;
+          call.settle(i, { error: toCodeqError(e, this.target) });
+          continue;
         }
-        seqs.push(seq);
-        this.pending.set(seq, {
-          epoch: conn.epoch,
-          onAck: (a) => {
-            results[i] = a.ok ? { task: a.task ? taskFromStored(a.task) : taskFromAck(a.taskId, input, text, conn.info, now) } : { error: decodeAckError(a.errorMessage, a.errorCode) };
-            if (--left === 0) finish();
-          },
-          onFail: (e) => finish(e),
-        });
+        call.seqs.push(seq);
+        this.pending.set(seq, { call, index: i, input, text });
         this.enqueue({ epoch: conn.epoch, create, bytes: payload.length + input.command.length + (input.idempotencyKey?.length ?? 0) + 64 });
-      });
+      }
     });
   }
 
@@ -417,21 +336,6 @@ export class GrpcProducerTransport implements Transport {
   async getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult> {
     return this.needHttp('getResult').getResult(id, waitSeconds, opts);
   }
-  async claim(input: ClaimInput, opts?: CallOptions): Promise<Task | null> {
-    return this.needHttp('claim').claim(input, opts);
-  }
-  async heartbeat(id: string, input: HeartbeatInput, opts?: CallOptions): Promise<{ readonly leaseUntil?: string }> {
-    return this.needHttp('heartbeat').heartbeat(id, input, opts);
-  }
-  async nack(id: string, input: NackInput, opts?: CallOptions): Promise<NackOutcome> {
-    return this.needHttp('nack').nack(id, input, opts);
-  }
-  async abandon(id: string, input?: { leaseId?: string }, opts?: CallOptions): Promise<{ readonly status: string }> {
-    return this.needHttp('abandon').abandon(id, input, opts);
-  }
-  async submitResult(id: string, input: ResultInput, opts?: CallOptions): Promise<ResultRecord> {
-    return this.needHttp('submitResult').submitResult(id, input, opts);
-  }
   async listQueues(opts?: CallOptions): Promise<Record<string, number>> {
     return this.needHttp('listQueues').listQueues(opts);
   }
@@ -447,17 +351,8 @@ export class GrpcProducerTransport implements Transport {
    * (at most `timeoutMs`), then releases the channel. Later calls reject with `UNAVAILABLE`.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.connecting?.catch(() => undefined);
-    const conn = this.conn;
-    if (conn) {
-      this.flush();
-      conn.session.end();
-      await conn.session.whenEnded(Math.min(this.timeoutMs, 5000));
-      conn.session.cancel();
-    }
-    this.client?.close();
+    if (this.stream.closed) return;
+    await this.stream.close(() => this.flush());
     if (this.ownsHttp) await this.http?.close();
   }
 }

@@ -9,7 +9,7 @@ import { CodeqError, ERRORS, GrpcStatus, isErrorCode, type ErrorCode } from '@co
 import { abortReason } from './errors.js';
 import { HttpTransport } from './http-transport.js';
 import type { Logger } from './logger.js';
-import type { Transport } from './transport.js';
+import type { ProducerTransport, WorkerTransport } from './transport.js';
 
 /** Connection settings of a gRPC stream transport. */
 export interface GrpcConnectionOptions {
@@ -37,8 +37,8 @@ export const DEFAULT_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object.fre
   'grpc.max_reconnect_backoff_ms': 2000,
 });
 
-/** The settings both stream transports derive from their options (with the HTTP transport for reads). */
-export interface GrpcTransportSettings {
+/** The settings both stream transports derive from their options (with the HTTP transport for the calls the stream lacks). */
+export interface GrpcTransportSettings<H = ProducerTransport | WorkerTransport> {
   address: string;
   target: string;
   token: string;
@@ -46,13 +46,13 @@ export interface GrpcTransportSettings {
   channelOptions: grpc.ChannelOptions;
   timeoutMs: number;
   logger: Logger | undefined;
-  /** Reads (get, results, stats) go over HTTP: the given transport, or one built from `baseUrl`. */
-  http: Transport | undefined;
+  /** Calls the stream does not carry go over HTTP: the given transport, or one built from `baseUrl`. */
+  http: H | HttpTransport | undefined;
   /** True when `http` was built here (closed with the stream transport). */
   ownsHttp: boolean;
 }
 
-export function grpcTransportSettings(opts: GrpcConnectionOptions & { baseUrl?: string; http?: Transport }): GrpcTransportSettings {
+export function grpcTransportSettings<H extends ProducerTransport | WorkerTransport>(opts: GrpcConnectionOptions & { baseUrl?: string; http?: H }): GrpcTransportSettings<H> {
   if (!opts.token) throw new CodeqError('VALIDATION_FAILED', 'token is required');
   const address = normalizeGrpcAddress(opts.address);
   const ownsHttp = !opts.http && opts.baseUrl !== undefined;

@@ -113,23 +113,36 @@ export interface CleanupInput {
   limit?: number;
 }
 
-/**
- * The operations of codeQ's API, independent of the wire. `HttpTransport` implements them over
- * the REST API; a gRPC transport (producer/worker streams) can implement the same interface, and
- * the SDKs' retry, idempotency and lease logic works unchanged on top of it.
- *
- * Every method rejects with a `CodeqError` (our error catalogue code, upstream's message and
- * `details.httpStatus` or equivalent), or with an `AbortError` when `opts.signal` aborted.
- * Transport failures are `UNAVAILABLE` with `details.network === true`.
- */
-export interface Transport {
+/** What every transport has. */
+interface TransportBase {
   /** Where the transport connects, for messages (e.g. `http://localhost:8080`). */
   readonly target: string;
+  /** Frees connections; later calls fail. */
+  close(): Promise<void>;
+}
+
+/**
+ * The producer's side of codeQ's API: creates, reads and admin calls. `GrpcProducerTransport`
+ * (the producer stream, with HTTP for reads) and `HttpTransport` implement it.
+ */
+export interface ProducerTransport extends TransportBase {
   createTask(input: CreateTaskInput, opts?: CallOptions): Promise<Task>;
   createTasks(inputs: readonly CreateTaskInput[], opts?: CallOptions): Promise<BatchCreateOutcome[]>;
   getTask(id: string, opts?: CallOptions): Promise<Task>;
   /** Rejects with `RESULT_NOT_FOUND` when there is no result (after `waitSeconds`). */
   getResult(id: string, waitSeconds?: number, opts?: CallOptions): Promise<TaskResult>;
+  /** The task's stored log lines, oldest first. */
+  getLogs?(id: string, query?: LogsQuery, opts?: CallOptions): Promise<TaskLogLine[]>;
+  listQueues(opts?: CallOptions): Promise<Record<string, number>>;
+  queueStats(command: string, opts?: CallOptions): Promise<QueueStats>;
+  cleanup(input?: CleanupInput, opts?: CallOptions): Promise<CleanupOutcome>;
+}
+
+/**
+ * The worker's side of codeQ's API: claims and everything a lease holder sends.
+ * `GrpcWorkerTransport` (the worker stream, `@codeq/sdk-worker`) and `HttpTransport` implement it.
+ */
+export interface WorkerTransport extends TransportBase {
   /** Resolves `null` when nothing was claimable within `waitSeconds`. */
   claim(input: ClaimInput, opts?: CallOptions): Promise<Task | null>;
   heartbeat(id: string, input: HeartbeatInput, opts?: CallOptions): Promise<{ readonly leaseUntil?: string }>;
@@ -140,11 +153,16 @@ export interface Transport {
   reportProgress?(id: string, input: ProgressInput, opts?: CallOptions): Promise<void>;
   /** Append lines to the task's log (lease holder only). */
   appendLogs?(id: string, input: AppendLogsInput, opts?: CallOptions): Promise<void>;
-  /** The task's stored log lines, oldest first. */
-  getLogs?(id: string, query?: LogsQuery, opts?: CallOptions): Promise<TaskLogLine[]>;
-  listQueues(opts?: CallOptions): Promise<Record<string, number>>;
-  queueStats(command: string, opts?: CallOptions): Promise<QueueStats>;
-  cleanup(input?: CleanupInput, opts?: CallOptions): Promise<CleanupOutcome>;
-  /** Frees connections; later calls fail. */
-  close(): Promise<void>;
 }
+
+/**
+ * All of codeQ's API, independent of the wire: both roles. `HttpTransport` implements it over
+ * the REST API; each gRPC stream transport implements its own role only (no transport forwards
+ * the other role's calls), and the SDKs' retry, idempotency and lease logic works unchanged on
+ * top of either.
+ *
+ * Every method rejects with a `CodeqError` (our error catalogue code, upstream's message and
+ * `details.httpStatus` or equivalent), or with an `AbortError` when `opts.signal` aborted.
+ * Transport failures are `UNAVAILABLE` with `details.network === true`.
+ */
+export interface Transport extends ProducerTransport, WorkerTransport {}

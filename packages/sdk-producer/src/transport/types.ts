@@ -151,6 +151,67 @@ export function parseTask<P = unknown>(raw: unknown): Task<P> {
   return out as unknown as Task<P>;
 }
 
+/**
+ * The fields of a task as the gRPC streams carry it (the worker stream's `Task`, the producer
+ * stream's `StoredTask`): empty strings and zeros mean "not set".
+ */
+export interface WireTask {
+  readonly id: string;
+  readonly command: string;
+  readonly payload: Buffer;
+  readonly priority: number;
+  readonly status: string;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly webhook: string;
+  readonly workerId: string;
+  readonly leaseUntil: string;
+  readonly leaseId: string;
+  readonly tenantId: string;
+  readonly lastKnownLocation?: string;
+  readonly error?: string;
+  readonly resultKey?: string;
+  readonly cancelRequested?: boolean;
+  readonly traceParent?: string;
+  readonly traceState?: string;
+}
+
+/**
+ * A stream's task as the SDK's {@link Task} (the shape `GET /tasks/:id` answers): `status` and
+ * `lastKnownLocation` default to the given ones, optional fields are set only when not empty.
+ * One fixed-shape literal: this runs once per pushed or created task.
+ */
+export function taskFromWire(t: WireTask, createdAt: string, updatedAt: string, defaults: { status: TaskStatus; lastKnownLocation?: string }): Task {
+  const payload = t.payload.toString('utf8');
+  const data = parsePayload(payload);
+  const task: { -readonly [K in keyof Task]: Task[K] } = {
+    id: t.id,
+    command: t.command,
+    payload,
+    data,
+    payloadJson: data,
+    priority: t.priority,
+    status: (t.status || defaults.status) as TaskStatus,
+    attempts: t.attempts,
+    maxAttempts: t.maxAttempts,
+    createdAt,
+    updatedAt,
+  };
+  const location = t.lastKnownLocation || defaults.lastKnownLocation;
+  if (location) task.lastKnownLocation = location;
+  if (t.webhook) task.webhook = t.webhook;
+  if (t.workerId) task.workerId = t.workerId;
+  if (t.leaseUntil) task.leaseUntil = t.leaseUntil;
+  if (t.leaseId) task.leaseId = t.leaseId;
+  if (t.error) task.error = t.error;
+  if (t.resultKey) task.resultKey = t.resultKey;
+  if (t.tenantId) task.tenantId = t.tenantId;
+  if (t.cancelRequested) task.cancelRequested = true;
+  if (t.traceParent) task.traceParent = t.traceParent;
+  if (t.traceState) task.traceState = t.traceState;
+  return task;
+}
+
 /** Builds a typed ResultRecord from the server's JSON. */
 export function parseResult<R = Record<string, unknown>>(raw: unknown): ResultRecord<R> {
   if (!isObject(raw) || typeof raw['taskId'] !== 'string') throw bad('not a result record');

@@ -12,11 +12,12 @@ import { backoffSeconds, nackDelaySeconds } from '../../domain/backoff.js';
 import { assertCanReport } from '../../domain/rules.js';
 import { MAX_LOG_LINES, type LogLineInput } from '../../domain/task-notes.js';
 import { abandon, assertCanNack, cancelForHolder, deadLetterResult, finishCancelled, heartbeat, leaseTask, retryOrDeadLetter, type Actor } from '../../domain/rules.js';
+import { resultWebhook } from '../../domain/webhook-outbox.js';
 import type { Abandon, Claim, Heartbeat, Nack } from '../../domain/commands.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TaskEvents } from '../tasks/task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
-import { elapsedMs, recordTaskSpan, stopwatch } from '../../common/tracing.js';
+import { elapsedMs, recordTaskSpan, spansEnabled, stopwatch } from '../../common/tracing.js';
 
 export interface WorkerIdentity {
   tenantId: string;
@@ -88,9 +89,10 @@ export class LeasesService implements OnApplicationBootstrap {
       const tasks = cap.keys.length ? await this.store.claim(w.tenantId, cap.keys, cap.count, (t) => leaseTask(t, w.workerId, randomUUID(), input.leaseSeconds, now)) : [];
       if (tasks.length) {
         const commitMs = elapsedMs(sw);
+        const spans = spansEnabled();
         for (const t of tasks) {
-          this.metrics.claimed.inc({ command: t.command });
-          recordTaskSpan('claim', t, sw, commitMs, { 'codeq.worker_id': w.workerId, 'codeq.attempt': t.attempts, 'codeq.claim.batch_size': tasks.length });
+          this.metrics.countClaimed(t.command);
+          if (spans) recordTaskSpan('claim', t, sw, commitMs, { 'codeq.worker_id': w.workerId, 'codeq.attempt': t.attempts, 'codeq.claim.batch_size': tasks.length });
         }
         return tasks;
       }
@@ -176,7 +178,8 @@ export class LeasesService implements OnApplicationBootstrap {
       if (outcome.kind === 'dlq') {
         next.resultKey = 'codeq:results';
         dead = { task: next, error: outcome.error };
-        return { next, result: deadLetterResult(next, outcome.error, now), value: { status: 'dlq', delaySeconds: 0 } };
+        const result = deadLetterResult(next, outcome.error, now);
+        return { next, result, webhook: resultWebhook(next, result, now), value: { status: 'dlq', delaySeconds: 0 } };
       }
       return { next, value: { status: 'requeued', delaySeconds: outcome.delaySeconds } };
     });
@@ -213,7 +216,8 @@ export class LeasesService implements OnApplicationBootstrap {
           if (outcome.kind === 'dlq') {
             next.resultKey = 'codeq:results';
             dead = { task: next, error: outcome.error };
-            return { next, result: deadLetterResult(next, outcome.error, now), value: t.command };
+            const result = deadLetterResult(next, outcome.error, now);
+            return { next, result, webhook: resultWebhook(next, result, now), value: t.command };
           }
           return { next, value: t.command };
         });

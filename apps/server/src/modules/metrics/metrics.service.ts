@@ -2,6 +2,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TaskStore } from '../../domain/task-store.js';
+import { WEBHOOK_DROP_REASONS } from '../../domain/webhook-outbox.js';
 import { CONFIG, TASK_STORE } from '../../common/tokens.js';
 import type { Config } from '../../config/config.js';
 
@@ -17,11 +18,45 @@ export class MetricsService {
   readonly latency: Histogram<'command' | 'status'>;
   readonly leaseExpired: Counter<'command'>;
   readonly webhookDeliveries: Counter<'kind' | 'command' | 'outcome'>;
-  /** Result webhook deliveries lost without a final attempt (issue 12 item 9). */
+  /** Result webhook deliveries removed from the outbox without a 2xx, by reason (issue 12 item 9, ADR 0012). */
   readonly webhookDropped: Counter<'reason'>;
+  /** Rows of the result-webhook outbox at the dispatcher's last count (set by WebhooksService). */
+  readonly webhookOutboxRows: { setSource(f: () => number): void };
   readonly rateLimitHits: Counter<'scope' | 'operation'>;
   readonly cancelled: Counter<'command'>;
   readonly redriven: Counter<'command'>;
+
+  /**
+   * Per-task counts not yet handed to prom-client, by folded command label (and status). They are
+   * added on every read of the metrics (the counters' `collect`), so `/metrics` shows exactly the
+   * same values; the hot paths pay a Map increment instead of prom-client's label validation and
+   * hashing per task (issue 13). Bounded by the label cap.
+   */
+  private readonly pendingCreated = new Map<string, number>();
+  private readonly pendingClaimed = new Map<string, number>();
+  private readonly pendingCompleted = new Map<string, { command: string; status: string; n: number }>();
+
+  /** A task was durably enqueued (`codeq_task_created_total`). */
+  countCreated(command: string): void {
+    const label = this.commandLabel(command);
+    this.pendingCreated.set(label, (this.pendingCreated.get(label) ?? 0) + 1);
+  }
+
+  /** A task was handed out by a claim (`codeq_task_claimed_total`). */
+  countClaimed(command: string): void {
+    const label = this.commandLabel(command);
+    this.pendingClaimed.set(label, (this.pendingClaimed.get(label) ?? 0) + 1);
+  }
+
+  private flushCounts(metric: Counter<'command'>, pending: Map<string, number>): void {
+    for (const [command, n] of pending) metric.inc({ command }, n);
+    pending.clear();
+  }
+
+  private flushCompleted(): void {
+    for (const e of this.pendingCompleted.values()) this.completed.inc({ command: e.command, status: e.status }, e.n);
+    this.pendingCompleted.clear();
+  }
 
   /** Command label values in use (at most `metricsMaxCommands`). */
   private readonly commandLabels = new Set<string>();
@@ -41,9 +76,9 @@ export class MetricsService {
     this.maxCommands = config?.metricsMaxCommands ?? 200;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.created = new Counter({ name: 'codeq_task_created_total', help: 'Tasks durably enqueued (idempotent replays excluded).', labelNames: ['command'], registers });
-    this.claimed = new Counter({ name: 'codeq_task_claimed_total', help: 'Tasks handed out by claims.', labelNames: ['command'], registers });
-    this.completed = new Counter({ name: 'codeq_task_completed_total', help: 'Results stored or tasks dead-lettered.', labelNames: ['command', 'status'], registers });
+    this.created = new Counter({ name: 'codeq_task_created_total', help: 'Tasks durably enqueued (idempotent replays excluded).', labelNames: ['command'], registers, collect: () => this.flushCounts(this.created, this.pendingCreated) });
+    this.claimed = new Counter({ name: 'codeq_task_claimed_total', help: 'Tasks handed out by claims.', labelNames: ['command'], registers, collect: () => this.flushCounts(this.claimed, this.pendingClaimed) });
+    this.completed = new Counter({ name: 'codeq_task_completed_total', help: 'Results stored or tasks dead-lettered.', labelNames: ['command', 'status'], registers, collect: () => this.flushCompleted() });
     this.latency = new Histogram({
       name: 'codeq_task_processing_latency_seconds',
       help: 'Completion time minus creation time.',
@@ -53,8 +88,23 @@ export class MetricsService {
     });
     this.leaseExpired = new Counter({ name: 'codeq_lease_expired_total', help: 'Expired leases detected.', labelNames: ['command'], registers });
     this.webhookDeliveries = new Counter({ name: 'codeq_webhook_deliveries_total', help: 'Webhook delivery outcomes.', labelNames: ['kind', 'command', 'outcome'], registers });
-    this.webhookDropped = new Counter({ name: 'codeq_webhook_deliveries_dropped_total', help: 'Result webhook deliveries lost without a final attempt: queue_full (too many pending) or shutdown (pending when the server stopped; deliveries are not persisted).', labelNames: ['reason'], registers });
-    for (const r of ['queue_full', 'shutdown']) this.webhookDropped.inc({ reason: r }, 0);
+    this.webhookDropped = new Counter({
+      name: 'codeq_webhook_deliveries_dropped_total',
+      help: 'Result webhook deliveries removed from the outbox without a 2xx: max_attempts, max_age, refused (non-public address) or outbox_full (oldest rows beyond CODEQ_WEBHOOK_OUTBOX_MAX_ROWS).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const r of WEBHOOK_DROP_REASONS) this.webhookDropped.inc({ reason: r }, 0);
+    let outboxRows: () => number = () => 0;
+    this.webhookOutboxRows = { setSource: (f) => (outboxRows = f) };
+    new Gauge({
+      name: 'codeq_webhook_outbox_rows',
+      help: 'Pending result webhook deliveries in the outbox (all replicas), as last counted by this replica (every 5 s).',
+      registers,
+      collect() {
+        this.set(outboxRows());
+      },
+    });
     for (const m of [this.created, this.claimed, this.completed, this.leaseExpired, this.webhookDeliveries]) foldCommandLabel(m, (c) => this.commandLabel(c));
     foldCommandLabel(this.latency, (c) => this.commandLabel(c));
     this.rateLimitHits = new Counter({ name: 'codeq_rate_limit_hits_total', help: 'Requests refused by a rate limit.', labelNames: ['scope', 'operation'], registers });
@@ -118,8 +168,12 @@ export class MetricsService {
 
   /** A result was stored or a task dead-lettered. */
   observeCompletion(command: string, status: string, createdAtMs: number, now: number): void {
-    this.completed.inc({ command, status });
-    this.latency.observe({ command, status }, Math.max(0, (now - createdAtMs) / 1000));
+    const label = this.commandLabel(command);
+    const key = `${label}\u0000${status}`;
+    const e = this.pendingCompleted.get(key);
+    if (e) e.n++;
+    else this.pendingCompleted.set(key, { command: label, status, n: 1 });
+    this.latency.observe({ command: label, status }, Math.max(0, (now - createdAtMs) / 1000));
   }
 }
 
@@ -132,7 +186,10 @@ function foldCommandLabel(metric: Counter<string> | Histogram<string>, fold: (c:
     m[method] = (...args: unknown[]) => {
       const labels = args[0];
       if (labels && typeof labels === 'object' && typeof (labels as Record<string, unknown>)['command'] === 'string') {
-        args[0] = { ...labels, command: fold((labels as Record<string, string>)['command']!) };
+        const command = (labels as Record<string, string>)['command']!;
+        const folded = fold(command);
+        // Per task on the hot paths: copy the labels only when the command is folded to `other`.
+        if (folded !== command) args[0] = { ...labels, command: folded };
       }
       orig.apply(metric, args);
     };

@@ -9,7 +9,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import * as grpc from '@grpc/grpc-js';
-import { producerpb } from '@codeq/proto';
+import { producerpb, reusingSerializer } from '@codeq/proto';
 import { CLOCK, LOGGER, type Clock } from '../../common/tokens.js';
 import type { Logger } from '../../common/logger.js';
 import type { Principal } from '../../domain/claims.js';
@@ -58,7 +58,9 @@ export class ProducerStreamService extends StreamListener {
   }
 
   protected register(server: grpc.Server): void {
-    server.addService(producerpb.ProducerStreamService, { stream: (call: Call) => new ProducerSession(this, call).start() });
+    // Answers are encoded through one reused protobuf writer (byte-identical; packages/proto serialize.ts).
+    const def = { stream: { ...producerpb.ProducerStreamService.stream, responseSerialize: reusingSerializer(producerpb.ServerEvent) } };
+    server.addService(def, { stream: (call: Call) => new ProducerSession(this, call).start() });
   }
 
   /**

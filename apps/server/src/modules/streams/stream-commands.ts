@@ -23,13 +23,17 @@ import {
   type SubmitResult,
 } from '../../domain/commands.js';
 
-const str = (s: string): string | undefined => (s === '' ? undefined : s);
 const int = (n: number): number | undefined => (n === 0 ? undefined : n);
+
+/** UTF-8 text of decoded bytes, read in place (no copy of the message's buffer). */
+function utf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
 
 /** Payload bytes: JSON is normalised like HTTP payloads; other bytes are stored verbatim (S7). */
 function payloadOf(bytes: Uint8Array): PayloadField | undefined {
   if (!bytes.length) return undefined;
-  const text = Buffer.from(bytes).toString('utf8');
+  const text = utf8(bytes);
   try {
     return { json: JSON.parse(text) as unknown };
   } catch {
@@ -38,22 +42,29 @@ function payloadOf(bytes: Uint8Array): PayloadField | undefined {
 }
 
 export function createFromProto(c: producerpb.CreateTask, now: number): CreateTask {
+  // Runs once per created task: plain assignments (no closures, no spreads) on the hot path.
   const f: CreateFields = {};
   const command = c.command.trim();
   if (command) f.command = command;
   const payload = payloadOf(c.payload);
   if (payload) f.payload = payload;
-  const set = <K extends keyof CreateFields>(k: K, v: CreateFields[K] | undefined) => {
-    if (v !== undefined) f[k] = v;
-  };
-  set('priority', int(c.priority));
-  set('webhook', str(c.webhook));
-  set('maxAttempts', int(c.maxAttempts));
-  set('idempotencyKey', str(c.idempotencyKey));
-  set('delaySeconds', int(c.delaySeconds));
-  if (c.runAt) set('runAtMs', c.runAt.getTime());
+  if (c.priority !== 0) f.priority = c.priority;
+  if (c.webhook !== '') f.webhook = c.webhook;
+  if (c.maxAttempts !== 0) f.maxAttempts = c.maxAttempts;
+  if (c.idempotencyKey !== '') f.idempotencyKey = c.idempotencyKey;
+  if (c.delaySeconds !== 0) f.delaySeconds = c.delaySeconds;
+  if (c.runAt) f.runAtMs = c.runAt.getTime();
+  const cmd = validateCreate(f, now, 'grpc');
   // codeQ-TS: trace_parent/trace_state (10/11) are stored when well formed, ignored otherwise.
-  return { ...validateCreate(f, now, 'grpc'), ...traceOf(c) };
+  if (c.traceParent === '') {
+    cmd.traceParent = null;
+    cmd.traceState = null;
+  } else {
+    const t = traceOf(c);
+    cmd.traceParent = t.traceParent;
+    cmd.traceState = t.traceState;
+  }
+  return cmd;
 }
 
 export function claimFromProto(r: workerpb.Ready, defaultLeaseSeconds: number): Claim {
@@ -72,7 +83,7 @@ export function resultFromProto(r: workerpb.Result): SubmitResult {
   if (r.resultJson.length) {
     let v: unknown;
     try {
-      v = JSON.parse(Buffer.from(r.resultJson).toString('utf8'));
+      v = JSON.parse(utf8(r.resultJson));
     } catch {
       v = undefined;
     }

@@ -223,16 +223,22 @@ export abstract class StreamSession<In, Out> {
   protected run<T>(p: Promise<T>, weight: number, then?: (v: T) => void): void {
     this.inflight += weight;
     if (this.inflight > INFLIGHT_HIGH_WATER) this.pauseInput('inflight', true);
+    // One reaction per event (no extra `.catch` promise): a throwing `then` is caught here.
     p.then(
       (v) => {
         this.settle(weight);
-        then?.(v);
+        if (!then) return;
+        try {
+          then(v);
+        } catch (e) {
+          this.listener.log.error({ err: e instanceof Error ? e.message : String(e) }, `${this.listener.name}: sending an answer failed`);
+        }
       },
       (e: unknown) => {
         this.settle(weight);
         this.listener.log.error({ err: e instanceof Error ? e.message : String(e) }, `${this.listener.name}: event handler failed`);
       },
-    ).catch((e: unknown) => this.listener.log.error({ err: e instanceof Error ? e.message : String(e) }, `${this.listener.name}: sending an answer failed`));
+    );
   }
 
   private settle(weight: number): void {

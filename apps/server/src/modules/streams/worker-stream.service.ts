@@ -18,7 +18,7 @@
 import { setMaxListeners } from 'node:events';
 import { Inject, Injectable } from '@nestjs/common';
 import * as grpc from '@grpc/grpc-js';
-import { workerpb } from '@codeq/proto';
+import { reusingSerializer, workerpb } from '@codeq/proto';
 import { CodeqError } from '@codeq/proto/errors';
 import type { Config } from '../../config/config.js';
 import { CONFIG, LOGGER, TASK_STORE } from '../../common/tokens.js';
@@ -87,7 +87,9 @@ export class WorkerStreamService extends StreamListener {
   }
 
   protected register(server: grpc.Server): void {
-    server.addService(workerpb.WorkerStreamService, { stream: (call: Call) => new WorkerSession(this, call).start() });
+    // Answers are encoded through one reused protobuf writer (byte-identical; packages/proto serialize.ts).
+    const def = { stream: { ...workerpb.WorkerStreamService.stream, responseSerialize: reusingSerializer(workerpb.ServerEvent) } };
+    server.addService(def, { stream: (call: Call) => new WorkerSession(this, call).start() });
   }
 
   // --- event handlers shared by every session (the same services as HTTP) ----------------------

@@ -12,8 +12,9 @@ import type { TaskStore, QueueCounts } from '../../domain/task-store.js';
 import { commandKeyOf, type ArtifactRef, type ResultRecord, type TaskRecord } from '../../domain/task.js';
 import { bad, type CreateTask, type SubmitResult } from '../../domain/commands.js';
 import { assertCanComplete, cancelForHolder, complete, type Actor } from '../../domain/rules.js';
+import { resultWebhook } from '../../domain/webhook-outbox.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { elapsedMs, recordTaskSpan, stopwatch } from '../../common/tracing.js';
+import { elapsedMs, recordTaskSpan, spansEnabled, stopwatch } from '../../common/tracing.js';
 import { TaskEvents } from './task-events.js';
 import { TopicsService } from '../tenants/topics.service.js';
 import { tierPriority } from '../../domain/topic.js';
@@ -141,9 +142,9 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       throw e;
     }
     // The span hangs under the producer's submit span of this request (not of an idempotent replay's original).
-    recordTaskSpan('create', { ...out.task, traceParent: rec.traceParent, traceState: rec.traceState }, sw, elapsedMs(sw), { 'codeq.created': out.created });
+    if (spansEnabled()) recordTaskSpan('create', { ...out.task, traceParent: rec.traceParent, traceState: rec.traceState }, sw, elapsedMs(sw), { 'codeq.created': out.created });
     if (out.created) {
-      this.metrics.created.inc({ command: input.command });
+      this.metrics.countCreated(input.command);
       this.events.emitCreated(out.task);
       if (out.task.location === 'PENDING_LIST') this.events.emitCreatedReady(out.task);
     }
@@ -261,7 +262,7 @@ export class TasksService implements OnModuleInit, OnModuleDestroy {
       if (replay) return { value: replay };
       const { next, result } = complete(t!, actor, { status: input.status, result: input.result, error: input.error, artifacts }, now);
       finished = { task: next, result };
-      return { next, result, value: result };
+      return { next, result, webhook: resultWebhook(next, result, now), value: result };
     });
     const commitMs = elapsedMs(sw);
     if (cancelled) {

@@ -37,6 +37,9 @@ import type { LogLine, LogLineInput, ProgressRecord } from '../../domain/task-no
 import { nextCommand } from '../round-robin.js';
 import { PostgresSchedules1764610000000 } from './migrations/1764610000000-schedules.js';
 import { PostgresScheduleStore } from './postgres-schedule-store.js';
+import { PostgresWebhookOutbox1764620000000 } from './migrations/1764620000000-webhook-outbox.js';
+import { PG_OUTBOX_INSERT, PostgresWebhookOutbox, outboxInsertCte, outboxValues } from './postgres-webhook-outbox.js';
+import type { WebhookOutboxRow } from '../../domain/webhook-outbox.js';
 import type { ScheduleStore } from '../../domain/schedule.js';
 import { PostgresTraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { listBranches, listSql, type ListBranch } from '../list-sql.js';
@@ -222,7 +225,7 @@ export class PostgresTaskStore implements TaskStore {
         statement_timeout: STATEMENT_TIMEOUT_MS,
         query_timeout: STATEMENT_TIMEOUT_MS + 5000,
       },
-      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000, PostgresSchedules1764610000000, PostgresTraceContext1764630000000],
+      migrations: [PostgresSchema1764400000000, PostgresOperatorApi1764500000000, PostgresTaskNotes1764600000000, PostgresSchedules1764610000000, PostgresWebhookOutbox1764620000000, PostgresTraceContext1764630000000],
       migrationsTableName: 'codeq_migrations',
       synchronize: false,
       logging: false,
@@ -736,7 +739,7 @@ export class PostgresTaskStore implements TaskStore {
         if (!out.next) return out.value;
         throw new Error('a transition cannot create a task');
       }
-      if (await this.apply(current, out.next, out.result ?? null)) return out.value;
+      if (await this.apply(current, out.next, out.result ?? null, out.webhook)) return out.value;
       this.recent.delete(id);
       cached = false;
       if (attempt >= 20) throw new Error(`task ${id} is changing too fast to update`);
@@ -752,7 +755,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   /** Write `next` if the row is still the version that was read; false = lost a race (re-read). */
-  private async apply(prev: Fetched, next: TaskRecord, result: ResultRecord | null): Promise<boolean> {
+  private async apply(prev: Fetched, next: TaskRecord, result: ResultRecord | null, webhook?: WebhookOutboxRow): Promise<boolean> {
     const newSeq = next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET';
     if (prev.live && !isTerminal(next.status)) {
       const r = await this.pool.query({
@@ -776,7 +779,7 @@ export class PostgresTaskStore implements TaskStore {
       // Finishing: the row leaves the hot table, and the result (if any) is stored, in one statement.
       const base = COLS.length;
       const r = await this.pool.query({
-        name: result ? 'codeq_finish_result' : 'codeq_finish',
+        name: result ? (webhook ? 'codeq_finish_result_webhook' : 'codeq_finish_result') : webhook ? 'codeq_finish_webhook' : 'codeq_finish',
         text: `WITH gone AS (DELETE FROM codeq_tasks WHERE id = $1 AND version = $${base + 1} RETURNING id),
                f AS (INSERT INTO codeq_finished (${COL_LIST}) SELECT ${COLS.map((c, i) => `$${i + 1}::${SQL_TYPES[c]}`).join(', ')} WHERE EXISTS (SELECT 1 FROM gone) RETURNING id)
                ${result
@@ -785,9 +788,9 @@ export class PostgresTaskStore implements TaskStore {
                      ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error, artifacts = excluded.artifacts,
                        completed_at = excluded.completed_at, lease_id = excluded.lease_id, worker_id = excluded.worker_id RETURNING task_id),
                    n AS (SELECT pg_notify('codeq_result', task_id) FROM r)`
-                 : ', n AS (SELECT 1 WHERE false)'}
+                 : ', n AS (SELECT 1 WHERE false)'}${webhook ? outboxInsertCte(base + 2 + (result ? 9 : 0)) : ''}
                SELECT (SELECT count(*) FROM f) AS changed, (SELECT count(*) FROM n) AS notified`,
-        values: [...taskValues(next), prev.version, ...(result ? resultValues(result) : [])],
+        values: [...taskValues(next), prev.version, ...(result ? resultValues(result) : []), ...(webhook ? outboxValues(webhook) : [])],
       });
       return Number((r.rows[0] as Row)['changed']) === 1;
     }
@@ -814,6 +817,7 @@ export class PostgresTaskStore implements TaskStore {
         );
         await client.query(`SELECT pg_notify('codeq_result', $1)`, [next.id]);
       }
+      if (webhook) await client.query(PG_OUTBOX_INSERT, outboxValues(webhook));
       if (next.location === 'PENDING_LIST') await client.query(`SELECT pg_notify('codeq_work', $1)`, [`${next.tenantId}:1:${next.commandKey}`]);
       await client.query('COMMIT');
       return true;
@@ -1166,6 +1170,11 @@ export class PostgresTaskStore implements TaskStore {
   /** Schedules (issue 17 item 4): their own table, guarded statements on the pool. */
   schedules(): ScheduleStore {
     return new PostgresScheduleStore(this.pool);
+  }
+
+  /** The result-webhook outbox shared by the replicas (ADR 0012). */
+  webhookOutbox(): PostgresWebhookOutbox {
+    return new PostgresWebhookOutbox(this.pool);
   }
 
   topics(): TopicStore {

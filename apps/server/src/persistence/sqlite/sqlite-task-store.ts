@@ -46,6 +46,8 @@ import { TaskNotes1764600000000 } from './migrations/1764600000000-task-notes.js
 import type { LogLine, LogLineInput, ProgressRecord } from '../../domain/task-notes.js';
 import { Schedules1764610000000 } from './migrations/1764610000000-schedules.js';
 import { SqliteScheduleStore } from './sqlite-schedule-store.js';
+import { WebhookOutbox1764620000000 } from './migrations/1764620000000-webhook-outbox.js';
+import { OutboxBatch, SQLITE_OUTBOX_INSERT, SqliteWebhookOutbox } from './sqlite-webhook-outbox.js';
 import type { ScheduleStore } from '../../domain/schedule.js';
 import type { Topic, TopicStore } from '../../domain/topic.js';
 import { CodeqError } from '@codeq/proto/errors';
@@ -191,6 +193,8 @@ export class SqliteTaskStore implements TaskStore {
   private dirtyResults = new Map<string, ResultRecord | null>();
   /** Task notes written since the last commit (only until committed: never indexed in memory). */
   private dirtyNotes: NotesBatch = emptyNotes();
+  /** Result-webhook deliveries to insert with the next group commit (ADR 0012). */
+  private readonly outboxBatch = new OutboxBatch();
   /** Per tenant, the command the last claimed task came from (round-robin across commands). */
   private readonly lastServed = new Map<string, string>();
   private batch: Deferred | null = null;
@@ -226,7 +230,7 @@ export class SqliteTaskStore implements TaskStore {
       type: 'better-sqlite3',
       database: file,
       entities: [TaskEntity, ResultEntity, MetaEntity, TopicEntity, PausedCommandEntity],
-      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000, TraceContext1764630000000],
+      migrations: [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000, WebhookOutbox1764620000000, TraceContext1764630000000],
       migrationsTableName: 'migrations',
       synchronize: false,
       logging: false,
@@ -279,7 +283,7 @@ export class SqliteTaskStore implements TaskStore {
 
   private startWriter(file: string): Promise<void> {
     const worker = new Worker(new URL('./writer-thread.cjs', import.meta.url), {
-      workerData: { file, fsyncOnCommit: this.opts.fsyncOnCommit, taskColumns: TASK_COLUMNS, mutableColumns: MUTABLE_COLUMNS },
+      workerData: { file, fsyncOnCommit: this.opts.fsyncOnCommit, taskColumns: TASK_COLUMNS, mutableColumns: MUTABLE_COLUMNS, outboxInsert: SQLITE_OUTBOX_INSERT },
     });
     this.writer = worker;
     return new Promise<void>((resolve, reject) => {
@@ -371,6 +375,7 @@ export class SqliteTaskStore implements TaskStore {
     this.dirty = new Map();
     this.dirtyResults = new Map();
     this.dirtyNotes = emptyNotes();
+    this.outboxBatch.take();
     this.afterCommit = [];
     this.topicCache = null;
     this.lastCommit = Promise.resolve();
@@ -530,6 +535,7 @@ export class SqliteTaskStore implements TaskStore {
     const results = this.dirtyResults;
     const after = this.afterCommit;
     const notes = this.dirtyNotes;
+    const outbox = this.outboxBatch.take();
     this.dirty = new Map();
     this.dirtyResults = new Map();
     this.dirtyNotes = emptyNotes();
@@ -540,7 +546,7 @@ export class SqliteTaskStore implements TaskStore {
     }
     const msg = {
       type: 'batch', id: ++this.batchId, inserts: [] as unknown[][], updates: [] as unknown[][], deletes: [] as string[], results: [] as unknown[][], resultDeletes: [] as string[],
-      progress: notes.progress, progressDeletes: notes.progressDeletes, logs: notes.logs,
+      progress: notes.progress, progressDeletes: notes.progressDeletes, logs: notes.logs, outbox,
     };
     for (const [id, d] of tasks) {
       if (!d.rec) msg.deletes.push(id);
@@ -962,6 +968,7 @@ export class SqliteTaskStore implements TaskStore {
         this.dirtyResults.set(r.taskId, r);
         this.afterCommit.push(() => this.notifyResult(r.taskId));
       }
+      if (out.webhook) this.outboxBatch.add(out.webhook);
       await this.commit();
     } else {
       await this.settled();
@@ -1181,6 +1188,12 @@ export class SqliteTaskStore implements TaskStore {
   schedules(): ScheduleStore {
     return new SqliteScheduleStore(this.db);
   }
+
+  /** The result-webhook outbox of this store (ADR 0012). */
+  webhookOutbox(): SqliteWebhookOutbox {
+    return (this.outbox ??= new SqliteWebhookOutbox(this.db));
+  }
+  private outbox: SqliteWebhookOutbox | null = null;
 
   topics(): TopicStore {
     const cache = (): Map<string, Topic> => {

@@ -32,6 +32,8 @@ const nextLogN = db.prepare('SELECT coalesce(max(n), 0) AS n FROM task_logs WHER
 const insertLog = db.prepare('INSERT INTO task_logs (task_id, n, tenant_id, attempt, level, message, at) VALUES (?, ?, ?, ?, ?, ?, ?)');
 const trimLogs = db.prepare('DELETE FROM task_logs WHERE task_id = ? AND n <= ?');
 const deleteLogs = db.prepare('DELETE FROM task_logs WHERE task_id = ?');
+// Result-webhook deliveries, committed with the transition that finishes their task (ADR 0012).
+const insertOutbox = db.prepare(workerData.outboxInsert);
 
 // Deletes first: a purged task's idempotency key may be reused by an insert of the same batch.
 const commit = db.transaction((b) => {
@@ -51,6 +53,7 @@ const commit = db.transaction((b) => {
     for (const [level, message, at] of l.lines) insertLog.run(l.taskId, ++n, l.tenantId, l.attempt, level, message, at);
     if (n > l.maxLines) trimLogs.run(l.taskId, n - l.maxLines);
   }
+  for (const p of b.outbox || []) insertOutbox.run(p);
 });
 
 // After a failed commit the main thread's memory is ahead of the disk: every later batch was
