@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Where the latency of a fixed-rate HTTP run comes from, over time (not part of the test suite):
 //
-//   node bench/latency-timeline.mjs [--rate 1000] [--seconds 8] [--runs 2] [--url http://127.0.0.1:8080 --token T]
+//   node bench/latency-timeline.mjs [--rate 1000] [--seconds 8] [--runs 2] [--url http://127.0.0.1:8080 --token T] [--main <server main.js>]
 //
 // The peer harness's latency scenario, replayed and bucketed by creation time: a fresh producer
 // process creates at `--rate` (POST /tasks, 64 keep-alive connections), a fresh worker process
@@ -107,7 +107,7 @@ if (!url) {
       s.close(() => resolve(p));
     });
   });
-  const child = spawn(process.execPath, [join(root, 'apps/server/dist/main.js')], {
+  const child = spawn(process.execPath, [arg('main', join(root, 'apps/server/dist/main.js'))], {
     env: {
       PATH: process.env.PATH,
       HOST: '127.0.0.1',

@@ -29,6 +29,10 @@ import { WebhooksModule } from './modules/webhooks/webhooks.module.js';
 import { StreamsModule } from './modules/streams/streams.module.js';
 import { DashboardModule } from './modules/dashboard/dashboard.module.js';
 import { StreamsService } from './modules/streams/streams.service.js';
+import { registerHotRoutes } from './modules/hot-routes/hot-routes.js';
+import { AuthGuard } from './modules/auth/auth.guard.js';
+import { TasksService } from './modules/tasks/tasks.service.js';
+import { LeasesService } from './modules/leases/leases.service.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -133,6 +137,8 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       res.setHeader('x-request-id', id);
     });
     app.useGlobalFilters(new HttpExceptionFilter(log));
+    // The hot task routes go straight to Fastify (same guard, services and error bodies; issue 13).
+    registerHotRoutes(fastify, { config, clock, log, guard: app.get(AuthGuard), tasks: app.get(TasksService), leases: app.get(LeasesService) });
     await app.init();
   } catch (e) {
     await store.close();

@@ -43,18 +43,28 @@ export class AuthGuard implements CanActivate {
       this.needs.set(handler, need);
     }
     if (!need) return true;
-    const header = req.headers['authorization'];
-    const p = await this.auth.authenticate(need.mode, Array.isArray(header) ? header[0] : header);
+    const p = await this.authorize(need, req.headers['authorization']);
+    req.principal = p;
+    return true;
+  }
+
+  /**
+   * The whole check of a route's requirement: token → principal, worker scope, rate limit (with its
+   * metric). Used by this guard and by the routes registered directly on Fastify (hot-routes.ts),
+   * so both answer the same tokens the same way.
+   */
+  async authorize(need: AuthRequirement, authorization: string | string[] | undefined): Promise<Principal> {
+    const header = Array.isArray(authorization) ? authorization[0] : authorization;
+    const p = await this.auth.authenticate(need.mode, header);
     if (need.scope) this.auth.requireScope(p, need.scope);
     if (need.limit && this.limiter.enabled(need.limit.scope)) {
       try {
-        this.limiter.take(need.limit.scope, need.limit.operation, bearerToken(Array.isArray(header) ? header[0] : header));
+        this.limiter.take(need.limit.scope, need.limit.operation, bearerToken(header));
       } catch (e) {
         this.metrics.rateLimitHits.inc({ scope: need.limit.scope, operation: need.limit.operation });
         throw e;
       }
     }
-    req.principal = p;
-    return true;
+    return p;
   }
 }

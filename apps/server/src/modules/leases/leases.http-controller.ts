@@ -1,11 +1,14 @@
-/** HTTP ↔ domain for lease routes (http-api §6.3–6.7). */
+/**
+ * HTTP ↔ domain for lease routes (http-api §6.3–6.7). The hot ones (claim, heartbeat, abandon, nack)
+ * are registered directly on Fastify: modules/hot-routes/hot-routes.ts.
+ */
 import { Body, Controller, HttpCode, Inject, Param, Post, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { Config } from '../../config/config.js';
-import { Caller, disconnectSignal } from '../../common/http.js';
+import { Caller } from '../../common/http.js';
 import { CONFIG } from '../../common/tokens.js';
 import type { Principal } from '../../domain/claims.js';
-import { parseAbandon, parseClaim, parseHeartbeat, parseNack } from '../../domain/requests.js';
+import { parseClaim } from '../../domain/requests.js';
 import { taskToJson } from '../../domain/task.js';
 import { parseLogLines, parseProgress } from '../../domain/task-notes.js';
 import { Auth, AuthGuard } from '../auth/auth.guard.js';
@@ -18,21 +21,6 @@ const identity = (p: Principal): WorkerIdentity => ({ tenantId: p.tenantId, work
 export class LeasesHttpController {
   constructor(@Inject(LeasesService) private readonly leases: LeasesService, @Inject(CONFIG) private readonly config: Config) {}
 
-  @Post('claim')
-  @HttpCode(200)
-  @Auth('worker', 'codeq:claim', { scope: 'worker', operation: 'claim' })
-  async claim(@Caller() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
-    const w = identity(p);
-    const input = this.leases.authorise(w, parseClaim(body, this.config.defaultLeaseSeconds, false));
-    const tasks = await this.leases.claim(w, input, input.waitSeconds ? () => disconnectSignal(reply) : undefined);
-    const t = tasks[0];
-    if (!t) {
-      void reply.status(204);
-      return undefined;
-    }
-    return taskToJson(t);
-  }
-
   @Post('claim/batch')
   @HttpCode(200)
   @Auth('worker', 'codeq:claim', { scope: 'worker', operation: 'claim' })
@@ -44,14 +32,6 @@ export class LeasesHttpController {
       return undefined;
     }
     return { tasks: tasks.map(taskToJson) };
-  }
-
-  @Post(':id/heartbeat')
-  @HttpCode(200)
-  @Auth('worker', 'codeq:heartbeat')
-  async heartbeat(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
-    const t = await this.leases.heartbeat(p.tenantId, p.subject, parseHeartbeat(id, body, this.config.defaultLeaseSeconds));
-    return { ok: true, leaseUntil: taskToJson(t)['leaseUntil'] };
   }
 
   /** The holder's progress (issue 17): `{"progress": <number|object>, "leaseId"?}`, lease-fenced like a heartbeat. */
@@ -72,21 +52,5 @@ export class LeasesHttpController {
     const { lines, leaseId } = parseLogLines(body, Date.now());
     await this.leases.appendLogs(p.tenantId, leaseId ? { workerId: p.subject, leaseId } : { workerId: p.subject }, id, lines);
     return { ok: true, lines: lines.length };
-  }
-
-  @Post(':id/abandon')
-  @HttpCode(200)
-  @Auth('worker', 'codeq:abandon')
-  async abandon(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
-    const status = await this.leases.abandon(p.tenantId, p.subject, parseAbandon(id, body));
-    return { status };
-  }
-
-  @Post(':id/nack')
-  @HttpCode(200)
-  @Auth('worker', 'codeq:nack')
-  async nack(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
-    const out = await this.leases.nack(p.tenantId, p.subject, parseNack(id, body));
-    return { delaySeconds: out.delaySeconds, status: out.status };
   }
 }

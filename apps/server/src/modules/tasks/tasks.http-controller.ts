@@ -1,4 +1,7 @@
-/** HTTP ↔ domain for task routes (http-api §6.1, 6.2, 6.8–6.11). */
+/**
+ * HTTP ↔ domain for task routes (http-api §6.1, 6.2, 6.8–6.11). The hot ones (create, get, result)
+ * are registered directly on Fastify: modules/hot-routes/hot-routes.ts.
+ */
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { readFile } from 'node:fs/promises';
 import type { FastifyReply } from 'fastify';
@@ -6,7 +9,7 @@ import { CodeqError } from '@codeq/proto/errors';
 import { Caller, disconnectSignal } from '../../common/http.js';
 import { CLOCK, type Clock } from '../../common/tokens.js';
 import type { Principal } from '../../domain/claims.js';
-import { parseBatchCreate, parseBatchResults, parseCreate, parseResult, MAX_RESULT_WAIT_SECONDS } from '../../domain/requests.js';
+import { parseBatchCreate, parseBatchResults, MAX_RESULT_WAIT_SECONDS } from '../../domain/requests.js';
 import { resultToJson, taskToJson } from '../../domain/task.js';
 import { Auth, AuthGuard } from '../auth/auth.guard.js';
 import { TasksService } from './tasks.service.js';
@@ -27,13 +30,6 @@ export class TasksHttpController {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  @Post()
-  @HttpCode(202)
-  @Auth('producer', undefined, { scope: 'producer', operation: 'create_task' })
-  async create(@Caller() p: Principal, @Body() body: unknown, @Headers('traceparent') traceParent?: string, @Headers('tracestate') traceState?: string) {
-    return taskToJson(await this.tasks.create(p.tenantId, parseCreate(body, this.clock.now(), false, { traceParent, traceState })));
-  }
-
   @Post('batch')
   @HttpCode(200)
   @Auth('producer', undefined, { scope: 'producer', operation: 'create_task' })
@@ -50,15 +46,6 @@ export class TasksHttpController {
     const items = parseBatchResults(body);
     const results = await this.tasks.submitResults(p.tenantId, p.subject, items);
     return { results: results.map((r) => ('result' in r ? { taskId: r.taskId, result: resultToJson(r.result) } : r)) };
-  }
-
-  @Get(':id')
-  @Auth('any')
-  async get(@Caller() p: Principal, @Param('id') id: string) {
-    const { task, progress } = await this.tasks.getWithProgress(p.tenantId, id);
-    const o = taskToJson(task);
-    if (progress !== undefined) o['progress'] = progress;
-    return o;
   }
 
   /** The task's log (issue 17), oldest first: `?after=<n>` (line number) and `?limit=` (1..200, default 200). */
@@ -91,12 +78,5 @@ export class TasksHttpController {
       throw new CodeqError('NOT_FOUND', 'artifact not found');
     }
     void reply.header('content-type', 'application/octet-stream').header('content-disposition', `attachment; filename="${name.replace(/"/g, '')}"`).send(data);
-  }
-
-  @Post(':id/result')
-  @HttpCode(200)
-  @Auth('worker', 'codeq:result')
-  async submitResult(@Caller() p: Principal, @Param('id') id: string, @Body() body: unknown) {
-    return resultToJson(await this.tasks.submitResult(p.tenantId, p.subject, parseResult(id, body)));
   }
 }
