@@ -12,7 +12,7 @@ import { newTask } from './task-store.contract.js';
 import { randomUUID } from 'node:crypto';
 import type { TaskRecord } from '../src/domain/task.js';
 
-type Stats = { live: number; queues: number; waiters: number; idempotency: number; diskOnlyChars: number };
+type Stats = { live: number; queues: number; waiters: number; idempotency: number; diskOnlyChars: number; keyFilterReady: boolean };
 const statsOf = (store: unknown): Stats => (store as { memoryStats(): Stats }).memoryStats();
 
 describe('bounded memory (issue 12 items 7, 8)', () => {
@@ -81,6 +81,38 @@ describe('bounded memory (issue 12 items 7, 8)', () => {
       // Concurrent creates of one evicted key still make one task.
       const outs = await Promise.all(Array.from({ length: 5 }, () => store.create(newTask({ idempotencyKey: 'k-1' }))));
       expect(new Set(outs.map((o) => o.task.id))).toEqual(new Set([ids[1]]));
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('idempotency key filter (issue 13, SQLite)', () => {
+  (process.env['CODEQ_TEST_PG_URL'] ? it.skip : it)('after a reopen, keys on disk are found again (the filter is built from disk, the LRU starts empty)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'codeq-keyfilter-'));
+    let store = new SqliteTaskStore({ path: dir, fsyncOnCommit: false, idempotencyCacheSize: 10 });
+    await store.open();
+    try {
+      // more keys than one build page (5,000) and than the LRU holds, in two tenants
+      const ids = new Map<string, string>();
+      for (let i = 0; i < 6000; i += 100) {
+        const batch = await Promise.all(Array.from({ length: 100 }, (_, j) => store.create(newTask({ tenantId: (i + j) % 2 ? 'acme' : 'beta', idempotencyKey: `key-${i + j}` }))));
+        batch.forEach((o, j) => ids.set(`key-${i + j}`, o.task.id));
+      }
+      await store.close();
+      store = new SqliteTaskStore({ path: dir, fsyncOnCommit: false, idempotencyCacheSize: 10 });
+      await store.open();
+      for (let i = 0; i < 100 && !statsOf(store).keyFilterReady; i++) await sleep(20);
+      expect(statsOf(store)).toMatchObject({ keyFilterReady: true, idempotency: 0 });
+      for (const i of [0, 1, 4999, 5000, 5001, 5999]) {
+        const again = await store.create(newTask({ tenantId: i % 2 ? 'acme' : 'beta', idempotencyKey: `key-${i}` }));
+        expect(again).toMatchObject({ created: false, task: { id: ids.get(`key-${i}`) } });
+      }
+      // a key of the other tenant is a different key; a new key makes a new task
+      expect((await store.create(newTask({ tenantId: 'beta', idempotencyKey: 'key-1' }))).created).toBe(true);
+      expect((await store.create(newTask({ tenantId: 'acme', idempotencyKey: 'key-new' }))).created).toBe(true);
+      expect((await store.create(newTask({ tenantId: 'acme', idempotencyKey: 'key-new' }))).created).toBe(false);
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });

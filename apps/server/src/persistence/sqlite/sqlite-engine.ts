@@ -30,6 +30,7 @@ import { Schedules1764610000000 } from './migrations/1764610000000-schedules.js'
 import { WebhookOutbox1764620000000 } from './migrations/1764620000000-webhook-outbox.js';
 import { TraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { SqliteWebhookOutbox } from './sqlite-webhook-outbox.js';
+import { KeyFilter } from './key-filter.js';
 
 const MIGRATIONS = [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000, WebhookOutbox1764620000000, TraceContext1764630000000];
 
@@ -78,6 +79,9 @@ export abstract class SqliteEngine {
   protected readonly topicStore = new SqliteTopicStore(() => this.db);
   /** (tenant \0 key) → task id, most recently used last (LRU, issue 12 item 8); misses fall back to the database. */
   protected readonly idempotency = new Map<string, string>();
+  /** Every idempotency key on disk, approximately: a miss in both skips the database read (issue 13). */
+  protected readonly keyFilter = new KeyFilter();
+  private keyFilterBuild = 0;
   protected leaseHandler: ((leases: ExpiredLease[]) => void) | null = null;
   protected ok = false;
   protected closed = false;
@@ -122,6 +126,7 @@ export abstract class SqliteEngine {
       this.prepare();
       this.load();
       await this.gc.start(file);
+      this.buildKeyFilter();
     } catch (e) {
       this.closed = true;
       if (ds.isInitialized) await ds.destroy().catch(() => undefined);
@@ -180,9 +185,42 @@ export abstract class SqliteEngine {
     this.delayAlarm.clear();
     this.leaseAlarm.clear();
     this.idempotency.clear();
+    this.keyFilter.reset();
     this.gc.forget();
     this.topicStore.invalidate();
     this.load();
+    this.buildKeyFilter();
+  }
+
+  /**
+   * Add every idempotency key on disk to the filter, a few thousand per event-loop turn after
+   * start-up (opening does not wait for it), then mark it complete. Keys created meanwhile are
+   * added by create(). A reload or close abandons a build in progress.
+   */
+  protected buildKeyFilter(): void {
+    const build = ++this.keyFilterBuild;
+    const PAGE = 5000;
+    const first = this.db.prepare(`SELECT tenant_id, idempotency_key FROM tasks WHERE idempotency_key IS NOT NULL ORDER BY tenant_id, idempotency_key LIMIT ${PAGE}`).raw();
+    const next = this.db
+      .prepare(`SELECT tenant_id, idempotency_key FROM tasks WHERE idempotency_key IS NOT NULL AND (tenant_id, idempotency_key) > (?, ?) ORDER BY tenant_id, idempotency_key LIMIT ${PAGE}`)
+      .raw();
+    let last: [string, string] | null = null;
+    const step = (): void => {
+      if (build !== this.keyFilterBuild || this.closed || this.failed) return;
+      let rows: [string, string][];
+      try {
+        rows = (last ? next.all(last[0], last[1]) : first.all()) as [string, string][];
+      } catch (e) {
+        // the filter stays incomplete, so every create keeps reading the database: slower, never wrong
+        this.opts.log?.warn({ err: (e as Error).message }, 'idempotency key filter not built');
+        return;
+      }
+      for (const [t, k] of rows) this.keyFilter.add(`${t}\u0000${k}`);
+      if (rows.length < PAGE) return this.keyFilter.markComplete();
+      last = rows[rows.length - 1]!;
+      setImmediate(step);
+    };
+    setImmediate(step);
   }
 
   protected prepare(): void {
@@ -221,6 +259,7 @@ export abstract class SqliteEngine {
       this.gc.flush(true);
     }
     this.closed = true;
+    this.keyFilterBuild++;
     await this.gc.settled().catch(() => undefined);
     this.mem.wakeEverybody();
     this.results.wakeAll();
@@ -252,8 +291,8 @@ export abstract class SqliteEngine {
   }
 
   /** Sizes of the memory structures (bounded-memory tests and the soak bench). */
-  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number; diskOnlyChars: number; cachedRecords: number; cachedBytes: number } {
-    return { ...this.mem.stats(), idempotency: this.idempotency.size, resultWaiters: this.results.size, cachedRecords: this.gc.committed.size, cachedBytes: this.gc.committed.heldBytes };
+  memoryStats(): { live: number; queues: number; waiters: number; idempotency: number; resultWaiters: number; diskOnlyChars: number; cachedRecords: number; cachedBytes: number; keyFilterReady: boolean } {
+    return { ...this.mem.stats(), keyFilterReady: this.keyFilter.usable, idempotency: this.idempotency.size, resultWaiters: this.results.size, cachedRecords: this.gc.committed.size, cachedBytes: this.gc.committed.heldBytes };
   }
 
   // ---------------------------------------------------------------------------------------------

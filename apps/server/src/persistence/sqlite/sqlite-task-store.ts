@@ -53,7 +53,7 @@ export class SqliteTaskStore extends SqliteEngine implements TaskStore {
     if (task.idempotencyKey) {
       const k = `${task.tenantId}\u0000${task.idempotencyKey}`;
       let existingId = this.idempotency.get(k);
-      if (existingId === undefined) {
+      if (existingId === undefined && this.keyFilter.mayContain(k)) {
         const row = this.stmts.findIdempotent.get(task.tenantId, task.idempotencyKey) as { id: string } | undefined;
         existingId = row?.id;
       }
@@ -63,6 +63,7 @@ export class SqliteTaskStore extends SqliteEngine implements TaskStore {
         await this.gc.commit(); // the original may still be in flight: answer once it is durable
         return { task: { ...existing }, created: false };
       }
+      this.keyFilter.add(k);
       this.rememberKey(k, task.id);
     }
     const t = { ...task };
