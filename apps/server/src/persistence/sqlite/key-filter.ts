@@ -11,6 +11,8 @@
  * - It is built after start-up in small slices (`SqliteEngine.buildKeyFilter`), so opening a large
  *   store does not wait for it; until it is complete, `mayContain` answers true.
  */
+import type BetterSqlite3 from 'better-sqlite3';
+
 const BITS = 1 << 24;
 const MASK = BITS - 1;
 const PROBES = 4;
@@ -66,6 +68,34 @@ export class KeyFilter {
     }
     return true;
   }
+}
+
+/**
+ * Add every idempotency key on disk to `filter`, 5,000 per event-loop turn, then mark it complete.
+ * Keys created meanwhile are added by create(). `abandoned()` stops a build (reload, close); on a
+ * read error the filter stays incomplete, so creates keep reading the database: slower, never wrong.
+ */
+export function fillKeyFilter(db: BetterSqlite3.Database, filter: KeyFilter, abandoned: () => boolean, onError: (e: Error) => void): void {
+  const PAGE = 5000;
+  const cols = `SELECT tenant_id, idempotency_key FROM tasks WHERE idempotency_key IS NOT NULL`;
+  const first = db.prepare(`${cols} ORDER BY tenant_id, idempotency_key LIMIT ${PAGE}`).raw();
+  const next = db.prepare(`${cols} AND (tenant_id, idempotency_key) > (?, ?) ORDER BY tenant_id, idempotency_key LIMIT ${PAGE}`).raw();
+  let last: [string, string] | null = null;
+  const step = (): void => {
+    if (abandoned()) return;
+    let rows: [string, string][];
+    try {
+      rows = (last ? next.all(last[0], last[1]) : first.all()) as [string, string][];
+    } catch (e) {
+      onError(e as Error);
+      return;
+    }
+    for (const [t, k] of rows) filter.add(`${t}\u0000${k}`);
+    if (rows.length < PAGE) return filter.markComplete();
+    last = rows[rows.length - 1]!;
+    setImmediate(step);
+  };
+  setImmediate(step);
 }
 
 function fnv1a(s: string): number {

@@ -30,7 +30,7 @@ import { Schedules1764610000000 } from './migrations/1764610000000-schedules.js'
 import { WebhookOutbox1764620000000 } from './migrations/1764620000000-webhook-outbox.js';
 import { TraceContext1764630000000 } from './migrations/1764630000000-trace-context.js';
 import { SqliteWebhookOutbox } from './sqlite-webhook-outbox.js';
-import { KeyFilter } from './key-filter.js';
+import { KeyFilter, fillKeyFilter } from './key-filter.js';
 
 const MIGRATIONS = [InitialSchema1764300000000, Topics1764310000000, OperatorApi1764500000000, TaskNotes1764600000000, Schedules1764610000000, WebhookOutbox1764620000000, TraceContext1764630000000];
 
@@ -192,35 +192,12 @@ export abstract class SqliteEngine {
     this.buildKeyFilter();
   }
 
-  /**
-   * Add every idempotency key on disk to the filter, a few thousand per event-loop turn after
-   * start-up (opening does not wait for it), then mark it complete. Keys created meanwhile are
-   * added by create(). A reload or close abandons a build in progress.
-   */
+  /** Fill the key filter from disk after start-up (a reload or close abandons a build in progress). */
   protected buildKeyFilter(): void {
     const build = ++this.keyFilterBuild;
-    const PAGE = 5000;
-    const first = this.db.prepare(`SELECT tenant_id, idempotency_key FROM tasks WHERE idempotency_key IS NOT NULL ORDER BY tenant_id, idempotency_key LIMIT ${PAGE}`).raw();
-    const next = this.db
-      .prepare(`SELECT tenant_id, idempotency_key FROM tasks WHERE idempotency_key IS NOT NULL AND (tenant_id, idempotency_key) > (?, ?) ORDER BY tenant_id, idempotency_key LIMIT ${PAGE}`)
-      .raw();
-    let last: [string, string] | null = null;
-    const step = (): void => {
-      if (build !== this.keyFilterBuild || this.closed || this.failed) return;
-      let rows: [string, string][];
-      try {
-        rows = (last ? next.all(last[0], last[1]) : first.all()) as [string, string][];
-      } catch (e) {
-        // the filter stays incomplete, so every create keeps reading the database: slower, never wrong
-        this.opts.log?.warn({ err: (e as Error).message }, 'idempotency key filter not built');
-        return;
-      }
-      for (const [t, k] of rows) this.keyFilter.add(`${t}\u0000${k}`);
-      if (rows.length < PAGE) return this.keyFilter.markComplete();
-      last = rows[rows.length - 1]!;
-      setImmediate(step);
-    };
-    setImmediate(step);
+    fillKeyFilter(this.db, this.keyFilter, () => build !== this.keyFilterBuild || this.closed || this.failed !== null, (e) =>
+      this.opts.log?.warn({ err: e.message }, 'idempotency key filter not built'),
+    );
   }
 
   protected prepare(): void {
