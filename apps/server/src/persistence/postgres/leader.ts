@@ -5,6 +5,7 @@
  * lock and another replica takes over within LEADER_RETRY_MS.
  */
 import type pg from 'pg';
+import { openSession } from './sql.js';
 
 /** How often a follower tries to take the maintenance lock. */
 const LEADER_RETRY_MS = 1000;
@@ -52,16 +53,7 @@ export class LeaderElection {
         c.on('error', lost);
         c.on('end', lost);
         this.dropLeadership = lost;
-        try {
-          await c.connect();
-        } catch (e) {
-          c.end().catch(() => undefined);
-          throw e;
-        }
-        if (this.host.closed()) {
-          await c.end().catch(() => undefined);
-          return;
-        }
+        if (!(await openSession(c, () => this.host.closed()))) return;
         this.leaderClient = c;
         // If this machine vanishes without closing the socket, the server drops the session (and
         // the lock) after ~25 s instead of its 2 h default, so another replica takes over.

@@ -6,6 +6,7 @@
  * so the waiter parked right after that read does not sleep through it (MissedWakeups).
  */
 import type pg from 'pg';
+import { openSession } from './sql.js';
 import { ResultWaiters } from '../waiters.js';
 
 /** Upper bound on how long a parked long-poll waits without re-checking (lost notifications). */
@@ -101,17 +102,7 @@ export class Notifications {
     };
     c.on('error', lost);
     c.on('end', () => lost());
-    try {
-      await c.connect();
-      await c.query('LISTEN codeq_work; LISTEN codeq_result; LISTEN codeq_timer; LISTEN codeq_topics');
-    } catch (e) {
-      c.end().catch(() => undefined);
-      throw e;
-    }
-    if (this.host.closed()) {
-      await c.end().catch(() => undefined);
-      return;
-    }
+    if (!(await openSession(c, () => this.host.closed(), 'LISTEN codeq_work; LISTEN codeq_result; LISTEN codeq_timer; LISTEN codeq_topics'))) return;
     this.listener = c;
   }
 

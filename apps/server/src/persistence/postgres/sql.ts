@@ -65,3 +65,22 @@ export async function fetchResult(pool: pg.Pool, id: string): Promise<ResultReco
   const r = await pool.query<Row>({ name: 'codeq_result', text: 'SELECT * FROM codeq_results WHERE task_id = $1', values: [id] });
   return r.rows[0] ? rowToResult(r.rows[0]) : null;
 }
+
+/**
+ * Connect a dedicated session (LISTEN, the leader lock) and run its set-up statement. A failed
+ * connect or set-up ends the client and rethrows; a host closed meanwhile ends it and answers false.
+ */
+export async function openSession(c: pg.Client, closed: () => boolean, setup?: string): Promise<boolean> {
+  try {
+    await c.connect();
+    if (setup) await c.query(setup);
+  } catch (e) {
+    c.end().catch(() => undefined);
+    throw e;
+  }
+  if (closed()) {
+    await c.end().catch(() => undefined);
+    return false;
+  }
+  return true;
+}
