@@ -4,17 +4,10 @@
  * indexes and pause table, and the old tasks are listed, cancellable and redrivable.
  * SQLite always; PostgreSQL in the PostgreSQL pass.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import type * as PgModule from 'pg';
 import type { TaskStore } from '../src/domain/task-store.js';
 import { cancelTask } from '../src/domain/rules.js';
-import { SqliteTaskStore } from '../src/persistence/sqlite/sqlite-task-store.js';
-import { PostgresTaskStore } from '../src/persistence/postgres/postgres-task-store.js';
-import { PG_URL, dropDatabase, ensureDatabase } from './pg.js';
+import { PG_URL } from './pg.js';
+import { upgradePostgres, upgradeSqlite } from './upgrade.js';
 
 const OLD_COLUMNS = `id, tenant_id, command, command_key, payload, priority, status, location, attempts, max_attempts, error, seq, created_at, updated_at, terminal_at`;
 const now = Date.now();
@@ -43,31 +36,15 @@ async function checkUpgraded(store: TaskStore): Promise<void> {
 
 describe('upgrade of an existing SQLite database', () => {
   it('adds the operator columns, indexes and table on start; old tasks work', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'codeq-upgrade-'));
-    try {
-      // The current schema, taken back to before the operator migration (as a previous release left it).
-      const first = new SqliteTaskStore({ path: dir, fsyncOnCommit: false });
-      await first.open();
-      await first.close();
-      const db = new Database(join(dir, 'codeq.db'));
+    // The current schema, taken back to before the operator migration (as a previous release left it).
+    await upgradeSqlite((db) => {
       for (const i of ['tasks_dlq_command', 'tasks_dlq', 'tasks_list_command', 'tasks_list_status']) db.exec(`DROP INDEX "${i}"`);
       db.exec(`DROP TABLE paused_commands; ALTER TABLE tasks DROP COLUMN cancel_requested; ALTER TABLE tasks DROP COLUMN last_error`);
       db.prepare(`DELETE FROM migrations WHERE name = 'OperatorApi1764500000000'`).run();
       const ins = db.prepare(`INSERT INTO tasks (${OLD_COLUMNS}) VALUES (${OLD_ROWS[0].map(() => '?').join(', ')})`);
       for (const r of OLD_ROWS) ins.run(...r);
       expect((db.prepare(`SELECT name FROM pragma_table_info('tasks') WHERE name = 'last_error'`).all()).length).toBe(0);
-      db.close();
-
-      const store = new SqliteTaskStore({ path: dir, fsyncOnCommit: false });
-      await store.open();
-      try {
-        await checkUpgraded(store);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    }, checkUpgraded);
   });
 });
 
@@ -76,15 +53,7 @@ if (!PG_URL) process.stderr.write('operator-upgrade.int-spec: PostgreSQL case sk
 
 pgDescribe('upgrade of an existing PostgreSQL database', () => {
   it('adds the operator columns, indexes and table on start; old tasks work', async () => {
-    const name = `codeq_upgrade_${process.pid}`;
-    const url = await ensureDatabase(name);
-    try {
-      const first = new PostgresTaskStore({ url, poolSize: 2 });
-      await first.open();
-      await first.close();
-      const pg = createRequire(import.meta.url)('pg') as typeof PgModule;
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
+    await upgradePostgres(`codeq_upgrade_${process.pid}`, async (c) => {
       await c.query(`DROP TABLE codeq_paused; DROP INDEX codeq_finished_dlq_command; DROP INDEX codeq_finished_dlq_list`);
       for (const t of ['codeq_tasks', 'codeq_finished']) {
         await c.query(`DROP INDEX ${t}_list_command; DROP INDEX ${t}_list_status; ALTER TABLE ${t} DROP COLUMN cancel_requested; ALTER TABLE ${t} DROP COLUMN last_error`);
@@ -94,17 +63,6 @@ pgDescribe('upgrade of an existing PostgreSQL database', () => {
       const ph = ready.map((_, i) => `$${i + 1}`).join(', ');
       await c.query(`INSERT INTO codeq_tasks (${OLD_COLUMNS}) VALUES (${ph})`, [...ready]);
       await c.query(`INSERT INTO codeq_finished (${OLD_COLUMNS}) VALUES (${ph})`, [...dead]);
-      await c.end();
-
-      const store = new PostgresTaskStore({ url, poolSize: 2 });
-      await store.open();
-      try {
-        await checkUpgraded(store);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      await dropDatabase(name);
-    }
+    }, checkUpgraded);
   });
 });
