@@ -7,9 +7,9 @@
  * Needs PostgreSQL (CODEQ_TEST_PG_URL, set by scripts/test.sh for the PostgreSQL pass) and the built
  * server. Without PostgreSQL this file is skipped, and says so.
  */
-import { ALL_SCOPES, call } from './harness.js';
-import { spawnServer, type ServerProcess } from './process.js';
-import { PG_URL, dropDatabase, ensureDatabase } from './pg.js';
+import { call } from './harness.js';
+import { PG_URL } from './pg.js';
+import { replicaEnv, replicaGroup } from './replicas-kit.js';
 
 const maybe = PG_URL ? describe : describe.skip;
 if (!PG_URL) process.stderr.write('replicas-operator.int-spec: skipped, CODEQ_TEST_PG_URL is not set (scripts/test.sh sets it for the PostgreSQL pass)\n');
@@ -17,17 +17,7 @@ if (!PG_URL) process.stderr.write('replicas-operator.int-spec: skipped, CODEQ_TE
 const P = 'op-producer';
 const W = 'op-worker';
 
-function env(dbUrl: string): Record<string, string> {
-  return {
-    LOG_LEVEL: 'warn',
-    PERSISTENCE_PROVIDER: 'postgres',
-    PERSISTENCE_CONFIG: JSON.stringify({ url: dbUrl, poolSize: 4 }),
-    PRODUCER_AUTH_PROVIDER: 'static',
-    PRODUCER_AUTH_CONFIG: JSON.stringify({ token: P, subject: 'producer', raw: { tid: 'ops', role: 'ADMIN' } }),
-    WORKER_AUTH_PROVIDER: 'static',
-    WORKER_AUTH_CONFIG: JSON.stringify({ token: W, subject: 'worker', scopes: ALL_SCOPES, eventTypes: ['*'], raw: { tid: 'ops' } }),
-  };
-}
+const env = (dbUrl: string) => replicaEnv(dbUrl, { tenant: 'ops', producerToken: P, workerToken: W });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,20 +35,7 @@ async function claim(url: string, command: string, waitSeconds = 0): Promise<{ i
 }
 
 maybe('operator API on three PostgreSQL replicas', () => {
-  const db = `codeq_ops_replicas_${process.pid}`;
-  let replicas: ServerProcess[] = [];
-
-  beforeAll(async () => {
-    const url = await ensureDatabase(db);
-    for (let i = 0; i < 3; i++) replicas.push(await spawnServer(env(url)));
-  }, 60_000);
-
-  afterAll(async () => {
-    for (const r of replicas) if (r.child.exitCode === null) r.child.kill('SIGKILL');
-    await Promise.all(replicas.map((r) => r.exited));
-    replicas = [];
-    await dropDatabase(db);
-  }, 30_000);
+  const { replicas } = replicaGroup(`codeq_ops_replicas_${process.pid}`, 3, env);
 
   it('a pause on one replica stops claims on all; a resume on another wakes a claim parked on the third', async () => {
     const [a, b, c] = replicas;

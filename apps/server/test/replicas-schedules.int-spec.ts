@@ -9,45 +9,22 @@
  */
 import { createRequire } from 'node:module';
 import type * as PgModule from 'pg';
-import { ALL_SCOPES, call } from './harness.js';
-import { spawnServer, type ServerProcess } from './process.js';
-import { PG_URL, dropDatabase, ensureDatabase } from './pg.js';
+import { call } from './harness.js';
+import { PG_URL } from './pg.js';
+import { replicaEnv, replicaGroup } from './replicas-kit.js';
 
 const maybe = PG_URL ? describe : describe.skip;
 if (!PG_URL) process.stderr.write('replicas-schedules.int-spec: skipped, CODEQ_TEST_PG_URL is not set (scripts/test.sh sets it for the PostgreSQL pass)\n');
 
 const P = 'sched-producer';
 
-function env(dbUrl: string): Record<string, string> {
-  return {
-    LOG_LEVEL: 'warn',
-    PERSISTENCE_PROVIDER: 'postgres',
-    PERSISTENCE_CONFIG: JSON.stringify({ url: dbUrl, poolSize: 4 }),
-    PRODUCER_AUTH_PROVIDER: 'static',
-    PRODUCER_AUTH_CONFIG: JSON.stringify({ token: P, subject: 'producer', raw: { tid: 'sched', role: 'ADMIN' } }),
-    WORKER_AUTH_PROVIDER: 'static',
-    WORKER_AUTH_CONFIG: JSON.stringify({ token: 'sched-worker', subject: 'worker', scopes: ALL_SCOPES, eventTypes: ['*'], raw: { tid: 'sched' } }),
-  };
-}
+const env = (dbUrl: string) => replicaEnv(dbUrl, { tenant: 'sched', producerToken: P, workerToken: 'sched-worker' });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 maybe('schedules on three PostgreSQL replicas', () => {
-  const db = `codeq_sched_replicas_${process.pid}`;
-  let url = '';
-  let replicas: ServerProcess[] = [];
-
-  beforeAll(async () => {
-    url = await ensureDatabase(db);
-    for (let i = 0; i < 3; i++) replicas.push(await spawnServer(env(url)));
-  }, 60_000);
-
-  afterAll(async () => {
-    for (const r of replicas) if (r.child.exitCode === null) r.child.kill('SIGKILL');
-    await Promise.all(replicas.map((r) => r.exited));
-    replicas = [];
-    await dropDatabase(db);
-  }, 30_000);
+  const group = replicaGroup(`codeq_sched_replicas_${process.pid}`, 3, env);
+  const { replicas } = group;
 
   it('each slot of a one-second schedule has exactly one task, across the death of the leader', async () => {
     const [a, b, c] = replicas;
@@ -62,7 +39,7 @@ maybe('schedules on three PostgreSQL replicas', () => {
     await sleep(1500); // a slot decided just before the delete settles
 
     const pg = createRequire(import.meta.url)('pg') as typeof PgModule;
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client({ connectionString: group.url() });
     await client.connect();
     try {
       const keys = (await client.query<{ key: string }>(`SELECT key FROM codeq_idempotency WHERE tenant_id = 'sched' AND key LIKE 'schedule:every-second:%' ORDER BY key`)).rows.map((x) => x.key);

@@ -6,7 +6,8 @@
  * CODEQ_TEST_PG_URL for the PostgreSQL pass. Without it this file is skipped, and says so.
  */
 import { createRequire } from 'node:module';
-import { ALL_SCOPES, call } from './harness.js';
+import { call } from './harness.js';
+import { replicaEnv } from './replicas-kit.js';
 import { spawnServer, type ServerProcess } from './process.js';
 
 const PG_URL = process.env['CODEQ_TEST_PG_URL'];
@@ -29,17 +30,7 @@ async function admin(): Promise<PgClient> {
 const P = 'rp-producer';
 const W = 'rp-worker';
 
-function env(dbUrl: string): Record<string, string> {
-  return {
-    LOG_LEVEL: 'warn',
-    PERSISTENCE_PROVIDER: 'postgres',
-    PERSISTENCE_CONFIG: JSON.stringify({ url: dbUrl, poolSize: 4 }),
-    PRODUCER_AUTH_PROVIDER: 'static',
-    PRODUCER_AUTH_CONFIG: JSON.stringify({ token: P, subject: 'producer', raw: { tid: 'replicas', role: 'ADMIN' } }),
-    WORKER_AUTH_PROVIDER: 'static',
-    WORKER_AUTH_CONFIG: JSON.stringify({ token: W, subject: 'worker', scopes: ALL_SCOPES, eventTypes: ['*'], raw: { tid: 'replicas' } }),
-  };
-}
+const env = (dbUrl: string) => replicaEnv(dbUrl, { tenant: 'replicas', producerToken: P, workerToken: W });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
