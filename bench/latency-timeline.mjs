@@ -10,7 +10,7 @@
 // data dir, fsyncOnCommit false) and kept for all `--runs`, so run 1 shows a cold server and the
 // later runs a warm one with cold clients.
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -58,9 +58,10 @@ if (process.env.LT_ROLE) {
       while (!stop) {
         const t = await c.post('/v1/codeq/tasks/claim', { commands: [cmd], leaseSeconds: 30, waitSeconds: 5 });
         if (!t) continue;
-        const p = JSON.parse(t.payload);
+        const tc = now();
+        const p = typeof t.payload === 'string' ? JSON.parse(t.payload) : t.payload;
         await c.post(`/v1/codeq/tasks/${t.id}/result`, { status: 'COMPLETED', result: { ok: true } });
-        lat.push([p.t0, now() - p.t0]);
+        lat.push([p.t0, now() - p.t0, p.seq, tc - p.t0]);
         if (lat.length >= n) stop = true;
       }
     };
@@ -75,17 +76,20 @@ if (process.env.LT_ROLE) {
     const start = now();
     let sent = 0;
     const inflight = new Set();
+    const acked = new Array(n);
     while (sent < n) {
       const due = Math.min(n, Math.floor(((now() - start) * rate) / 1000) + 1);
       while (sent < due) {
         const t0 = now();
-        const p = c.post('/v1/codeq/tasks', { command: cmd, payload: { seq: sent++, t0, kind: 'bench', pad }, priority: 0 });
+        const seq = sent++;
+        const p = c.post('/v1/codeq/tasks', { command: cmd, payload: { seq, t0, kind: 'bench', pad }, priority: 0 }).then(() => (acked[seq] = now() - t0));
         inflight.add(p);
         void p.finally(() => inflight.delete(p));
       }
       await sleep(1);
     }
     await Promise.all(inflight);
+    process.send({ acked });
     await c.pool.close();
     process.exit(0);
   }
@@ -98,6 +102,16 @@ const runs = Number(arg('runs', 2));
 let url = arg('url', null);
 let token = arg('token', 'bench-token');
 let stopServer = async () => {};
+let serverPid = null;
+// CPU share of a process over the last interval, from /proc (Linux only; null elsewhere)
+const cpuTicks = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return null;
+  }
+};
 if (!url) {
   const dir = mkdtempSync(join(tmpdir(), 'codeq-timeline-'));
   const port = await new Promise((resolve) => {
@@ -123,6 +137,7 @@ if (!url) {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   url = `http://127.0.0.1:${port}`;
+  serverPid = child.pid;
   for (let i = 0; ; i++) {
     try {
       if ((await fetch(`${url}/readyz`)).ok) break;
@@ -146,7 +161,19 @@ try {
     const result = new Promise((resolve) => worker.on('message', (m) => m.lat && resolve(m.lat)));
     await new Promise((resolve) => worker.on('message', (m) => m.ready && resolve()));
     const producer = fork(self, [], { env: { ...env, LT_ROLE: 'producer' } });
+    const acked = new Promise((resolve) => producer.on('message', (m) => m.acked && resolve(m.acked)));
+    // CPU % of server / worker / producer per 250 ms (clock ticks are 10 ms)
+    const pids = { server: serverPid, worker: worker.pid, producer: producer.pid };
+    const cpu = [];
+    let last = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, p && cpuTicks(p)]));
+    const sampler = setInterval(() => {
+      const cur = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, p && cpuTicks(p)]));
+      cpu.push(Object.keys(pids).map((k) => (cur[k] != null && last[k] != null ? (cur[k] - last[k]) * 4 : null)));
+      last = cur;
+    }, 250);
     const lat = await result;
+    const ack = await acked;
+    clearInterval(sampler);
     await new Promise((r) => (producer.exitCode !== null ? r() : producer.once('exit', r)));
     const t0 = Math.min(...lat.map((x) => x[0]));
     const buckets = new Map();
@@ -155,9 +182,19 @@ try {
       if (!buckets.has(k)) buckets.set(k, []);
       buckets.get(k).push(l);
     }
+    // stages per half second: create acknowledged, claimed by the worker, result acknowledged
+    const stages = new Map();
+    for (const [t, l, seq, tc] of lat) {
+      const k = Math.floor((t - t0) / 500);
+      if (!stages.has(k)) stages.set(k, { ack: [], claim: [] });
+      stages.get(k).ack.push(ack[seq]);
+      stages.get(k).claim.push(tc);
+    }
     const all = lat.map((x) => x[1]);
     console.log(`run ${run}: ${lat.length} tasks at ${rate}/s, load ${loadavg()[0].toFixed(2)}: p50 ${q(all, 0.5).toFixed(1)} ms, p90 ${q(all, 0.9).toFixed(1)}, p99 ${q(all, 0.99).toFixed(1)}, max ${Math.max(...all).toFixed(1)}`);
     console.log('  by half second of creation time (p50 / max ms): ' + [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([k, a]) => `${k / 2}s ${q(a, 0.5).toFixed(1)}/${Math.max(...a).toFixed(0)}`).join(', '));
+    console.log('  CPU % per 250 ms (server/worker/producer): ' + cpu.slice(0, 16).map((r) => r.map((x) => (x == null ? '-' : x)).join('/')).join(' '));
+    console.log('  stages, p50 ms (create acked / claimed / completed): ' + [...stages.entries()].sort((a, b) => a[0] - b[0]).map(([k, s]) => `${k / 2}s ${q(s.ack, 0.5).toFixed(1)}/${q(s.claim, 0.5).toFixed(1)}/${q(buckets.get(k), 0.5).toFixed(1)}`).join(', '));
   }
 } finally {
   await stopServer();

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { CodeqError } from '@codeq/proto';
 import { Coalescer, type BatchingOptions } from './coalescer.js';
 import type { CommandName, PayloadOf, ResultOf, TaskOf } from './commands.js';
 import { toHandle, type TaskHandle, type WaitOptions } from './handle.js';
+import { newIdempotencyKey } from './keys.js';
 import { checkSchemas, formatIssues, validatePayload, type CommandSchemas } from './schemas.js';
 import { GrpcProducerTransport } from './transport/grpc-producer-transport.js';
 import type { GrpcConnectionOptions } from './transport/grpc.js';
@@ -237,7 +237,7 @@ class DefaultProducer implements Producer {
   }
 
   async submit<C extends CommandName>(command: C, payload: PayloadOf<C>, opts: SubmitOptions = {}): Promise<TaskHandle<C>> {
-    const key = opts.idempotencyKey ?? randomUUID(); // one key for every attempt
+    const key = opts.idempotencyKey ?? newIdempotencyKey(); // one key for every attempt (UUIDv7: see keys.ts)
     const input = toInput(command, this.schemas ? await this.checked(command, payload) : payload, opts, key);
     const signal = opts.signal;
     const coalescer = this.coalescer;
@@ -262,7 +262,7 @@ class DefaultProducer implements Producer {
       (items as readonly SubmitItem[]).map(async (it, i) => {
         const { command, payload, ...rest } = it;
         try {
-          return toInput(command, this.schemas ? await this.checked(command, payload) : payload, rest, rest.idempotencyKey ?? randomUUID());
+          return toInput(command, this.schemas ? await this.checked(command, payload) : payload, rest, rest.idempotencyKey ?? newIdempotencyKey());
         } catch (e) {
           if (!CodeqError.is(e)) throw e;
           rejected.set(i, e);
