@@ -265,7 +265,7 @@ export class MemoryIndex {
         const q = ready.get(key)!;
         picked.push(this.slots.idOf(q.ready[p]!.shift()));
         last = key;
-        if (!this.liveHead(q.ready[p]!)) ready.delete(key);
+        if (!this.liveHead(q.ready[p])) ready.delete(key);
       }
     }
     if (last !== undefined) this.lastServed.set(tenantId, last);
