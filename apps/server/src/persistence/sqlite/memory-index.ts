@@ -22,12 +22,15 @@ const NONE_CODE = CODE_OF.get('NONE')!;
 
 /**
  * Live tasks in seq order (ties: rowid, the order of index tasks_live), a batch after (seq, rowid):
- * raw rows, no object kept per task; batches of all() cost less per row than iterate().
+ * raw rows with as few strings as possible (queue key as in queueKey(), location as its code, the
+ * lease id only of leased tasks); batches of all() cost less per row than iterate().
  */
-const LOAD_SQL = `SELECT id, tenant_id, command_key, command, priority, location, seq,
-    CASE location WHEN 'DELAYED_ZSET' THEN visible_at WHEN 'INPROG_SET' THEN lease_until END, lease_id, rowid
+const LOAD_SQL = `SELECT id, tenant_id || char(0) || command_key, priority,
+    CASE location ${LOCATIONS.map((l, i) => `WHEN '${l}' THEN ${i + 1}`).join(' ')} ELSE ${LOCATIONS.indexOf('NONE') + 1} END, seq,
+    CASE location WHEN 'DELAYED_ZSET' THEN visible_at WHEN 'INPROG_SET' THEN lease_until END,
+    CASE location WHEN 'INPROG_SET' THEN lease_id END, rowid
   FROM tasks WHERE terminal_at IS NULL AND (seq, rowid) > (?, ?) ORDER BY seq, rowid LIMIT 4096`;
-type LoadRow = [string, string, string, string, number, string, number, number | null, string | null, number];
+type LoadRow = [string, string, number, number, number, number | null, string | null, number];
 
 /** The lease of an in-progress task (what takeExpired reports). */
 interface Lease {
@@ -97,18 +100,18 @@ export class MemoryIndex {
     this.slots.reset(count.n);
     let n = 0;
     const batch = db.prepare(LOAD_SQL).raw(true);
-    // Queues by tenant then command key: no key string is built per row.
-    const byTenant = new Map<string, Map<string, Queue>>();
-    for (let rows = batch.all(-Infinity, -Infinity) as LoadRow[]; rows.length; rows = batch.all(rows.at(-1)![6], rows.at(-1)![9]) as LoadRow[]) for (const r of rows) {
-      const [id, tenantId, commandKey, command, priority, location, seq, at, leaseId] = r;
-      let qs = byTenant.get(tenantId);
-      if (!qs) byTenant.set(tenantId, (qs = new Map<string, Queue>()));
-      let q = qs.get(commandKey);
-      if (!q) qs.set(commandKey, (q = this.queue(tenantId, commandKey, command)));
-      const code = CODE_OF.get(location) ?? NONE_CODE;
-      const slot = this.track(id, code, q, leaseId);
-      this.index(q, command, slot, code, priority, seq, at ?? 0, false);
-      n++;
+    // The first task of a queue names it (its tenant, command key and command spelling).
+    const first = db.prepare(`SELECT tenant_id, command_key, command FROM tasks WHERE rowid = ?`).raw(true);
+    for (let rows = batch.all(-Infinity, -Infinity) as LoadRow[]; rows.length; rows = batch.all(rows.at(-1)![4], rows.at(-1)![7]) as LoadRow[]) {
+      for (const [id, key, priority, code, seq, at, leaseId, rowid] of rows) {
+        let q = this.queues.get(key);
+        if (!q || !q.named) {
+          const [tenantId, commandKey, command] = first.get(rowid) as [string, string, string];
+          q = this.queue(tenantId, commandKey, command);
+        }
+        this.index(q, q.command, this.track(id, code, q, leaseId), code, priority, seq, at ?? 0, false);
+        n++;
+      }
     }
     const dlq = db
       .prepare(`SELECT tenant_id, command_key, min(command) AS command, count(*) AS n FROM tasks WHERE location = 'DLQ_SET' GROUP BY tenant_id, command_key`)

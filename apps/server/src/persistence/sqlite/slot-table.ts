@@ -12,9 +12,14 @@
 
 /** Two lowercase hex digits per byte. */
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-/** Value of a lowercase hex digit by char code, -1 for any other character. */
-const DIGIT = new Int8Array(128).fill(-1);
+/** Value of a lowercase hex digit by char code, -1 for any other character (of the 64 Ki codes). */
+const DIGIT = new Int8Array(65536).fill(-1);
 for (let i = 0; i < 16; i++) DIGIT[i.toString(16).charCodeAt(0)] = i;
+
+/** The 16 bits of 4 hex digits at `i`; negative when one is not a lowercase hex digit. */
+function hex4(id: string, i: number): number {
+  return (DIGIT[id.charCodeAt(i)]! << 12) | (DIGIT[id.charCodeAt(i + 1)]! << 8) | (DIGIT[id.charCodeAt(i + 2)]! << 4) | DIGIT[id.charCodeAt(i + 3)]!;
+}
 /** End of the free list. */
 const NONE = 0xffffffff;
 const MIN_SLOTS = 16;
@@ -34,21 +39,19 @@ export function hashWords(a: number, b: number, c: number, d: number): number {
  */
 export function parseUuid(id: string, out: Uint32Array, o: number): boolean {
   if (id.length !== 36 || id.charCodeAt(8) !== 45 || id.charCodeAt(13) !== 45 || id.charCodeAt(18) !== 45 || id.charCodeAt(23) !== 45) return false;
-  let w = 0;
-  let n = 0;
-  let k = o;
-  for (let i = 0; i < 36; i++) {
-    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
-    const c = id.charCodeAt(i);
-    const v = c < 128 ? DIGIT[c]! : -1;
-    if (v < 0) return false;
-    w = (w << 4) | v;
-    if (++n === 8) {
-      out[k++] = w >>> 0;
-      w = 0;
-      n = 0;
-    }
-  }
+  const a = hex4(id, 0);
+  const b = hex4(id, 4);
+  const c = hex4(id, 9);
+  const d = hex4(id, 14);
+  const e = hex4(id, 19);
+  const f = hex4(id, 24);
+  const g = hex4(id, 28);
+  const h = hex4(id, 32);
+  if ((a | b | c | d | e | f | g | h) < 0) return false;
+  out[o] = a * 65536 + b;
+  out[o + 1] = c * 65536 + d;
+  out[o + 2] = e * 65536 + f;
+  out[o + 3] = g * 65536 + h;
   return true;
 }
 
