@@ -5,7 +5,7 @@
  * need (issue 12 item 6), without an object per task: a live task is a slot of the SlotTable (its
  * id as 16 bytes, its location, a version), an entry of a typed ready FIFO or heap holds (slot,
  * version) and is stale once the slot's version moved on. Payloads and every other column stay on
- * disk. About 50 bytes per live task (see docs/architecture.md).
+ * disk. About 60 bytes per live task (see docs/architecture.md, ADR 0011).
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { dueAt } from '../../domain/rules.js';
