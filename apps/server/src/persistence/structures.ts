@@ -1,85 +1,159 @@
-/** Small allocation-light data structures for the memory indexes. */
+/** Small allocation-light data structures for the memory indexes (typed arrays, no object per entry). */
 
-/** FIFO queue with amortised O(1) push/shift. */
-export class Deque<T> {
-  private items: (T | undefined)[] = [];
+/** Room a deque or heap starts with; larger ones that empty out give their memory back. */
+const MIN_CAPACITY = 8;
+const KEEP_CAPACITY = 1024;
+
+/**
+ * FIFO of (slot, version) pairs in a ring buffer over typed arrays (the ready FIFOs of the memory
+ * index: 12 bytes per entry, no object). Capacity is a power of two, doubled when full.
+ */
+export class SlotDeque {
+  private slots = new Int32Array(0);
+  private versions = new Float64Array(0);
   private head = 0;
+  private len = 0;
   get length(): number {
-    return this.items.length - this.head;
+    return this.len;
   }
-  push(v: T): void {
-    this.items.push(v);
+  get capacity(): number {
+    return this.slots.length;
   }
-  peek(): T | undefined {
-    return this.items[this.head];
+  push(slot: number, version: number): void {
+    if (this.len === this.slots.length) this.grow();
+    const i = (this.head + this.len) & (this.slots.length - 1);
+    this.slots[i] = slot;
+    this.versions[i] = version;
+    this.len++;
   }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const v = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return v;
+  /** Slot at the head, or -1 when empty. */
+  peekSlot(): number {
+    return this.len ? this.slots[this.head]! : -1;
   }
-}
-
-export interface HeapEntry {
-  at: number;
-  id: string;
-  seq: number;
-  /** The record this entry was made for; the entry is stale once the record was replaced. */
-  ref?: unknown;
-}
-
-/** Binary min-heap on `at` (ties: lower seq first). */
-export class MinHeap {
-  private a: HeapEntry[] = [];
-  get size(): number {
-    return this.a.length;
+  /** Version at the head (meaningless when empty). */
+  peekVersion(): number {
+    return this.versions[this.head]!;
+  }
+  /** Drop the head entry and return its slot (-1 when empty). */
+  shift(): number {
+    if (!this.len) return -1;
+    const slot = this.slots[this.head]!;
+    this.head = (this.head + 1) & (this.slots.length - 1);
+    if (--this.len === 0 && this.slots.length > KEEP_CAPACITY) this.clear();
+    return slot;
   }
   clear(): void {
-    this.a = [];
+    this.slots = new Int32Array(0);
+    this.versions = new Float64Array(0);
+    this.head = 0;
+    this.len = 0;
   }
-  peek(): HeapEntry | undefined {
-    return this.a[0];
+  private grow(): void {
+    const cap = Math.max(MIN_CAPACITY, this.slots.length * 2);
+    const slots = new Int32Array(cap);
+    const versions = new Float64Array(cap);
+    const mask = this.slots.length - 1;
+    for (let k = 0; k < this.len; k++) {
+      const i = (this.head + k) & mask;
+      slots[k] = this.slots[i]!;
+      versions[k] = this.versions[i]!;
+    }
+    this.slots = slots;
+    this.versions = versions;
+    this.head = 0;
   }
-  push(e: HeapEntry): void {
-    const a = this.a;
-    a.push(e);
-    let i = a.length - 1;
+}
+
+/**
+ * Binary min-heap of (at, seq, slot, version) entries in typed arrays, ordered by `at` then `seq`
+ * (the delayed and lease heaps of the memory index: 28 bytes per entry, no object).
+ */
+export class SlotHeap {
+  private ats = new Float64Array(0);
+  private seqs = new Float64Array(0);
+  private slots = new Int32Array(0);
+  private versions = new Float64Array(0);
+  private n = 0;
+  get size(): number {
+    return this.n;
+  }
+  clear(): void {
+    this.ats = new Float64Array(0);
+    this.seqs = new Float64Array(0);
+    this.slots = new Int32Array(0);
+    this.versions = new Float64Array(0);
+    this.n = 0;
+  }
+  /** `at` of the top entry, or undefined when empty. */
+  peekAt(): number | undefined {
+    return this.n ? this.ats[0] : undefined;
+  }
+  peekSlot(): number {
+    return this.n ? this.slots[0]! : -1;
+  }
+  peekVersion(): number {
+    return this.versions[0]!;
+  }
+  push(at: number, seq: number, slot: number, version: number): void {
+    if (this.n === this.ats.length) this.resize(Math.max(MIN_CAPACITY, this.n * 2));
+    let i = this.n++;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!less(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
+      if (!(at < this.ats[p]! || (at === this.ats[p] && seq < this.seqs[p]!))) break;
+      this.move(p, i);
       i = p;
     }
+    this.put(i, at, seq, slot, version);
   }
-  pop(): HeapEntry | undefined {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
+  /** Remove the top entry. */
+  pop(): void {
+    if (!this.n) return;
+    const last = --this.n;
+    if (last > 0) {
+      const at = this.ats[last]!;
+      const seq = this.seqs[last]!;
+      const slot = this.slots[last]!;
+      const version = this.versions[last]!;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
+        if (l >= last) break;
         const r = l + 1;
-        let m = i;
-        if (l < a.length && less(a[l]!, a[m]!)) m = l;
-        if (r < a.length && less(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
+        const c = r < last && this.less(r, l) ? r : l;
+        if (!(this.ats[c]! < at || (this.ats[c] === at && this.seqs[c]! < seq))) break;
+        this.move(c, i);
+        i = c;
       }
+      this.put(i, at, seq, slot, version);
     }
-    return top;
+    if (this.ats.length > KEEP_CAPACITY && this.n * 4 < this.ats.length) this.resize(this.ats.length / 2);
   }
-}
-
-function less(x: HeapEntry, y: HeapEntry): boolean {
-  return x.at < y.at || (x.at === y.at && x.seq < y.seq);
+  private less(a: number, b: number): boolean {
+    return this.ats[a]! < this.ats[b]! || (this.ats[a] === this.ats[b] && this.seqs[a]! < this.seqs[b]!);
+  }
+  private move(from: number, to: number): void {
+    this.put(to, this.ats[from]!, this.seqs[from]!, this.slots[from]!, this.versions[from]!);
+  }
+  private put(i: number, at: number, seq: number, slot: number, version: number): void {
+    this.ats[i] = at;
+    this.seqs[i] = seq;
+    this.slots[i] = slot;
+    this.versions[i] = version;
+  }
+  private resize(cap: number): void {
+    const ats = new Float64Array(cap);
+    const seqs = new Float64Array(cap);
+    const slots = new Int32Array(cap);
+    const versions = new Float64Array(cap);
+    ats.set(this.ats.subarray(0, this.n));
+    seqs.set(this.seqs.subarray(0, this.n));
+    slots.set(this.slots.subarray(0, this.n));
+    versions.set(this.versions.subarray(0, this.n));
+    this.ats = ats;
+    this.seqs = seqs;
+    this.slots = slots;
+    this.versions = versions;
+  }
 }
 
 /** A one-shot timer that can be re-armed for an earlier instant. */

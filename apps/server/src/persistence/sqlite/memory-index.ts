@@ -2,42 +2,40 @@
  * The memory indexes of the embedded engine, rebuilt at start: ready FIFOs per (tenant, command,
  * priority), a heap of delayed tasks and a heap of leases, counters per queue, paused commands and
  * the parked long-poll waiters (woken directly). Memory holds only what ordering, routing and expiry
- * need (issue 12 item 6): a MemTask per live task. Payloads and every other column stay on disk.
+ * need (issue 12 item 6), without an object per task: a live task is a slot of the SlotTable (its
+ * id as 16 bytes, its location, a version), an entry of a typed ready FIFO or heap holds (slot,
+ * version) and is stale once the slot's version moved on. Payloads and every other column stay on
+ * disk. About 60 bytes per live task (see docs/architecture.md, ADR 0011).
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { dueAt } from '../../domain/rules.js';
 import type { ExpiredLease, PausedCommand, QueueCounts, QueueDepth } from '../../domain/task-store.js';
-import { isTerminal, LOCATIONS, MAX_PRIORITY, type Location, type TaskRecord } from '../../domain/task.js';
+import { isTerminal, LOCATIONS, MAX_PRIORITY, type TaskRecord } from '../../domain/task.js';
 import { nextCommand } from '../round-robin.js';
-import { Deque, MinHeap } from '../structures.js';
+import { SlotDeque, SlotHeap } from '../structures.js';
+import { SlotTable } from './slot-table.js';
+
+/** Location codes kept per slot (LOCATIONS index + 1; 0 marks a free slot). */
+const [PENDING, DELAYED, INPROG, DLQ] = [1, 2, 3, 4];
+const CODE_OF = new Map<string, number>(LOCATIONS.map((l, i) => [l, i + 1]));
+const NONE_CODE = CODE_OF.get('NONE')!;
 
 /**
- * What memory keeps of a live (non-terminal) task: enough to order, route and expire it. Index
- * entries (ready FIFOs, heaps) point at the MemTask they were made for: a replaced one makes them stale.
+ * Live tasks in seq order (ties: rowid, the order of index tasks_live), a batch after (seq, rowid):
+ * raw rows with as few strings as possible (queue key as in queueKey(), location as its code, the
+ * lease id only of leased tasks); batches of all() cost less per row than iterate().
  */
-export interface MemTask {
-  id: string;
+const LOAD_SQL = `SELECT id, tenant_id || char(0) || command_key, priority,
+    CASE location ${LOCATIONS.map((l, i) => `WHEN '${l}' THEN ${i + 1}`).join(' ')} ELSE ${LOCATIONS.indexOf('NONE') + 1} END, seq,
+    CASE location WHEN 'DELAYED_ZSET' THEN visible_at WHEN 'INPROG_SET' THEN lease_until END,
+    CASE location WHEN 'INPROG_SET' THEN lease_id END, rowid
+  FROM tasks WHERE terminal_at IS NULL AND (seq, rowid) > (?, ?) ORDER BY seq, rowid LIMIT 4096`;
+type LoadRow = [string, string, number, number, number, number | null, string | null, number];
+
+/** The lease of an in-progress task (what takeExpired reports). */
+interface Lease {
   tenantId: string;
-  commandKey: string;
-  command: string;
-  priority: number;
-  location: Location;
-  /** FIFO position in the ready index (ties in the heaps). */
-  seq: number;
-  /** Due time: visible_at of a delayed task, lease_until of a leased one, else 0. */
-  at: number;
-  leaseId: string | null;
-}
-
-/** Columns loaded into MemTasks at start-up, in the order read (raw rows). */
-const MEM_COLUMNS = ['id', 'tenant_id', 'command_key', 'command', 'priority', 'location', 'seq', 'visible_at', 'lease_until', 'lease_id'] as const;
-/** One canonical string per location, so a million MemTasks share them. */
-const LOCATION_OF = new Map<string, Location>(LOCATIONS.map((l) => [l, l]));
-
-function dueOf(t: { location: Location; visibleAtMs: number | null; leaseUntilMs: number | null }): number {
-  if (t.location === 'DELAYED_ZSET') return t.visibleAtMs ?? 0;
-  if (t.location === 'INPROG_SET') return t.leaseUntilMs ?? 0;
-  return 0;
+  leaseId: string;
 }
 
 interface Waiter {
@@ -53,22 +51,27 @@ interface Queue extends QueueCounts {
   tenantId: string;
   commandKey: string;
   command: string;
-  ready: Deque<MemTask>[];
+  /** Ready FIFO per priority, made on first use. */
+  ready: (SlotDeque | undefined)[];
   /** Parked long-polls, oldest first; a waiter leaves as soon as it settles (issue 12 item 7). */
   waiters: Set<Waiter>;
 }
 
 export class MemoryIndex {
-  /** Non-terminal tasks: only their MemTask (issue 12 item 6). */
-  readonly live = new Map<string, MemTask>();
+  /** Non-terminal tasks: a slot each (issue 12 item 6). */
+  private readonly slots = new SlotTable();
+  /** Lease of each in-progress slot that has one. */
+  private readonly leaseOf = new Map<number, Lease>();
   private readonly queues = new Map<string, Queue>();
-  private readonly delayed = new MinHeap();
-  private readonly leases = new MinHeap();
+  private readonly delayed = new SlotHeap();
+  private readonly leases = new SlotHeap();
   /** Paused commands (queue key → spelling), a copy of table paused_commands. */
   readonly paused = new Map<string, PausedCommand>();
   /** Per tenant, the command the last claimed task came from (round-robin across commands). */
   private readonly lastServed = new Map<string, string>();
   private seqCounter = 0;
+  /** Bumped on every change of a live task: the version its new index entries carry. */
+  private versionCounter = 0;
 
   constructor(
     /** A delayed task becomes due at `at`: make sure promotion runs by then. */
@@ -83,31 +86,32 @@ export class MemoryIndex {
 
   /** Rebuild every index from the database (start-up and reload). Returns the live tasks loaded. */
   load(db: BetterSqlite3.Database): number {
+    // One read transaction: every batch sees the same snapshot.
+    return db.transaction(() => this.loadFrom(db))();
+  }
+
+  private loadFrom(db: BetterSqlite3.Database): number {
     this.clear();
     // `seq` orders only live tasks (a task entering a ready index gets a new one): their maximum
     // is enough, and the partial index answers it without a scan of finished tasks.
     const max = db.prepare(`SELECT max(seq) AS m FROM tasks WHERE terminal_at IS NULL`).get() as { m: number | null };
     this.seqCounter = max.m ?? 0;
+    const count = db.prepare(`SELECT count(*) AS n FROM tasks WHERE terminal_at IS NULL`).get() as { n: number };
+    this.slots.reset(count.n);
     let n = 0;
-    const cols = MEM_COLUMNS.map((c) => `"${c}"`).join(', ');
-    const rows = db.prepare(`SELECT ${cols} FROM tasks WHERE terminal_at IS NULL ORDER BY seq`).raw(true);
-    // Queues by tenant then command key: no key string is built per row.
-    const byTenant = new Map<string, Map<string, Queue>>();
-    for (const r of rows.iterate() as IterableIterator<unknown[]>) {
-      const [id, tenantId, commandKey, command, priority, location, seq, visibleAt, leaseUntil, leaseId] = r as [string, string, string, string, number, string, number, number | null, number | null, string | null];
-      // Rows of one queue share its strings.
-      let qs = byTenant.get(tenantId);
-      if (!qs) byTenant.set(tenantId, (qs = new Map<string, Queue>()));
-      let q = qs.get(commandKey);
-      if (!q) qs.set(commandKey, (q = this.queue(tenantId, commandKey, command)));
-      const loc = LOCATION_OF.get(location) ?? 'NONE';
-      const m: MemTask = {
-        id, tenantId: q.tenantId, commandKey: q.commandKey, command: command === q.command ? q.command : command, priority, location: loc, seq,
-        at: loc === 'DELAYED_ZSET' ? (visibleAt ?? 0) : loc === 'INPROG_SET' ? (leaseUntil ?? 0) : 0, leaseId,
-      };
-      this.live.set(id, m);
-      this.index(m, false, q);
-      n++;
+    const batch = db.prepare(LOAD_SQL).raw(true);
+    // The first task of a queue names it (its tenant, command key and command spelling).
+    const first = db.prepare(`SELECT tenant_id, command_key, command FROM tasks WHERE rowid = ?`).raw(true);
+    for (let rows = batch.all(-Infinity, -Infinity) as LoadRow[]; rows.length; rows = batch.all(rows.at(-1)![4], rows.at(-1)![7]) as LoadRow[]) {
+      for (const [id, key, priority, code, seq, at, leaseId, rowid] of rows) {
+        let q = this.queues.get(key);
+        if (!q || !q.named) {
+          const [tenantId, commandKey, command] = first.get(rowid) as [string, string, string];
+          q = this.queue(tenantId, commandKey, command);
+        }
+        this.index(q, q.command, this.track(id, code, q, leaseId), code, priority, seq, at ?? 0, false);
+        n++;
+      }
     }
     const dlq = db
       .prepare(`SELECT tenant_id, command_key, min(command) AS command, count(*) AS n FROM tasks WHERE location = 'DLQ_SET' GROUP BY tenant_id, command_key`)
@@ -116,10 +120,10 @@ export class MemoryIndex {
     for (const r of db.prepare(`SELECT tenant_id, command_key, command FROM paused_commands`).all() as { tenant_id: string; command_key: string; command: string }[]) {
       this.paused.set(this.queueKey(r.tenant_id, r.command_key), { tenantId: r.tenant_id, commandKey: r.command_key, command: r.command });
     }
-    const d = this.delayed.peek();
-    if (d) this.armDelay(d.at);
-    const l = this.leases.peek();
-    if (l) this.armLease(l.at);
+    const d = this.delayed.peekAt();
+    if (d !== undefined) this.armDelay(d);
+    const l = this.leases.peekAt();
+    if (l !== undefined) this.armLease(l);
     return n;
   }
 
@@ -127,7 +131,8 @@ export class MemoryIndex {
   clear(): void {
     this.wakeEverybody();
     this.queues.clear();
-    this.live.clear();
+    this.slots.reset();
+    this.leaseOf.clear();
     this.delayed.clear();
     this.leases.clear();
     this.paused.clear();
@@ -142,7 +147,7 @@ export class MemoryIndex {
         tenantId,
         commandKey,
         command,
-        ready: Array.from({ length: MAX_PRIORITY + 1 }, () => new Deque<MemTask>()),
+        ready: new Array<SlotDeque | undefined>(MAX_PRIORITY + 1).fill(undefined),
         readyByPriority: new Array<number>(MAX_PRIORITY + 1).fill(0),
         delayed: 0,
         inProgress: 0,
@@ -154,60 +159,59 @@ export class MemoryIndex {
     return q;
   }
 
-  /** Account for `t` in the indexes of its current location (and push its index entry). */
-  private index(t: MemTask, wake = true, queue?: Queue): void {
-    const q = queue ?? this.queue(t.tenantId, t.commandKey, t.command);
+  /** Make `id` a live task at location `code` with a new version (older entries turn stale). */
+  private track(id: string, code: number, q: Queue, leaseId: string | null): number {
+    const slot = this.slots.acquire(id);
+    if (this.slots.tag(slot) === INPROG) this.leaseOf.delete(slot);
+    this.slots.set(slot, code, ++this.versionCounter);
+    if (code === INPROG && leaseId) this.leaseOf.set(slot, { tenantId: q.tenantId, leaseId });
+    return slot;
+  }
+
+  /**
+   * Account for a task in the counters of location `code` of `q` and, for a live one (`slot` ≥ 0,
+   * the slot just tracked), push its index entry. `at`: visible_at of a delayed task, lease_until
+   * of a leased one.
+   */
+  private index(q: Queue, command: string, slot: number, code: number, priority: number, seq: number, at: number, wake = true): void {
     if (!q.named) {
       q.named = true;
-      q.command = t.command;
+      q.command = command;
     }
-    switch (t.location) {
-      case 'PENDING_LIST':
-        q.ready[t.priority]!.push(t);
-        q.readyByPriority[t.priority]!++;
+    switch (code) {
+      case PENDING:
+        if (slot >= 0) (q.ready[priority] ??= new SlotDeque()).push(slot, this.slots.version(slot));
+        q.readyByPriority[priority]!++;
         if (wake) this.wakeOne(q);
         break;
-      case 'DELAYED_ZSET':
+      case DELAYED:
         q.delayed++;
-        this.delayed.push({ at: dueAt(t.at), id: t.id, seq: t.seq, ref: t });
-        if (wake) this.armDelay(dueAt(t.at));
+        if (slot >= 0) this.delayed.push(dueAt(at), seq, slot, this.slots.version(slot));
+        if (wake) this.armDelay(dueAt(at));
         break;
-      case 'INPROG_SET':
+      case INPROG:
         q.inProgress++;
-        this.leases.push({ at: t.at, id: t.id, seq: t.seq, ref: t });
-        if (wake) this.armLease(t.at);
+        if (slot >= 0) this.leases.push(at, seq, slot, this.slots.version(slot));
+        if (wake) this.armLease(at);
         break;
-      case 'DLQ_SET':
+      case DLQ:
         q.dlq++;
-        break;
-      case 'NONE':
         break;
     }
   }
 
-  /** Remove `t` from the counters of its location (index entries are invalidated lazily by seq). */
-  unindex(t: Pick<MemTask, 'tenantId' | 'commandKey' | 'command' | 'location' | 'priority'>): void {
+  /** Remove `t` from the counters of its location (index entries turn stale by version). */
+  unindex(t: Pick<TaskRecord, 'tenantId' | 'commandKey' | 'command' | 'location' | 'priority'>): void {
     const q = this.queue(t.tenantId, t.commandKey, t.command);
     if (!q.named) {
       q.named = true;
       q.command = t.command;
     }
-    switch (t.location) {
-      case 'PENDING_LIST':
-        q.readyByPriority[t.priority]!--;
-        break;
-      case 'DELAYED_ZSET':
-        q.delayed--;
-        break;
-      case 'INPROG_SET':
-        q.inProgress--;
-        break;
-      case 'DLQ_SET':
-        q.dlq--;
-        break;
-      case 'NONE':
-        break;
-    }
+    const code = CODE_OF.get(t.location);
+    if (code === PENDING) q.readyByPriority[t.priority]!--;
+    else if (code === DELAYED) q.delayed--;
+    else if (code === INPROG) q.inProgress--;
+    else if (code === DLQ) q.dlq--;
   }
 
   /** Replace a record with its next state in the indexes and counters (`next.seq` may be renewed). */
@@ -216,20 +220,14 @@ export class MemoryIndex {
     if (prev && isTerminal(prev.status) && prev.location === 'DLQ_SET') this.unindex(prev);
     // `seq` is the FIFO position in the ready index; only entering it assigns a new one.
     if (!isTerminal(next.status) && (next.location === 'PENDING_LIST' || next.location === 'DELAYED_ZSET')) next.seq = ++this.seqCounter;
-    const mem = this.memOf(next);
-    if (!isTerminal(next.status)) this.live.set(next.id, mem);
-    else this.live.delete(next.id);
-    this.index(mem);
+    const q = this.queue(next.tenantId, next.commandKey, next.command);
+    const code = CODE_OF.get(next.location) ?? NONE_CODE;
+    let slot = -1;
+    if (!isTerminal(next.status)) slot = this.track(next.id, code, q, next.leaseId);
+    else this.leaseOf.delete(this.slots.remove(next.id));
+    const at = code === DELAYED ? (next.visibleAtMs ?? 0) : code === INPROG ? (next.leaseUntilMs ?? 0) : 0;
+    this.index(q, next.command, slot, code, next.priority, next.seq, at);
     if (isTerminal(next.status)) this.dropQueueOf(next);
-  }
-
-  /** The MemTask of a record, sharing tenant and command strings with its queue. */
-  private memOf(t: TaskRecord): MemTask {
-    const q = this.queue(t.tenantId, t.commandKey, t.command);
-    return {
-      id: t.id, tenantId: q.tenantId, commandKey: q.commandKey, command: t.command === q.command ? q.command : t.command,
-      priority: t.priority, location: t.location, seq: t.seq, at: dueOf(t), leaseId: t.leaseId,
-    };
   }
 
   dropQueueOf(t: Pick<TaskRecord, 'tenantId' | 'commandKey'>): void {
@@ -264,13 +262,13 @@ export class MemoryIndex {
     let last = this.lastServed.get(tenantId);
     for (let p = MAX_PRIORITY; p >= 0 && picked.length < count; p--) {
       const ready = new Map<string, Queue>();
-      for (const q of queues) if (this.liveHead(q.ready[p]!)) ready.set(q.commandKey, q);
+      for (const q of queues) if (this.liveHead(q.ready[p])) ready.set(q.commandKey, q);
       while (ready.size && picked.length < count) {
         const key = nextCommand(ready, last, order)!;
         const q = ready.get(key)!;
-        picked.push(q.ready[p]!.shift()!.id);
+        picked.push(this.slots.idOf(q.ready[p]!.shift()));
         last = key;
-        if (!this.liveHead(q.ready[p]!)) ready.delete(key);
+        if (!this.liveHead(q.ready[p])) ready.delete(key);
       }
     }
     if (last !== undefined) this.lastServed.set(tenantId, last);
@@ -278,9 +276,10 @@ export class MemoryIndex {
   }
 
   /** Drops stale entries off the head of a ready FIFO; true when a claimable task heads it. */
-  private liveHead(fifo: Deque<MemTask>): boolean {
-    for (let e = fifo.peek(); e; e = fifo.peek()) {
-      if (this.live.get(e.id) === e && e.location === 'PENDING_LIST') return true;
+  private liveHead(fifo: SlotDeque | undefined): boolean {
+    if (!fifo) return false;
+    for (let slot = fifo.peekSlot(); slot >= 0; slot = fifo.peekSlot()) {
+      if (this.slots.version(slot) === fifo.peekVersion() && this.slots.tag(slot) === PENDING) return true;
       fifo.shift();
     }
     return false;
@@ -331,33 +330,36 @@ export class MemoryIndex {
   /** Ids of the delayed tasks due at `now`, taken off the heap. */
   takeDue(now: number): string[] {
     const due: string[] = [];
-    for (let e = this.delayed.peek(); e && e.at <= now; e = this.delayed.peek()) {
+    for (let at = this.delayed.peekAt(); at !== undefined && at <= now; at = this.delayed.peekAt()) {
+      const slot = this.delayed.peekSlot();
+      const version = this.delayed.peekVersion();
       this.delayed.pop();
-      const t = this.live.get(e.id);
-      if (!t || t !== e.ref || t.location !== 'DELAYED_ZSET') continue;
-      due.push(t.id);
+      if (this.slots.version(slot) !== version || this.slots.tag(slot) !== DELAYED) continue;
+      due.push(this.slots.idOf(slot));
     }
     return due;
   }
 
   nextDueAt(): number | undefined {
-    return this.delayed.peek()?.at;
+    return this.delayed.peekAt();
   }
 
   /** Leases that expired at `now`, taken off the heap. */
   takeExpired(now: number): ExpiredLease[] {
     const expired: ExpiredLease[] = [];
-    for (let e = this.leases.peek(); e && e.at <= now; e = this.leases.peek()) {
+    for (let at = this.leases.peekAt(); at !== undefined && at <= now; at = this.leases.peekAt()) {
+      const slot = this.leases.peekSlot();
+      const version = this.leases.peekVersion();
       this.leases.pop();
-      const t = this.live.get(e.id);
-      if (!t || t !== e.ref || t.location !== 'INPROG_SET' || !t.leaseId) continue;
-      expired.push({ tenantId: t.tenantId, taskId: t.id, leaseId: t.leaseId });
+      const lease = this.leaseOf.get(slot);
+      if (this.slots.version(slot) !== version || this.slots.tag(slot) !== INPROG || !lease) continue;
+      expired.push({ tenantId: lease.tenantId, taskId: this.slots.idOf(slot), leaseId: lease.leaseId });
     }
     return expired;
   }
 
   nextExpiryAt(): number | undefined {
-    return this.leases.peek()?.at;
+    return this.leases.peekAt();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -390,9 +392,9 @@ export class MemoryIndex {
   stats(): { live: number; queues: number; waiters: number; diskOnlyChars: number } {
     let waiters = 0;
     for (const q of this.queues.values()) waiters += q.waiters.size;
-    // Characters of payloads, webhook URLs and error texts held by the memory records (none: item 6).
-    let diskOnlyChars = 0;
-    for (const t of this.live.values() as IterableIterator<Partial<TaskRecord>>) diskOnlyChars += (t.payload?.length ?? 0) + (t.webhook?.length ?? 0) + (t.error?.length ?? 0) + (t.lastError?.length ?? 0);
-    return { live: this.live.size, queues: this.queues.size, waiters, diskOnlyChars };
+    // Characters of payloads, webhook URLs and error texts held in memory: none by construction
+    // (item 6: a live task is ids and numbers in typed arrays); kept because it is reported.
+    const diskOnlyChars = 0;
+    return { live: this.slots.size, queues: this.queues.size, waiters, diskOnlyChars };
   }
 }
