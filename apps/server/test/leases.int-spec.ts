@@ -194,6 +194,43 @@ describe('lease expiry', () => {
   });
 });
 
+describe('leases that expired while the server was down', () => {
+  it('are all handed back at start-up, in slices, while the server keeps answering', async () => {
+    // 1,500 leases: more than one timer slice (1,000) and than one concurrent expiry slice (256).
+    await start({ backoffPolicy: 'fixed', backoffBaseSeconds: 0 });
+    const n = 1500;
+    for (let b = 0; b < n / 100; b++) {
+      const r = await c.call('POST', '/v1/codeq/tasks/batch', { token: T.producer, body: { tasks: Array.from({ length: 100 }, (_, i) => ({ command: 'down', payload: b * 100 + i })) } });
+      expect(r.status).toBeLessThan(300);
+    }
+    const leased = new Set<string>();
+    while (leased.size < n) {
+      const r = await c.call('POST', '/v1/codeq/tasks/claim/batch', { token: T.worker, body: { commands: ['down'], count: 10, leaseSeconds: 2 } });
+      expect(r.status).toBe(200);
+      for (const t of r.body.tasks) leased.add(t.id);
+    }
+    const dir = s.dir;
+    await s.stop({ keepDir: true });
+    await sleep(2500); // every lease is past its end while nothing runs
+    s = await startServer({ backoffPolicy: 'fixed', backoffBaseSeconds: 0 }, { dir });
+    c = client(s.url);
+    expect((await c.call('GET', '/healthz')).status).toBe(200);
+    const again = new Map<string, number>();
+    const deadline = Date.now() + 60_000;
+    while (again.size < n && Date.now() < deadline) {
+      const r = await c.call('POST', '/v1/codeq/tasks/claim/batch', { token: T.worker, body: { commands: ['down'], count: 10, leaseSeconds: 60, waitSeconds: 1 } });
+      if (r.status === 204) continue;
+      expect(r.status).toBe(200);
+      for (const t of r.body.tasks) again.set(t.id, t.attempts);
+    }
+    expect(again.size).toBe(n);
+    expect([...again.keys()].every((id) => leased.has(id))).toBe(true);
+    expect([...again.values()].every((a) => a === 2)).toBe(true);
+    const m = await c.call('GET', '/metrics');
+    expect(m.text).toContain(`codeq_lease_expired_total{command="down"} ${n}`);
+  }, 120_000);
+});
+
 describe('results and fencing', () => {
   beforeEach(() => start());
 

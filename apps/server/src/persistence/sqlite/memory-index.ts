@@ -328,9 +328,9 @@ export class MemoryIndex {
   // Timers: due delayed tasks, expired leases
 
   /** Ids of the delayed tasks due at `now`, taken off the heap. */
-  takeDue(now: number): string[] {
+  takeDue(now: number, max = Infinity): string[] {
     const due: string[] = [];
-    for (let at = this.delayed.peekAt(); at !== undefined && at <= now; at = this.delayed.peekAt()) {
+    for (let at = this.delayed.peekAt(); at !== undefined && at <= now && due.length < max; at = this.delayed.peekAt()) {
       const slot = this.delayed.peekSlot();
       const version = this.delayed.peekVersion();
       this.delayed.pop();
@@ -345,9 +345,9 @@ export class MemoryIndex {
   }
 
   /** Leases that expired at `now`, taken off the heap. */
-  takeExpired(now: number): ExpiredLease[] {
+  takeExpired(now: number, max = Infinity): ExpiredLease[] {
     const expired: ExpiredLease[] = [];
-    for (let at = this.leases.peekAt(); at !== undefined && at <= now; at = this.leases.peekAt()) {
+    for (let at = this.leases.peekAt(); at !== undefined && at <= now && expired.length < max; at = this.leases.peekAt()) {
       const slot = this.leases.peekSlot();
       const version = this.leases.peekVersion();
       this.leases.pop();

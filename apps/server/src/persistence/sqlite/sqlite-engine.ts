@@ -36,6 +36,8 @@ const MIGRATIONS = [InitialSchema1764300000000, Topics1764310000000, OperatorApi
 
 /** Pause between attempts to recover from a failed commit (ADR 0005). */
 const RECOVERY_RETRY_MS = 250;
+/** Due delayed tasks or expired leases handled per timer turn (the alarm re-fires while more are due). */
+const TIMER_SLICE = 1000;
 
 export interface SqliteStoreOptions {
   /** Directory holding the database files (created if missing). */
@@ -279,7 +281,9 @@ export abstract class SqliteEngine {
   protected promoteDue(): void {
     if (this.closed || this.failed) return; // reload() re-arms the alarm
     const now = this.now();
-    const due = this.mem.takeDue(now);
+    // A bounded slice per timer turn: after downtime, thousands may be due at once, and requests
+    // must keep being served meanwhile (the alarm re-fires at once while more are due).
+    const due = this.mem.takeDue(now, TIMER_SLICE);
     let full: Map<string, TaskRecord>;
     try {
       full = this.fullRecords(due);
@@ -303,7 +307,7 @@ export abstract class SqliteEngine {
   /** Hand expired leases to the lease handler (timer callback). */
   protected expireLeases(): void {
     if (this.closed || this.failed || !this.leaseHandler) return; // onLeaseExpired() / reload() re-arm the alarm
-    const expired = this.mem.takeExpired(this.now());
+    const expired = this.mem.takeExpired(this.now(), TIMER_SLICE);
     if (expired.length && this.leaseHandler) this.leaseHandler(expired);
     const next = this.mem.nextExpiryAt();
     if (next !== undefined) this.leaseAlarm.armAt(next);
