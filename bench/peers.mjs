@@ -50,6 +50,66 @@ const median = (xs) => {
 };
 const fmt = (x, d) => (!Number.isFinite(x) ? '—' : d !== undefined ? x.toFixed(d) : x >= 100 ? String(Math.round(x)) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
+// CPU time of a process in seconds, from /proc (Linux; clock ticks of 10 ms), or null.
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** The pid of the harness's redis-server (it starts its own per run.sh), or null. */
+function findRedis() {
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'redis-server') return Number(p);
+    } catch {
+      /* gone */
+    }
+  }
+  return null;
+}
+
+/**
+ * Samples the CPU seconds of the codeQ server and of the harness's Redis every 100 ms, so each
+ * full run's server-side CPU can be charged to it: a run owns the interval from its start to the
+ * next run's start (both servers are idle between runs).
+ */
+function cpuRecorder(serverPid) {
+  const samples = [];
+  let redis = null;
+  const tick = () => {
+    const t = Date.now();
+    if (redis === null || cpuSeconds(redis) === null) redis = findRedis();
+    samples.push({ t, server: cpuSeconds(serverPid), redis: redis === null ? null : cpuSeconds(redis) });
+  };
+  tick();
+  const timer = setInterval(tick, 100);
+  const at = (t, key) => {
+    // the last sample at or before t; if the process was not up yet, its first sample
+    let best = null;
+    for (const s of samples) {
+      if (s[key] === null) continue;
+      if (s.t > t && best !== null) break;
+      best = s[key];
+      if (s.t > t) break;
+    }
+    return best;
+  };
+  return {
+    stop: () => (tick(), clearInterval(timer)),
+    /** CPU seconds `key` ('server' | 'redis') used between t0 and t1, or NaN. */
+    used(key, t0, t1) {
+      const a = at(t0, key);
+      const b = at(t1, key);
+      return a === null || b === null || b < a ? NaN : b - a;
+    },
+  };
+}
+
 function prepareCopy() {
   if (env.PEERS_COPY) {
     if (!existsSync(join(env.PEERS_COPY, 'node_modules'))) throw new Error(`PEERS_COPY=${env.PEERS_COPY} has no node_modules`);
@@ -109,6 +169,7 @@ async function startServer(fsync) {
     url,
     workerAddr: `127.0.0.1:${wport}`,
     producerAddr: `127.0.0.1:${pport}`,
+    pid: child.pid,
     peakRssMB: () => (sample(), peakRss),
     async stop() {
       clearInterval(sampler);
@@ -163,8 +224,24 @@ function gitRev() {
 
 const LABEL = { bullmq: 'BullMQ 6.7 (Redis, AOF everysec)', codeq: 'codeQ over HTTP, one request per step', 'codeq-sdk': `codeQ SDKs (${SDK_TRANSPORT === 'grpc' ? 'gRPC streams' : 'HTTP'})` };
 
-function summarise(recs) {
+/**
+ * CPU µs per full cycle of one full run: the harness's producer and worker processes (their own
+ * report) and the server side (codeQ's server, or Redis for BullMQ) over the run's interval.
+ */
+function cpuPerCycle(r, next, cpu, passEnd) {
+  const n = r.params?.n || 0;
+  const m = r.metrics || {};
+  const client = ((m.producerCpuS ?? NaN) + (m.workerCpuS ?? NaN)) * 1e6 / n;
+  const t0 = Date.parse(r.started);
+  const t1 = next ? Date.parse(next.started) : passEnd;
+  const server = cpu ? (cpu.used(r.label === 'bullmq' ? 'redis' : 'server', t0, t1) * 1e6) / n : NaN;
+  return { client, server };
+}
+
+function summarise(recs, cpu, passEnd) {
   const ok = (label, scen) => recs.filter((r) => r.label === label && r.scenario === scen && r.ok);
+  const byStart = [...recs].sort((a, b) => Date.parse(a.started) - Date.parse(b.started));
+  const cpuOf = new Map(byStart.map((r, i) => [r, cpuPerCycle(r, byStart[i + 1], cpu, passEnd)]));
   const rate = Math.max(...recs.filter((r) => r.scenario === 'latency').map((r) => r.params.rate), 0);
   const lat = (label, f) => median(ok(label, 'latency').filter((r) => r.params.rate === rate).map((r) => f(r.metrics)));
   const out = {};
@@ -174,6 +251,8 @@ function summarise(recs) {
       fullRuns: ok(label, 'full').map((r) => r.metrics.tasksPerSec),
       p50: lat(label, (m) => m.latencyMs.p50),
       p99: lat(label, (m) => m.latencyMs.p99),
+      clientUs: median(ok(label, 'full').map((r) => cpuOf.get(r).client)),
+      serverUs: median(ok(label, 'full').map((r) => cpuOf.get(r).server)),
       runs: `${recs.filter((r) => r.label === label && r.ok).length}/${recs.filter((r) => r.label === label).length}`,
     };
   }
@@ -190,11 +269,13 @@ async function main() {
       const fsync = f === 'true';
       console.log(`\n[peers] ==== pass fsyncOnCommit=${fsync}: PEERS="${PEERS}" REPS=${env.REPS || 3} N=${env.N || 20000} ====`);
       const server = await startServer(fsync);
+      const cpu = cpuRecorder(server.pid);
       let recs;
       try {
         recs = await runHarness(copy.dir, server, fsync);
       } finally {
-        passes.push({ fsync, rssMB: server.peakRssMB(), ...(recs ? summarise(recs) : { rows: {}, rate: NaN }) });
+        cpu.stop();
+        passes.push({ fsync, rssMB: server.peakRssMB(), ...(recs ? summarise(recs, cpu, Date.now()) : { rows: {}, rate: NaN }) });
         await server.stop();
       }
     }
@@ -208,18 +289,22 @@ async function main() {
     `Peer harness (${SRC}), ${started.toISOString()}, ${cpus().length} × ${cpus()[0]?.model?.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`,
     `Workload: N=${env.N || 20000} tasks of ~200 B, 64 submits in flight, one worker process with 64 slots, one call per task; medians of ${env.REPS || 3}. Ratios are to BullMQ measured in the same pass.`,
     '',
-    '| system | fsyncOnCommit | full cycles/s | × BullMQ | p50 / p99 ms @' + (passes[0]?.rate || 1000) + '/s | p99 − BullMQ p99 | server peak RSS MB | runs ok |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| system | fsyncOnCommit | full cycles/s | × BullMQ | p50 / p99 ms @' + (passes[0]?.rate || 1000) + '/s | p99 − BullMQ p99 | server peak RSS MB | CPU µs per cycle: clients + server | CPU ceiling cycles/s | runs ok |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const p of passes) {
     const b = p.rows.bullmq;
     for (const [label, r] of Object.entries(p.rows)) {
       const isB = label === 'bullmq';
       lines.push(
-        `| ${LABEL[label] ?? label} | ${isB ? '—' : p.fsync} | ${fmt(r.full)} | ${isB ? '1.00' : b ? fmt(r.full / b.full, 2) + '×' : '—'} | ${fmt(r.p50)} / ${fmt(r.p99)} | ${isB ? '—' : b ? (r.p99 - b.p99 >= 0 ? '+' : '') + fmt(r.p99 - b.p99) : '—'} | ${isB ? '—' : fmt(p.rssMB)} | ${r.runs} |`,
+        `| ${LABEL[label] ?? label} | ${isB ? '—' : p.fsync} | ${fmt(r.full)} | ${isB ? '1.00' : b ? fmt(r.full / b.full, 2) + '×' : '—'} | ${fmt(r.p50)} / ${fmt(r.p99)} | ${isB ? '—' : b ? (r.p99 - b.p99 >= 0 ? '+' : '') + fmt(r.p99 - b.p99) : '—'} | ${isB ? '—' : fmt(p.rssMB)} | ${fmt(r.clientUs, 0)} + ${fmt(r.serverUs, 0)} | ${fmt((cpus().length * 1e6) / (r.clientUs + r.serverUs), 0)} | ${r.runs} |`,
       );
     }
   }
+  lines.push(
+    '',
+    `CPU per cycle: the harness's producer and worker processes + the server side (codeQ's server, or Redis for BullMQ), median of the full runs; the ceiling is what ${cpus().length} cores could carry at that cost if every process were busy all the time (client CPU includes each process's start-up, so short runs understate the ceiling).`,
+  );
   console.log('\n' + lines.join('\n'));
 }
 
