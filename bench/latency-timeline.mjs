@@ -154,14 +154,40 @@ if (!url) {
   };
 }
 const self = fileURLToPath(import.meta.url);
+// Killed (Ctrl-C, `timeout`): take the server and the client processes down too, so no orphan
+// keeps using the CPU of the next measurement.
+const children = new Set();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    for (const c of children) c.kill('SIGKILL');
+    if (serverPid) {
+      try {
+        process.kill(serverPid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
+    process.exit(130);
+  });
+}
 try {
   for (let run = 1; run <= runs; run++) {
     const env = { ...process.env, LT_ARGS: JSON.stringify({ url, token, cmd: `timeline_${Date.now()}_${run}`, rate, seconds }) };
     const worker = fork(self, [], { env: { ...env, LT_ROLE: 'worker' } });
-    const result = new Promise((resolve) => worker.on('message', (m) => m.lat && resolve(m.lat)));
-    await new Promise((resolve) => worker.on('message', (m) => m.ready && resolve()));
+    children.add(worker);
+    worker.once('exit', () => children.delete(worker));
+    // a client that dies (e.g. an HTTP error) fails the run instead of leaving it waiting
+    const died = (name, child) => new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before reporting`))));
+    const workerDied = died('worker', worker);
+    workerDied.catch(() => {});
+    const result = Promise.race([new Promise((resolve) => worker.on('message', (m) => m.lat && resolve(m.lat))), workerDied]);
+    await Promise.race([new Promise((resolve) => worker.on('message', (m) => m.ready && resolve())), workerDied]);
     const producer = fork(self, [], { env: { ...env, LT_ROLE: 'producer' } });
-    const acked = new Promise((resolve) => producer.on('message', (m) => m.acked && resolve(m.acked)));
+    children.add(producer);
+    producer.once('exit', () => children.delete(producer));
+    const producerDied = died('producer', producer);
+    producerDied.catch(() => {});
+    const acked = Promise.race([new Promise((resolve) => producer.on('message', (m) => m.acked && resolve(m.acked))), producerDied]);
     // CPU % of server / worker / producer per 250 ms (clock ticks are 10 ms)
     const pids = { server: serverPid, worker: worker.pid, producer: producer.pid };
     const cpu = [];
