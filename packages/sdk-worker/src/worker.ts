@@ -1037,6 +1037,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
         const ce = toCodeqError(err, this.transport.target);
         log(this.logger, 'debug', 'codeq worker: heartbeat failed', { taskId: e.task.id, code: ce.code, error: ce.message });
         this.emit({ type: 'error', phase: 'heartbeat', error: ce, taskId: e.task.id, command: e.task.command });
+        if (ce.code === 'FORBIDDEN') this.fatal(ce); // `missing scope`: as on the worker stream
       }
       if (rethrow) throw err;
     }
@@ -1178,6 +1179,9 @@ class ClaimLoopWorker<C extends string> implements Worker {
           continue;
         }
         this.emit({ type: 'error', phase: 'result', error: err, taskId: task.id, command: task.command });
+        // FORBIDDEN (`missing scope`): the token can never record an outcome; stop as the worker
+        // stream does (its ServerError{PermissionDenied} fails every call) instead of claiming on.
+        if (err.code === 'FORBIDDEN') this.fatal(err);
         return;
       }
     }

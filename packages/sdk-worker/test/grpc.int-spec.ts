@@ -140,3 +140,26 @@ describe('a token limited to other commands', () => {
     await expect(w.done).rejects.toMatchObject({ code: 'FORBIDDEN', message: 'event type not allowed' });
   });
 });
+
+describe('a token without the result scope', () => {
+  let claimOnly: TestServer;
+  let p: Producer;
+  beforeAll(async () => {
+    claimOnly = await startServer({ env: { WORKER_AUTH_CONFIG: JSON.stringify({ token: TOKEN, subject: 'w', scopes: ['codeq:claim'], eventTypes: ['*'], raw: { tid: 'acme' } }) } });
+    p = createProducer({ baseUrl: claimOnly.url, token: TOKEN });
+  });
+  afterAll(async () => {
+    await p?.close();
+    await claimOnly?.dispose();
+  });
+
+  // The worker stream refuses the Result with ServerError{PermissionDenied, "missing scope"}; HTTP
+  // answers 403 FORBIDDEN. Both stop the worker instead of claiming tasks it can never finish.
+  it.each<TransportKind>(['http', 'grpc'])('over %s stops the worker with FORBIDDEN missing scope once a result is refused', async (mode) => {
+    const cmd = `g.noscope.${mode}`;
+    await p.submit(cmd, {});
+    const w = createWorker({ ...(mode === 'grpc' ? { grpcAddress: claimOnly.workerAddress } : { baseUrl: claimOnly.url }), token: TOKEN, commands: [cmd], heartbeat: false, handler: () => ({ ok: true }) }).start();
+    track(w);
+    await expect(w.done).rejects.toMatchObject({ code: 'FORBIDDEN', message: 'missing scope' });
+  });
+});
