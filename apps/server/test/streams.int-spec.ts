@@ -125,6 +125,31 @@ describe('handshake and auth', () => {
     }
   }, 10_000);
 
+  it('refuses a worker token without eventTypes or without scopes: UNAUTHENTICATED "auth failed: missing …" (§4.2 step 2)', async () => {
+    const s2 = await startServer({
+      ...STREAMS,
+      workerAuthConfig: {
+        providers: [
+          { type: 'static', config: { token: 'no-types', subject: 'w1', scopes: ALL_SCOPES, raw: { tid: 'acme' } } },
+          { type: 'static', config: { token: 'no-scopes', subject: 'w2', eventTypes: ['*'], raw: { tid: 'acme' } } },
+        ],
+      },
+    });
+    try {
+      for (const [token, details] of [
+        ['no-types', 'auth failed: missing eventTypes'],
+        ['no-scopes', 'auth failed: missing scope'],
+      ] as const) {
+        const w = workerStream(s2.app.streams.workerPort);
+        open.push(w);
+        w.send({ event: { $case: 'hello', hello: { token, workerId: '' } } });
+        expect(await w.status).toEqual({ code: grpc.status.UNAUTHENTICATED, details });
+      }
+    } finally {
+      await s2.stop();
+    }
+  }, 10_000);
+
   it('allowProducerAsWorker: a producer token works the stream as its subject; its bad tenant claims are PERMISSION_DENIED', async () => {
     const s2 = await startServer({
       ...STREAMS,
