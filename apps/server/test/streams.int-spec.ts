@@ -125,6 +125,60 @@ describe('handshake and auth', () => {
     }
   }, 10_000);
 
+  it('refuses a worker token without eventTypes or without scopes: UNAUTHENTICATED "auth failed: missing …" (§4.2 step 2)', async () => {
+    const s2 = await startServer({
+      ...STREAMS,
+      workerAuthConfig: {
+        providers: [
+          { type: 'static', config: { token: 'no-types', subject: 'w1', scopes: ALL_SCOPES, raw: { tid: 'acme' } } },
+          { type: 'static', config: { token: 'no-scopes', subject: 'w2', eventTypes: ['*'], raw: { tid: 'acme' } } },
+        ],
+      },
+    });
+    try {
+      for (const [token, details] of [
+        ['no-types', 'auth failed: missing eventTypes'],
+        ['no-scopes', 'auth failed: missing scope'],
+      ] as const) {
+        const w = workerStream(s2.app.streams.workerPort);
+        open.push(w);
+        w.send({ event: { $case: 'hello', hello: { token, workerId: '' } } });
+        expect(await w.status).toEqual({ code: grpc.status.UNAUTHENTICATED, details });
+      }
+    } finally {
+      await s2.stop();
+    }
+  }, 10_000);
+
+  it('allowProducerAsWorker: a producer token works the stream as its subject; its bad tenant claims are PERMISSION_DENIED', async () => {
+    const s2 = await startServer({
+      ...STREAMS,
+      allowProducerAsWorker: true,
+      producerAuthConfig: {
+        providers: [
+          { type: 'static', config: { token: T.producer, subject: 'acme-producer', raw: { tid: 'acme' } } },
+          { type: 'static', config: { token: 'conflicting', subject: 'p2', raw: { tid: 'acme', tenantId: 'globex' } } },
+        ],
+      },
+    });
+    try {
+      const ok = workerStream(s2.app.streams.workerPort);
+      const conflicting = workerStream(s2.app.streams.workerPort);
+      open.push(ok, conflicting);
+      ok.send({ event: { $case: 'hello', hello: { token: T.producer, workerId: '' } } });
+      expect(as(await ok.next(is('helloAck')), 'helloAck').helloAck).toEqual({ workerId: 'acme-producer', tenantId: 'acme' });
+      // grpc-streams.md §4.2: the producer validator accepted the token, so the tenant step decides.
+      conflicting.send({ event: { $case: 'hello', hello: { token: 'conflicting', workerId: '' } } });
+      expect(await conflicting.status).toEqual({ code: grpc.status.PERMISSION_DENIED, details: 'invalid tenant claims' });
+      // The same token on a worker HTTP route: 403, as a worker token with bad tenant claims.
+      const http = await client(s2.url).claim({ commands: ['x'] }, 'conflicting');
+      expect(http.status).toBe(403);
+      expect(http.body).toMatchObject({ error: 'invalid tenant claims' });
+    } finally {
+      await s2.stop();
+    }
+  }, 10_000);
+
   it('ends a stream without Hello after the Hello timeout', async () => {
     s.app.app.get(WorkerStreamService).helloTimeoutMs = 200;
     s.app.app.get(ProducerStreamService).helloTimeoutMs = 200;

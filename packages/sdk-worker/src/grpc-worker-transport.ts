@@ -304,8 +304,17 @@ export class GrpcWorkerTransport implements WorkerTransport {
     log(this.logger, 'warn', 'codeq: worker stream error event', { code, error: message });
     switch (code) {
       case 'FailedPrecondition': // second Hello
-      case 'InvalidArgument': // unknown event
         return;
+      case 'InvalidArgument': {
+        if (message === 'unknown-event') return; // an event this server does not know (progress, logs on upstream)
+        // Any other InvalidArgument refused a Ready (lease over 7 days, an invalid command, too
+        // many commands): the server registered nothing for it, and every waiting claim shares its
+        // commands and lease, so they all fail as the same HTTP claim would (400 VALIDATION_FAILED).
+        const count = this.readys.shift() ?? 0;
+        this.credits = Math.max(0, this.credits - count);
+        for (const w of this.waiters.splice(0)) w.reject(err);
+        return;
+      }
       case 'PermissionDenied': {
         // "event type not allowed" (a Ready) or "missing scope" (any event): which event it was is
         // not said, so fail everything and start over on a fresh stream (credits resynchronised).

@@ -26,6 +26,7 @@ export type {
   WorkerOptions,
   WorkerSettings,
   WorkerTarget,
+  StopOptions,
 } from './worker.js';
 export type { Register, StandardSchemaV1, CommandSchemas } from '@codeq/sdk-producer';
 export { GrpcWorkerTransport, taskFromProto, type GrpcWorkerTransportOptions, type WorkerSessionInfo } from './grpc-worker-transport.js';

@@ -152,6 +152,28 @@ describe('createWorker (fake transport)', () => {
     expect(t.nacks[0]).toEqual({ id: 'b', input: { reason: 'not yet', delaySeconds: 2, leaseId: 'lease-b' } });
   });
 
+  it.each([[{ drain: false }], [{ timeoutMs: 50 }]])('stop(%j) aborts the running handler without waiting for drainTimeoutMs and abandons its task', async (opts) => {
+    const t = new FakeTransport();
+    let abandoned = 0;
+    t.abandon = async () => (abandoned++, { status: 'requeued' });
+    t.queue.push(task('a'));
+    let started = false;
+    const w = createWorker({
+      transport: t,
+      commands: ['c'],
+      drainTimeoutMs: 120_000,
+      abortGraceMs: 100,
+      handler: (_tk, ctx) => {
+        started = true;
+        return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error)));
+      },
+    }).start();
+    await until(() => started);
+    const stopped = await Promise.race([w.stop(opts).then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still draining'), 10_000))]);
+    expect(stopped).toBe('stopped');
+    expect(abandoned).toBe(1);
+  }, 15_000);
+
   it('validates its options', () => {
     expect(() => createWorker({ baseUrl: 'http://x', token: 't', commands: [], handler: () => ({}) })).toThrow(/commands/);
   });

@@ -274,12 +274,26 @@ export interface WorkerSettings {
   onEvent?: (event: WorkerEvent) => void;
 }
 
+/** Options of {@link Worker.stop}. */
+export interface StopOptions {
+  /** How long in-flight handlers may run on. @default the worker's `drainTimeoutMs` (30000) */
+  deadlineMs?: number;
+  /** Alias of `deadlineMs` (`deadlineMs` wins when both are given). */
+  timeoutMs?: number;
+  /** `false`: abort in-flight handlers now instead of letting them finish. @default true */
+  drain?: boolean;
+}
+
 /** A running (or stopped) worker. */
 export interface Worker {
   /** Begin claiming. Idempotent. */
   start(): Worker;
-  /** Stop claiming, let in-flight handlers finish for up to `deadlineMs`, then abort them. Resolves when stopped. */
-  stop(opts?: { deadlineMs?: number }): Promise<void>;
+  /**
+   * Stop claiming, let in-flight handlers finish for up to `deadlineMs`, then abort them (their
+   * tasks are abandoned). Resolves when stopped. `timeoutMs` is an alias of `deadlineMs`, and
+   * `drain: false` aborts the handlers at once (sdk-and-cli.md §3.6 `stop({drain, timeoutMs})`).
+   */
+  stop(opts?: StopOptions): Promise<void>;
   /** Resolves when the worker has stopped; rejects if it stopped on a fatal error (bad token, bad request). */
   readonly done: Promise<void>;
   /** Tasks being processed now. */
@@ -629,8 +643,8 @@ class ClaimLoopWorker<C extends string> implements Worker {
     return this;
   }
 
-  stop(opts: { deadlineMs?: number } = {}): Promise<void> {
-    const ms = Math.max(0, opts.deadlineMs ?? this.drainTimeoutMs);
+  stop(opts: StopOptions = {}): Promise<void> {
+    const ms = opts.drain === false ? 0 : Math.max(0, opts.deadlineMs ?? opts.timeoutMs ?? this.drainTimeoutMs);
     if (this.state === 'idle') {
       this.state = 'draining';
       this.finish();
@@ -1037,6 +1051,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
         const ce = toCodeqError(err, this.transport.target);
         log(this.logger, 'debug', 'codeq worker: heartbeat failed', { taskId: e.task.id, code: ce.code, error: ce.message });
         this.emit({ type: 'error', phase: 'heartbeat', error: ce, taskId: e.task.id, command: e.task.command });
+        if (ce.code === 'FORBIDDEN') this.fatal(ce); // `missing scope`: as on the worker stream
       }
       if (rethrow) throw err;
     }
@@ -1178,6 +1193,9 @@ class ClaimLoopWorker<C extends string> implements Worker {
           continue;
         }
         this.emit({ type: 'error', phase: 'result', error: err, taskId: task.id, command: task.command });
+        // FORBIDDEN (`missing scope`): the token can never record an outcome; stop as the worker
+        // stream does (its ServerError{PermissionDenied} fails every call) instead of claiming on.
+        if (err.code === 'FORBIDDEN') this.fatal(err);
         return;
       }
     }

@@ -96,6 +96,36 @@ describe('worker on the gRPC worker stream', () => {
   });
 });
 
+describe('a Ready the server refuses as invalid', () => {
+  // The server answers such a Ready with ServerError{InvalidArgument, <reason>} and registers
+  // nothing; the worker used to ignore that event and wait forever without an error.
+  it.each<[string, { leaseSeconds?: number; commands: string[] }, string]>([
+    ['a lease over 7 days', { leaseSeconds: 700_000, commands: ['g.invalid'] }, "invalid 'leaseSeconds' (must be <= 604800)"],
+    ['a command over 256 characters', { commands: ['x'.repeat(300)] }, 'invalid command'],
+  ])('%s stops the worker with VALIDATION_FAILED, over grpc as over http', async (_name, opts, message) => {
+    for (const mode of ['http', 'grpc'] as const) {
+      const w = createWorker({ ...(mode === 'grpc' ? { grpcAddress: server.workerAddress } : { baseUrl: server.url }), token: TOKEN, ...opts, handler: () => ({}) }).start();
+      track(w);
+      await expect(w.done).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message });
+    }
+  });
+
+  it('GrpcWorkerTransport: every waiting claim rejects and the stream stays usable', async () => {
+    const t = new GrpcWorkerTransport({ address: server.workerAddress, token: TOKEN });
+    try {
+      const bad = { commands: ['g.invalid.t'], leaseSeconds: 700_000 };
+      const claims = [t.claim(bad), t.claim(bad)];
+      for (const c of claims) await expect(c).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: "invalid 'leaseSeconds' (must be <= 604800)" });
+      const created = await producer.submit('g.invalid.t', {});
+      const task = await t.claim({ commands: ['g.invalid.t'], leaseSeconds: 30, waitSeconds: 10 });
+      expect(task?.id).toBe(created.id);
+      await t.submitResult(task!.id, { status: 'COMPLETED', result: {}, leaseId: task!.leaseId! });
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('a token limited to other commands', () => {
   let limited: TestServer;
   beforeAll(async () => {
@@ -108,5 +138,28 @@ describe('a token limited to other commands', () => {
   it.each<TransportKind>(['http', 'grpc'])('over %s stops the worker with FORBIDDEN', async (mode) => {
     const w = createWorker({ ...(mode === 'grpc' ? { grpcAddress: limited.workerAddress } : { baseUrl: limited.url }), token: TOKEN, commands: ['not.allowed'], handler: () => ({}) }).start();
     await expect(w.done).rejects.toMatchObject({ code: 'FORBIDDEN', message: 'event type not allowed' });
+  });
+});
+
+describe('a token without the result scope', () => {
+  let claimOnly: TestServer;
+  let p: Producer;
+  beforeAll(async () => {
+    claimOnly = await startServer({ env: { WORKER_AUTH_CONFIG: JSON.stringify({ token: TOKEN, subject: 'w', scopes: ['codeq:claim'], eventTypes: ['*'], raw: { tid: 'acme' } }) } });
+    p = createProducer({ baseUrl: claimOnly.url, token: TOKEN });
+  });
+  afterAll(async () => {
+    await p?.close();
+    await claimOnly?.dispose();
+  });
+
+  // The worker stream refuses the Result with ServerError{PermissionDenied, "missing scope"}; HTTP
+  // answers 403 FORBIDDEN. Both stop the worker instead of claiming tasks it can never finish.
+  it.each<TransportKind>(['http', 'grpc'])('over %s stops the worker with FORBIDDEN missing scope once a result is refused', async (mode) => {
+    const cmd = `g.noscope.${mode}`;
+    await p.submit(cmd, {});
+    const w = createWorker({ ...(mode === 'grpc' ? { grpcAddress: claimOnly.workerAddress } : { baseUrl: claimOnly.url }), token: TOKEN, commands: [cmd], heartbeat: false, handler: () => ({ ok: true }) }).start();
+    track(w);
+    await expect(w.done).rejects.toMatchObject({ code: 'FORBIDDEN', message: 'missing scope' });
   });
 });

@@ -84,13 +84,15 @@ export class AuthService {
       if (claims.scopes.length === 0) throw unauth('missing scope');
     } catch (workerErr) {
       if (this.config.allowProducerAsWorker && this.producer) {
+        let p: Claims | undefined;
         try {
-          const p = await this.run(this.producer, token);
-          claims = { ...p, issuer: 'producer', scopes: [...WORKER_SCOPES], eventTypes: ['*'] };
-          return this.principal('worker', claims);
+          p = await this.run(this.producer, token);
         } catch {
           /* report the worker error */
         }
+        // The producer token is valid: its tenant claims decide from here (a bad tenant is
+        // `403 invalid tenant claims` / PERMISSION_DENIED, not the worker validator's error).
+        if (p) return this.principal('worker', { ...p, issuer: 'producer', scopes: [...WORKER_SCOPES], eventTypes: ['*'] });
       }
       throw workerErr;
     }
