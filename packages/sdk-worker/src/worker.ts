@@ -274,6 +274,14 @@ export interface WorkerSettings {
   onEvent?: (event: WorkerEvent) => void;
 }
 
+/**
+ * A token without the scope an outcome or heartbeat needs: it can never succeed. Matched on the
+ * text too, so a `not-owner` 403 from a server that sends no `code` (upstream) stays per-task.
+ */
+function isMissingScope(err: CodeqError): boolean {
+  return err.code === 'FORBIDDEN' && /missing scope/i.test(err.message);
+}
+
 /** Options of {@link Worker.stop}. */
 export interface StopOptions {
   /** How long in-flight handlers may run on. @default the worker's `drainTimeoutMs` (30000) */
@@ -1051,7 +1059,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
         const ce = toCodeqError(err, this.transport.target);
         log(this.logger, 'debug', 'codeq worker: heartbeat failed', { taskId: e.task.id, code: ce.code, error: ce.message });
         this.emit({ type: 'error', phase: 'heartbeat', error: ce, taskId: e.task.id, command: e.task.command });
-        if (ce.code === 'FORBIDDEN') this.fatal(ce); // `missing scope`: as on the worker stream
+        if (isMissingScope(ce)) this.fatal(ce); // as on the worker stream
       }
       if (rethrow) throw err;
     }
@@ -1195,7 +1203,7 @@ class ClaimLoopWorker<C extends string> implements Worker {
         this.emit({ type: 'error', phase: 'result', error: err, taskId: task.id, command: task.command });
         // FORBIDDEN (`missing scope`): the token can never record an outcome; stop as the worker
         // stream does (its ServerError{PermissionDenied} fails every call) instead of claiming on.
-        if (err.code === 'FORBIDDEN') this.fatal(err);
+        if (isMissingScope(err)) this.fatal(err);
         return;
       }
     }
