@@ -1,0 +1,97 @@
+/**
+ * HTTP wire details of http-api §1 that an upstream client can observe (acceptance audit):
+ * trailing-slash redirects (§1.1), only the first JSON value of a body is read (§1.2), payloads
+ * keep every key, `__proto__` included (§6.1), and topic timestamps are formatted like every other
+ * timestamp (§1.3: fractional seconds with trailing zeros trimmed).
+ */
+import { call, client, startServer, T, type RunningServer } from './harness.js';
+
+let s: RunningServer;
+
+/** A request whose redirect is reported, not followed. */
+async function noFollow(method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+  const init: RequestInit = { method, headers, redirect: 'manual' };
+  if (body !== undefined) init.body = body;
+  const r = await fetch(s.url + path, init);
+  const text = await r.text();
+  return { status: r.status, location: r.headers.get('location'), text, requestId: r.headers.get('x-request-id') };
+}
+
+describe('HTTP conformance (http-api §1)', () => {
+  beforeAll(async () => {
+    // Every timestamp of this server has 120 ms: a formatter that does not trim zeros shows `.120Z`.
+    s = await startServer({}, { clock: { now: () => Math.floor(Date.now() / 1000) * 1000 + 120 } });
+  });
+  afterAll(async () => {
+    await s.stop();
+  });
+
+  it('a known route asked with a trailing slash is redirected: 301 for GET, 307 otherwise, query kept, before auth', async () => {
+    const post = await noFollow('POST', '/v1/codeq/tasks/', { 'content-type': 'application/json' }, '{"command":"X","payload":1}');
+    expect(post).toMatchObject({ status: 307, location: '/v1/codeq/tasks' });
+    expect(post.requestId).toMatch(/\S/);
+    expect(await noFollow('GET', '/v1/codeq/admin/queues/?x=1')).toMatchObject({ status: 301, location: '/v1/codeq/admin/queues?x=1' });
+    expect(await noFollow('GET', '/v1/codeq/tasks/abc/result/')).toMatchObject({ status: 301, location: '/v1/codeq/tasks/abc/result' });
+    expect(await noFollow('POST', '/v1/codeq/tasks/abc/heartbeat/')).toMatchObject({ status: 307, location: '/v1/codeq/tasks/abc/heartbeat' });
+    expect(await noFollow('POST', '/v1/codeq/tasks/claim/batch/')).toMatchObject({ status: 307, location: '/v1/codeq/tasks/claim/batch' });
+    expect(await noFollow('DELETE', '/v1/codeq/admin/topics/t1/?deletionPolicy=Delete')).toMatchObject({ status: 307, location: '/v1/codeq/admin/topics/t1?deletionPolicy=Delete' });
+    expect(await noFollow('GET', '/metrics/')).toMatchObject({ status: 301, location: '/metrics' });
+    // The redirect target answers normally.
+    const followed = await call(s.url, 'POST', '/v1/codeq/tasks/', { token: T.producer, body: { command: 'SLASH', payload: 1 } });
+    expect(followed.status).toBe(202);
+    // Unknown paths and wrong methods stay plain-text 404s, with or without the slash.
+    for (const [method, path] of [
+      ['GET', '/v1/codeq/nope/'],
+      ['DELETE', '/v1/codeq/tasks/'],
+      ['GET', '/v1/codeq/tasks//'],
+      ['PUT', '/v1/codeq/tasks/'],
+    ] as const) {
+      const r = await noFollow(method, path);
+      expect({ method, path, status: r.status, text: r.text }).toEqual({ method, path, status: 404, text: '404 page not found' });
+    }
+  });
+
+  it('only the first JSON value of a body is read; the bytes after it are ignored (the topic PUT stays strict)', async () => {
+    const c = client(s.url);
+    const created = await c.call('POST', '/v1/codeq/tasks', { token: T.producer, raw: '{"command":"FIRST","payload":{"b":"}{","a":[1]}} {"command":"SECOND"} trailing', headers: { 'content-type': 'application/json' } });
+    expect(created.status).toBe(202);
+    expect(created.body).toMatchObject({ command: 'FIRST', payload: '{"a":[1],"b":"}{"}' });
+    const claimed = await c.call('POST', '/v1/codeq/tasks/claim', { token: T.worker, raw: '{"commands":["FIRST"]}garbage' });
+    expect(claimed.status).toBe(200);
+    expect(claimed.body.id).toBe(created.body.id);
+    const done = await c.call('POST', `/v1/codeq/tasks/${created.body.id}/result`, { token: T.worker, raw: '{"status":"COMPLETED","result":{"ok":true}}\n{"status":"FAILED"}' });
+    expect(done.status).toBe(200);
+    expect(done.body).toMatchObject({ status: 'COMPLETED', result: { ok: true } });
+    // A first value that is not complete JSON is still the route's bind error.
+    const broken = await c.call('POST', '/v1/codeq/tasks', { token: T.producer, raw: '{"command":"FIRST","payload":1 garbage}' });
+    expect(broken.status).toBe(400);
+    expect(broken.body.error).toBe('invalid body');
+    const topic = await c.call('PUT', '/v1/codeq/admin/topics/strict', { token: T.producer, raw: '{"priorityTiers":[1],"maxAttempts":3,"deadLetterTopicRef":"dlq"} {}' });
+    expect(topic.status).toBe(400);
+    expect(topic.body.error).toMatch(/^invalid request body: /);
+    expect((await c.call('GET', '/v1/codeq/admin/topics/strict', { token: T.producer })).status).toBe(404);
+  });
+
+  it('a payload keeps a `__proto__` key (upstream re-serialises every key of the decoded value)', async () => {
+    const c = client(s.url);
+    const raw = '{"command":"PROTO","payload":{"z":1,"__proto__":{"polluted":true},"nested":{"__proto__":[1,2]}}}';
+    const created = await c.call('POST', '/v1/codeq/tasks', { token: T.producer, raw });
+    expect(created.status).toBe(202);
+    const expected = '{"__proto__":{"polluted":true},"nested":{"__proto__":[1,2]},"z":1}';
+    expect(created.body.payload).toBe(expected);
+    expect((await c.get(created.body.id)).body.payload).toBe(expected);
+    const claimed = await c.claim({ commands: ['PROTO'] });
+    expect(claimed.status).toBe(200);
+    expect(claimed.body.payload).toBe(expected);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it('topic timestamps are UTC with trailing zeros of the fraction trimmed, as task timestamps are', async () => {
+    const c = client(s.url);
+    const put = await c.call('PUT', '/v1/codeq/admin/topics/stamps', { token: T.producer, body: { priorityTiers: [1], maxAttempts: 3, deadLetterTopicRef: 'stamps-dlq' } });
+    expect(put.status).toBe(201);
+    const got = await c.call('GET', '/v1/codeq/admin/topics/stamps', { token: T.producer });
+    const task = await c.create({ command: 'STAMP', payload: 1 });
+    for (const t of [put.body.createdAt, put.body.updatedAt, got.body.createdAt, task.body.createdAt]) expect(t).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.12Z$/);
+  });
+});
