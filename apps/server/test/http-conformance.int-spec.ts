@@ -86,6 +86,22 @@ describe('HTTP conformance (http-api §1)', () => {
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 
+  it('a runAt or cleanup `before` naming a day that does not exist is refused (Go does not roll 02-30 over into March)', async () => {
+    const c = client(s.url);
+    for (const runAt of ['2026-02-30T00:00:00Z', '2027-02-29T10:00:00Z', '2026-04-31T00:00:00+02:00']) {
+      const r = await c.create({ command: 'BADDATE', payload: 1, runAt });
+      expect({ runAt, status: r.status, error: r.body.error }).toEqual({ runAt, status: 400, error: "invalid 'runAt' (use RFC3339)" });
+    }
+    const stats = await c.call('GET', '/v1/codeq/admin/queues/BADDATE', { token: T.producer });
+    expect(stats.body).toMatchObject({ ready: 0, delayed: 0 });
+    const ok = await c.create({ command: 'BADDATE', payload: 1, runAt: '2028-02-29T00:00:00Z' });
+    expect(ok.status).toBe(202);
+    expect(ok.body.lastKnownLocation).toBe('DELAYED_ZSET');
+    const cleanup = await c.call('POST', '/v1/codeq/admin/tasks/cleanup', { token: T.producer, body: { before: '2026-06-31T00:00:00Z' } });
+    expect(cleanup.status).toBe(400);
+    expect(cleanup.body.error).toBe("invalid 'before' (use RFC3339)");
+  });
+
   it('topic timestamps are UTC with trailing zeros of the fraction trimmed, as task timestamps are', async () => {
     const c = client(s.url);
     const put = await c.call('PUT', '/v1/codeq/admin/topics/stamps', { token: T.producer, body: { priorityTiers: [1], maxAttempts: 3, deadLetterTopicRef: 'stamps-dlq' } });
