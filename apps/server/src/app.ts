@@ -106,6 +106,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       requestTimeout: 60_000,
       forceCloseConnections: 'idle',
       logger: false,
+      // No implicit HEAD twin of every GET route: upstream (gin) answers HEAD with its plain-text
+      // 404 like any method it has no route for (http-api §1.1).
+      exposeHeadRoutes: false,
     });
     app = await NestFactory.create<NestFastifyApplication>(rootModule(config, store, log, clock), adapter, { logger: false, abortOnError: false, bodyParser: false });
     const fastify = app.getHttpAdapter().getInstance();

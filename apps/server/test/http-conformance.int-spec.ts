@@ -51,6 +51,21 @@ describe('HTTP conformance (http-api §1)', () => {
     }
   });
 
+  it('a method without a route is the plain-text 404, HEAD and OPTIONS included', async () => {
+    for (const [method, path] of [
+      ['HEAD', '/v1/codeq/raft/status'],
+      ['HEAD', '/metrics'],
+      ['OPTIONS', '/v1/codeq/tasks'],
+      ['DELETE', '/v1/codeq/tasks/claim'],
+      ['PATCH', '/v1/codeq/tasks/abc'],
+    ] as const) {
+      const r = await fetch(s.url + path, { method, headers: { authorization: `Bearer ${T.producer}` } });
+      const text = method === 'HEAD' ? '404 page not found' : await r.text();
+      expect({ method, path, status: r.status, type: r.headers.get('content-type'), text }).toEqual({ method, path, status: 404, type: 'text/plain; charset=utf-8', text: '404 page not found' });
+    }
+    expect((await call(s.url, 'GET', '/v1/codeq/raft/status', { token: T.producer })).status).toBe(200);
+  });
+
   it('only the first JSON value of a body is read; the bytes after it are ignored (the topic PUT stays strict)', async () => {
     const c = client(s.url);
     const created = await c.call('POST', '/v1/codeq/tasks', { token: T.producer, raw: '{"command":"FIRST","payload":{"b":"}{","a":[1]}} {"command":"SECOND"} trailing', headers: { 'content-type': 'application/json' } });
