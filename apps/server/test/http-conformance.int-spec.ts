@@ -117,6 +117,20 @@ describe('HTTP conformance (http-api §1)', () => {
     expect(cleanup.body.error).toBe("invalid 'before' (use RFC3339)");
   });
 
+  it('batch results naming one task twice: the first item wins, the repeat is not-in-progress (compatibility #34)', async () => {
+    const c = client(s.url);
+    const created = await c.create({ command: 'TWICE', payload: 1 });
+    expect((await c.claim({ commands: ['TWICE'] })).body.id).toBe(created.body.id);
+    const id = created.body.id as string;
+    const r = await c.call('POST', '/v1/codeq/tasks/batch/results', {
+      token: T.worker,
+      body: { results: [{ taskId: id, status: 'COMPLETED', result: { n: 1 } }, { taskId: id, status: 'COMPLETED', result: { n: 2 } }] },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.results).toEqual([{ taskId: id, result: expect.objectContaining({ status: 'COMPLETED', result: { n: 1 } }) }, { taskId: id, error: 'not-in-progress' }]);
+    expect((await c.getResult(id)).body.result.result).toEqual({ n: 1 });
+  });
+
   it('topic timestamps are UTC with trailing zeros of the fraction trimmed, as task timestamps are', async () => {
     const c = client(s.url);
     const put = await c.call('PUT', '/v1/codeq/admin/topics/stamps', { token: T.producer, body: { priorityTiers: [1], maxAttempts: 3, deadLetterTopicRef: 'stamps-dlq' } });
