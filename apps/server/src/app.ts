@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './common/logger.js';
 // Nest routes Fastify's own errors (413, bad framing) through this global filter as well.
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { INVALID_JSON, firstJsonValueEnd, trailingSlashTarget } from './common/http.js';
+import { escapeHtml } from './domain/go-json.js';
 import { depthError, jsonTooDeep } from './domain/input-guards.js';
 import { CLOCK, CONFIG, LOGGER, SCHEDULE_STORE, TASK_STORE, TOPIC_STORE, systemClock, type Clock } from './common/tokens.js';
 import { SchedulesModule } from './modules/schedules/schedules.module.js';
@@ -147,6 +148,9 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       req.headers['x-request-id'] = id;
       res.setHeader('x-request-id', id);
     });
+    // JSON answers escape `<` `>` `&` (and U+2028/2029) inside strings as Go does (http-api §1.3);
+    // the same JSON value, byte-identical to upstream's text.
+    fastify.setReplySerializer((payload) => escapeHtml(JSON.stringify(payload) ?? ''));
     // A known route asked with a trailing slash is redirected to the path without it, before
     // authentication: 301 for GET, 307 otherwise (http-api §1.1, gin's behaviour).
     fastify.addHook('onRequest', (req, reply, done) => {

@@ -131,6 +131,23 @@ describe('HTTP conformance (http-api §1)', () => {
     expect((await c.getResult(id)).body.result.result).toEqual({ n: 1 });
   });
 
+  it('JSON answers escape < > & inside strings as \\u003c \\u003e \\u0026, like Go (same values once parsed)', async () => {
+    const c = client(s.url);
+    const created = await c.create({ command: 'ESC<&>', payload: 1 });
+    expect(created.status).toBe(202);
+    expect(created.text).toContain('"command":"ESC\\u003c\\u0026\\u003e"');
+    expect(created.body.command).toBe('ESC<&>');
+    const claimed = await c.claim({ commands: ['ESC<&>'] });
+    expect(claimed.text).not.toMatch(/[<>&]/);
+    const done = await c.result(created.body.id, { status: 'COMPLETED', result: { html: '<b>a & b</b>', 'k<': ['>'] } });
+    expect(done.status).toBe(200);
+    expect(done.text).toContain('"html":"\\u003cb\\u003ea \\u0026 b\\u003c/b\\u003e"');
+    expect(done.body.result).toEqual({ html: '<b>a & b</b>', 'k<': ['>'] });
+    const got = await c.getResult(created.body.id);
+    expect(got.text).not.toMatch(/[<>&]/);
+    expect(got.body.result.result).toEqual({ html: '<b>a & b</b>', 'k<': ['>'] });
+  });
+
   it('topic timestamps are UTC with trailing zeros of the fraction trimmed, as task timestamps are', async () => {
     const c = client(s.url);
     const put = await c.call('PUT', '/v1/codeq/admin/topics/stamps', { token: T.producer, body: { priorityTiers: [1], maxAttempts: 3, deadLetterTopicRef: 'stamps-dlq' } });

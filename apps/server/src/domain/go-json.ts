@@ -83,7 +83,8 @@ function compareUtf8(a: string, b: string): number {
   return Buffer.compare(ba, bb);
 }
 
-function escapeHtml(s: string): string {
+/** JSON text with `<` `>` `&` U+2028 U+2029 written as `\uXXXX`, as Go's encoding/json writes them (http-api §1.3). */
+export function escapeHtml(s: string): string {
   if (!HTML_CHARS.test(s)) return s;
   return s.replace(HTML_CHARS_ALL, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
