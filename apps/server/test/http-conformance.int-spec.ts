@@ -87,6 +87,31 @@ describe('HTTP conformance (http-api §1)', () => {
     expect((await c.call('GET', '/v1/codeq/admin/topics/strict', { token: T.producer })).status).toBe(404);
   });
 
+  it('a body that is the JSON null binds like {} (claim, heartbeat, nack accept it; routes with required fields do not)', async () => {
+    const c = client(s.url);
+    const created = await c.create({ command: 'NULLBODY', payload: 1 });
+    expect((await c.call('POST', '/v1/codeq/tasks/claim', { token: T.worker, raw: 'null' })).status).toBe(204); // default commands only
+    const claimed = await c.claim({ commands: ['NULLBODY'] });
+    expect(claimed.body.id).toBe(created.body.id);
+    const hb = await c.call('POST', `/v1/codeq/tasks/${created.body.id}/heartbeat`, { token: T.worker, raw: 'null' });
+    expect(hb.status).toBe(200);
+    expect(hb.body.ok).toBe(true);
+    const nack = await c.call('POST', `/v1/codeq/tasks/${created.body.id}/nack`, { token: T.worker, raw: 'null' });
+    expect(nack.status).toBe(200);
+    expect(nack.body.status).toBe('requeued');
+    for (const [path, error] of [
+      ['/v1/codeq/tasks', 'invalid body'],
+      ['/v1/codeq/tasks/batch', 'invalid body'],
+      ['/v1/codeq/tasks/claim/batch', 'invalid body'],
+      [`/v1/codeq/tasks/${created.body.id}/result`, 'invalid request body'],
+      ['/v1/codeq/workers/subscriptions', 'invalid body'],
+    ] as const) {
+      const token = path === '/v1/codeq/tasks' || path === '/v1/codeq/tasks/batch' ? T.producer : T.worker;
+      const r = await c.call('POST', path, { token, raw: 'null' });
+      expect({ path, status: r.status, error: r.body.error }).toEqual({ path, status: 400, error });
+    }
+  });
+
   it('a payload keeps a `__proto__` key (upstream re-serialises every key of the decoded value)', async () => {
     const c = client(s.url);
     const raw = '{"command":"PROTO","payload":{"z":1,"__proto__":{"polluted":true},"nested":{"__proto__":[1,2]}}}';
