@@ -140,6 +140,10 @@ describe('HTTP conformance (http-api §1)', () => {
     const cleanup = await c.call('POST', '/v1/codeq/admin/tasks/cleanup', { token: T.producer, body: { before: '2026-06-31T00:00:00Z' } });
     expect(cleanup.status).toBe(400);
     expect(cleanup.body.error).toBe("invalid 'before' (use RFC3339)");
+    // compatibility #35: a `before` of the wrong type is refused too (upstream drops it and purges up to now).
+    const typed = await c.call('POST', '/v1/codeq/admin/tasks/cleanup', { token: T.producer, body: { before: 5 } });
+    expect(typed.status).toBe(400);
+    expect(typed.body.error).toBe("invalid 'before' (use RFC3339)");
   });
 
   it('batch results naming one task twice: the first item wins, the repeat is not-in-progress (compatibility #34)', async () => {
