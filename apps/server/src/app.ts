@@ -14,7 +14,8 @@ import type { Config } from './config/config.js';
 import { createLogger, type Logger } from './common/logger.js';
 // Nest routes Fastify's own errors (413, bad framing) through this global filter as well.
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
-import { INVALID_JSON } from './common/http.js';
+import { INVALID_JSON, firstJsonValueEnd, trailingSlashTarget } from './common/http.js';
+import { escapeHtml } from './domain/go-json.js';
 import { depthError, jsonTooDeep } from './domain/input-guards.js';
 import { CLOCK, CONFIG, LOGGER, SCHEDULE_STORE, TASK_STORE, TOPIC_STORE, systemClock, type Clock } from './common/tokens.js';
 import { SchedulesModule } from './modules/schedules/schedules.module.js';
@@ -106,13 +107,16 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       requestTimeout: 60_000,
       forceCloseConnections: 'idle',
       logger: false,
+      // No implicit HEAD twin of every GET route: upstream (gin) answers HEAD with its plain-text
+      // 404 like any method it has no route for (http-api §1.1).
+      exposeHeadRoutes: false,
     });
     app = await NestFactory.create<NestFastifyApplication>(rootModule(config, store, log, clock), adapter, { logger: false, abortOnError: false, bodyParser: false });
     const fastify = app.getHttpAdapter().getInstance();
     // Bodies are JSON whatever the Content-Type (http-api §1.2). A body that is not JSON reaches
     // the route as a marker, so each route answers with its own upstream message.
     fastify.removeAllContentTypeParsers();
-    fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    fastify.addContentTypeParser('*', { parseAs: 'string' }, (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
       // A body that is empty or only whitespace counts as absent (trim() only when it may be).
       const c = text.charCodeAt(0);
@@ -121,7 +125,15 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       try {
         parsed = JSON.parse(text);
       } catch {
-        return done(null, INVALID_JSON);
+        // Only the first JSON value counts; bytes after it are ignored (http-api §1.2). The topic
+        // PUT (our only PUT route) is strict: exactly one JSON value.
+        const end = req.method === 'PUT' ? -1 : firstJsonValueEnd(text);
+        if (end < 0) return done(null, INVALID_JSON);
+        try {
+          parsed = JSON.parse(text.slice(0, end));
+        } catch {
+          return done(null, INVALID_JSON);
+        }
       }
       // Deeply nested JSON is refused here, before any route sees it (issue 12 item 4).
       if (jsonTooDeep(parsed)) return done(depthError());
@@ -135,6 +147,16 @@ export async function createApp(config: Config, opts: CreateAppOptions = {}): Pr
       const id = typeof given === 'string' && given ? given : nextRequestId();
       req.headers['x-request-id'] = id;
       res.setHeader('x-request-id', id);
+    });
+    // JSON answers escape `<` `>` `&` (and U+2028/2029) inside strings as Go does (http-api §1.3);
+    // the same JSON value, byte-identical to upstream's text.
+    fastify.setReplySerializer((payload) => escapeHtml(JSON.stringify(payload) ?? ''));
+    // A known route asked with a trailing slash is redirected to the path without it, before
+    // authentication: 301 for GET, 307 otherwise (http-api §1.1, gin's behaviour).
+    fastify.addHook('onRequest', (req, reply, done) => {
+      const target = trailingSlashTarget(req.method, req.url);
+      if (target === null) return done();
+      void reply.code(req.method === 'GET' ? 301 : 307).header('location', target).send();
     });
     app.useGlobalFilters(new HttpExceptionFilter(log));
     // The hot task routes go straight to Fastify (same guard, services and error bodies; issue 13).

@@ -91,6 +91,12 @@ describe('time', () => {
     expect(parseRfc3339('2026-05-20 13:04:05Z')).toBeNull();
     expect(parseRfc3339('2026-05-20T13:04:05')).toBeNull();
   });
+  it('refuses dates that do not exist, as Go does (no rollover into the next month)', () => {
+    for (const bad of ['2026-02-29T00:00:00Z', '2100-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-02-30T00:00:00Z', '2026-01-01T23:59:60Z']) expect(parseRfc3339(bad)).toBeNull();
+    expect(parseRfc3339('2024-02-29T00:00:00Z')).toBe(Date.UTC(2024, 1, 29));
+    expect(parseRfc3339('2000-02-29T12:00:00Z')).toBe(Date.UTC(2000, 1, 29, 12));
+    expect(parseRfc3339('2026-12-31T23:59:59.5-03:00')).toBe(Date.UTC(2027, 0, 1, 2, 59, 59, 500));
+  });
 });
 
 describe('requests', () => {

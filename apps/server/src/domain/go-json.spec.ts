@@ -11,7 +11,7 @@ function reference(value: unknown): string {
       const src = v as Record<string, unknown>;
       const keys = Object.keys(src);
       keys.sort(keys.some((k) => /[\uD800-\uFFFF]/.test(k)) ? (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) : undefined);
-      const out: Record<string, unknown> = {};
+      const out = Object.create(null) as Record<string, unknown>;
       for (const k of keys) out[k] = sort(src[k]);
       return out;
     }
@@ -72,6 +72,11 @@ describe('goJson', () => {
       { 2: 'two', 10: 'ten', a: 'a' },
     ];
     for (const v of cases) expect(goJson(v)).toBe(reference(v));
+  });
+
+  it('keeps a `__proto__` key of the payload (JSON.parse makes it an own key; Go keeps it)', () => {
+    expect(goJson(JSON.parse('{"b":1,"__proto__":{"x":1}}'))).toBe('{"__proto__":{"x":1},"b":1}');
+    expect(goJson(JSON.parse('{"z":{"__proto__":5,"a":[{"__proto__":null}]}}'))).toBe('{"z":{"__proto__":5,"a":[{"__proto__":null}]}}');
   });
 
   it('does not modify its input', () => {

@@ -40,7 +40,7 @@ function sortKeys(v: unknown): unknown {
     }
   }
   const proto: unknown = Object.getPrototypeOf(src);
-  // `__proto__` would be swallowed by the copy's setter: such objects keep taking the copy path.
+  // An input with a `__proto__` own key takes the copy path (into a prototype-less object).
   let inOrder = (proto === Object.prototype || proto === null) && !keys.includes('__proto__');
   for (let i = 1; inOrder && i < keys.length; i++) {
     const a = keys[i - 1]!;
@@ -56,15 +56,24 @@ function sortKeys(v: unknown): unknown {
       if (kids !== null) kids[i] = s;
     }
     if (kids === null) return src;
-    const out: Record<string, unknown> = {};
+    const out = plainObject();
     for (let i = 0; i < keys.length; i++) out[keys[i]!] = kids[i];
     return out;
   }
-  const out: Record<string, unknown> = {};
+  const out = plainObject();
   // UTF-16 order equals UTF-8 byte order unless a key holds surrogates or U+E000..U+FFFF.
   keys.sort(utf8Order ? compareUtf8 : undefined);
   for (const k of keys) out[k] = sortKeys(src[k]);
   return out;
+}
+
+/**
+ * The copy's target: no prototype, so a `__proto__` key of the input is copied as an ordinary own
+ * key (on `{}` the assignment would hit the prototype setter and the key would vanish from the
+ * stored payload).
+ */
+function plainObject(): Record<string, unknown> {
+  return Object.create(null) as Record<string, unknown>;
 }
 
 // Go sorts map keys by byte order of their UTF-8 encoding.
@@ -74,7 +83,8 @@ function compareUtf8(a: string, b: string): number {
   return Buffer.compare(ba, bb);
 }
 
-function escapeHtml(s: string): string {
+/** JSON text with `<` `>` `&` U+2028 U+2029 written as `\uXXXX`, as Go's encoding/json writes them (http-api §1.3). */
+export function escapeHtml(s: string): string {
   if (!HTML_CHARS.test(s)) return s;
   return s.replace(HTML_CHARS_ALL, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }

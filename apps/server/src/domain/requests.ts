@@ -82,6 +82,9 @@ class Reader {
 }
 
 function reader(body: unknown, generic = 'invalid body'): Reader {
+  // A body that is the JSON `null` binds like `{}` (Go decodes null into a struct as a no-op): the
+  // routes without required fields (claim, heartbeat, nack) accept it, the others miss their fields.
+  if (body === null) return new Reader({}, generic);
   if (!isObj(body)) throw bad(generic);
   return new Reader(body, generic);
 }

@@ -34,13 +34,18 @@ export function formatLeaseUntil(ms: number): string {
 const RFC3339 =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 1 : 0);
+}
+
 /** Parse an RFC 3339 timestamp (`T` and zone mandatory). Returns epoch ms or null. */
 export function parseRfc3339(s: string): number | null {
   const m = RFC3339.exec(s);
   if (!m) return null;
-  const [, , mo, d, h, mi, sec] = m;
-  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) return null;
-  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 60) return null;
+  const [, y, mo, d, h, mi, sec] = m;
+  // Like Go's time.Parse: the day must exist in that month (no 2026-02-30), seconds 0-59.
+  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > daysInMonth(Number(y), Number(mo))) return null;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) return null;
   const ms = Date.parse(s.replace('t', 'T').replace('z', 'Z'));
   return Number.isFinite(ms) ? ms : null;
 }

@@ -5,10 +5,12 @@ import { CodeqError } from '@codeq/proto/errors';
 import { Caller } from '../../common/http.js';
 import type { Principal } from '../../domain/claims.js';
 import { topicToJson } from '../../domain/topic.js';
+import { formatTime } from '../../domain/time.js';
 import { Auth, AuthGuard } from '../auth/auth.guard.js';
 import { TopicsService } from './topics.service.js';
 
-const utc = (ms: number) => new Date(ms).toISOString();
+// Topic timestamps: UTC, fractional seconds with trailing zeros trimmed, like every other timestamp (http-api §1.3).
+const utc = formatTime;
 
 @Controller('v1/codeq/admin/topics')
 @UseGuards(AuthGuard)
