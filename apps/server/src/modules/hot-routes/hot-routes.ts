@@ -9,9 +9,10 @@
  * - request id: set on the raw request before any route (app.ts), errors through
  *   {@link sendError}, the function the global Nest filter uses (also for body-parser errors,
  *   through the routes' `errorHandler`), so error bodies and statuses are unchanged;
- * - the same validators (domain/requests.ts), services and JSON shapes (domain/task.ts); answers are
- *   serialised by schemas compiled once (fast-json-stringify), in the same field order, and fields
- *   a schema does not list are still written (`additionalProperties`).
+ * - the same validators (domain/requests.ts), services and JSON shapes (domain/task.ts); answers go
+ *   through the app's reply serialiser like every other route (app.ts: JSON with `<` `>` `&`
+ *   escaped as Go writes them), which takes precedence over per-route response schemas, so the
+ *   routes declare none.
  *
  * Handlers are arrow properties made once per server: no per-request closures.
  */
@@ -35,48 +36,6 @@ const NEED_RESULT: AuthRequirement = { mode: 'worker', scope: 'codeq:result' };
 const NEED_HEARTBEAT: AuthRequirement = { mode: 'worker', scope: 'codeq:heartbeat' };
 const NEED_ABANDON: AuthRequirement = { mode: 'worker', scope: 'codeq:abandon' };
 const NEED_NACK: AuthRequirement = { mode: 'worker', scope: 'codeq:nack' };
-
-const str = { type: 'string' } as const;
-const int = { type: 'integer' } as const;
-const anyJson = {} as const;
-
-/** taskToJson's fields in taskToJson's order (domain/task.ts). */
-const taskProperties = {
-  id: str,
-  command: str,
-  payload: str,
-  priority: int,
-  webhook: str,
-  status: str,
-  lastKnownLocation: str,
-  workerId: str,
-  leaseUntil: str,
-  leaseId: str,
-  attempts: int,
-  maxAttempts: int,
-  error: str,
-  resultKey: str,
-  tenantId: str,
-  createdAt: str,
-  updatedAt: str,
-  cancelRequested: { type: 'boolean' },
-  traceParent: str,
-  traceState: str,
-} as const;
-
-/** Response schemas (serialisation only; nothing is validated on the way out). */
-export const RESPONSE_SCHEMAS = {
-  task: { type: 'object', properties: taskProperties, additionalProperties: true },
-  taskWithProgress: { type: 'object', properties: { ...taskProperties, progress: anyJson }, additionalProperties: true },
-  result: {
-    type: 'object',
-    properties: { taskId: str, status: str, result: anyJson, error: str, artifacts: anyJson, completedAt: str },
-    additionalProperties: true,
-  },
-  heartbeat: { type: 'object', properties: { ok: { type: 'boolean' }, leaseUntil: str }, additionalProperties: true },
-  abandon: { type: 'object', properties: { status: str }, additionalProperties: true },
-  nack: { type: 'object', properties: { delaySeconds: { type: 'number' }, status: str }, additionalProperties: true },
-} as const;
 
 export interface HotRouteDeps {
   config: Config;
@@ -195,13 +154,13 @@ class HotRoutes {
 export function registerHotRoutes(fastify: FastifyInstance, deps: HotRouteDeps): void {
   const h = new HotRoutes(deps);
   const base = '/v1/codeq/tasks';
-  const route = (method: 'GET' | 'POST', url: string, handler: (req: Req, reply: FastifyReply) => Promise<unknown>, response: Record<number, object>) =>
-    fastify.route({ method, url, handler, errorHandler: h.onError, schema: { response } });
-  route('POST', base, h.create, { 202: RESPONSE_SCHEMAS.task });
-  route('POST', `${base}/claim`, h.claim, { 200: RESPONSE_SCHEMAS.task });
-  route('GET', `${base}/:id`, h.get, { 200: RESPONSE_SCHEMAS.taskWithProgress });
-  route('POST', `${base}/:id/result`, h.result, { 200: RESPONSE_SCHEMAS.result });
-  route('POST', `${base}/:id/heartbeat`, h.heartbeat, { 200: RESPONSE_SCHEMAS.heartbeat });
-  route('POST', `${base}/:id/abandon`, h.abandon, { 200: RESPONSE_SCHEMAS.abandon });
-  route('POST', `${base}/:id/nack`, h.nack, { 200: RESPONSE_SCHEMAS.nack });
+  const route = (method: 'GET' | 'POST', url: string, handler: (req: Req, reply: FastifyReply) => Promise<unknown>) =>
+    fastify.route({ method, url, handler, errorHandler: h.onError });
+  route('POST', base, h.create);
+  route('POST', `${base}/claim`, h.claim);
+  route('GET', `${base}/:id`, h.get);
+  route('POST', `${base}/:id/result`, h.result);
+  route('POST', `${base}/:id/heartbeat`, h.heartbeat);
+  route('POST', `${base}/:id/abandon`, h.abandon);
+  route('POST', `${base}/:id/nack`, h.nack);
 }
