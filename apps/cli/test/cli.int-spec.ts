@@ -210,7 +210,7 @@ describe('codeq errors and exit codes', () => {
     const r = await cli(['tasks', 'get', 'nope']);
     expect(r.code).toBe(4);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain('Error: not found (HTTP 404)');
+    expect(r.stderr).toBe('[ERROR] not found (HTTP 404)\n');
     const j = await cli(['tasks', 'get', 'nope', '--json']);
     expect(j.code).toBe(4);
     expect(JSON.parse(j.stdout)).toMatchObject({ error: { code: 'NOT_FOUND', message: 'not found', httpStatus: 404 } });
@@ -229,8 +229,9 @@ describe('codeq errors and exit codes', () => {
   it('server down → 7 with "is the server running"', async () => {
     const r = await cli(['tasks', 'submit', 'x', '--payload', '{}'], { env: { CODEQ_URL: 'http://127.0.0.1:9' } });
     expect(r.code).toBe(7);
-    expect(r.stderr).toContain('cannot reach the codeQ server at http://127.0.0.1:9: connection');
-    expect(r.stderr).toContain('Is the server running at http://127.0.0.1:9?');
+    // Upstream's `[ERROR] <message>` line, never wrapped at the terminal width (scripts grep it).
+    expect(r.stderr).toMatch(/^\[ERROR\] cannot reach the codeQ server at http:\/\/127\.0\.0\.1:9: connection refused\n/);
+    expect(r.stderr).toContain('\nIs the server running at http://127.0.0.1:9? Set --url, CODEQ_URL or `codeq config set url <url>`.\n');
   });
 
   it('bad input → 2', async () => {
@@ -240,6 +241,45 @@ describe('codeq errors and exit codes', () => {
     const v = await cli(['tasks', 'submit', 'x', '--webhook', 'ftp://x', '--json']);
     expect(v.code).toBe(2);
     expect(JSON.parse(v.stdout).error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'invalid webhook url' });
+  });
+});
+
+describe("upstream's CLI names", () => {
+  it('unknown flag and bad flag value: "[ERROR] <message>" on stderr, exit 2', async () => {
+    const u = await cli(['tasks', 'submit', 'x', '--bogus']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/^\[ERROR\] Nonexistent flag: --bogus\n/);
+    const p = await cli(['tasks', 'submit', 'x', '--payload', '{bad']);
+    expect(p.code).toBe(2);
+    expect(p.stderr).toMatch(/^\[ERROR\] invalid payload JSON: /);
+  });
+
+  it('CODEQ_PRODUCER_TOKEN / CODEQ_WORKER_TOKEN (and --producer-token / --worker-token) pick the token by command role', async () => {
+    const roles = { CODEQ_TOKEN: undefined, CODEQ_PRODUCER_TOKEN: TOKEN, CODEQ_WORKER_TOKEN: 'not-the-token' };
+    const created = await cli(['task', 'create', '--event', 'cli.roles', '--payload', '{}'], { env: roles });
+    expect(created.code).toBe(0);
+    const id = lastWord(created.stdout);
+    // claim is a worker command: it reads CODEQ_WORKER_TOKEN first, which is wrong here.
+    expect((await cli(['tasks', 'claim', '--events', 'cli.roles'], { env: roles })).code).toBe(3);
+    const swapped = { CODEQ_TOKEN: undefined, CODEQ_PRODUCER_TOKEN: 'not-the-token', CODEQ_WORKER_TOKEN: TOKEN };
+    expect((await cli(['task', 'create', '--event', 'cli.roles', '--payload', '{}'], { env: swapped })).code).toBe(3);
+    const claimed = await cli(['tasks', 'claim', '--events', 'cli.roles', '--json'], { env: swapped });
+    expect(JSON.parse(claimed.stdout)).toMatchObject({ id, status: 'IN_PROGRESS' });
+    const none = { CODEQ_TOKEN: undefined };
+    expect((await cli(['task', 'create', '--event', 'cli.roles', '--payload', '{}', '--producer-token', TOKEN], { env: none })).code).toBe(0);
+    expect((await cli(['tasks', 'claim', '--events', 'cli.roles', '--worker-token', TOKEN], { env: none })).code).toBe(0);
+  });
+
+  it('task result <id> prints the stored result as JSON without waiting; no result yet exits 4', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.upstream-result', '--payload', '{}'])).stdout);
+    const early = await cli(['task', 'result', id]);
+    expect(early.code).toBe(4);
+    expect(early.stderr).toContain('(HTTP 404)');
+    const c = JSON.parse((await cli(['tasks', 'claim', '--commands', 'cli.upstream-result', '--json'])).stdout);
+    await cli(['tasks', 'result', id, '--status', 'COMPLETED', '--result', '{"n":7}', '--lease-id', c.leaseId]);
+    const r = await cli(['task', 'result', id]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ result: { taskId: id, status: 'COMPLETED', result: { n: 7 } }, task: { id, status: 'COMPLETED' } });
   });
 });
 

@@ -15,6 +15,7 @@ interface Summary {
 }
 
 export default class WorkerStart extends BaseCommand<typeof WorkerStart> {
+  static override tokenRole = 'worker' as const;
   static override summary = 'Run a worker that pipes each task into a shell command.';
   static override description =
     'For every claimed task, runs <command…> (everything after --) with the payload JSON on stdin and CODEQ_TASK_ID, ' +
