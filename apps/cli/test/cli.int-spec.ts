@@ -283,6 +283,27 @@ describe("upstream's CLI names", () => {
   });
 });
 
+describe("upstream's worker start --ack (no program)", () => {
+  it('--ack complete records {"handledBy":"codeq","ts"} for each claimed task; --ack abandon gives the task back', async () => {
+    const ids = [];
+    for (let i = 0; i < 2; i++) ids.push(lastWord((await cli(['tasks', 'submit', 'cli.ack', '--payload', '{}'])).stdout));
+    const r = await cli(['worker', 'start', '--events', 'cli.ack', '--ack', 'complete', '--max-tasks', '2', '--wait-seconds', '2']);
+    expect(r.code).toBe(0);
+    for (const id of ids) {
+      expect(r.stdout).toContain(`[OK] Task claimed: ${id} (cli.ack)`);
+      const res = await api(server.url, 'GET', `/tasks/${id}/result`);
+      expect(res.body).toMatchObject({ result: { status: 'COMPLETED', result: { handledBy: 'codeq', ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } } });
+    }
+    const back = lastWord((await cli(['tasks', 'submit', 'cli.ack-abandon', '--payload', '{}'])).stdout);
+    const a = await cli(['worker', 'start', '--events', 'cli.ack-abandon', '--ack', 'abandon', '--max-tasks', '1', '--wait-seconds', '2']);
+    expect(a.code).toBe(0);
+    expect((await api(server.url, 'GET', `/tasks/${back}`)).body).toMatchObject({ status: 'PENDING', attempts: 1 });
+    // --ack with a program is a contradiction; a bad token ends the loop with exit 3.
+    expect((await cli(['worker', 'start', '--events', 'x', '--ack', 'complete', '--', 'cat'])).code).toBe(2);
+    expect((await cli(['worker', 'start', '--events', 'x', '--ack', 'complete', '--token', 'bad'])).code).toBe(3);
+  });
+});
+
 describe('codeq queues and admin', () => {
   it('queues stats, queues list and admin cleanup', async () => {
     await cli(['tasks', 'submit', 'cli.stats', '--payload', '{}']);
