@@ -254,6 +254,15 @@ describe("upstream's CLI names", () => {
     expect(p.stderr).toMatch(/^\[ERROR\] invalid payload JSON: /);
   });
 
+  it('help <command> shows that command\'s help; an unknown command is "[ERROR] unknown command", exit 2', async () => {
+    const h = await cli(['help', 'tasks', 'submit']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain('$ codeq tasks submit [COMMAND]');
+    const u = await cli(['tasks', 'frobnicate', 'x']);
+    expect(u).toMatchObject({ code: 2, stdout: '' });
+    expect(u.stderr).toMatch(/^\[ERROR\] unknown command: codeq tasks frobnicate x\n/);
+  });
+
   it('CODEQ_PRODUCER_TOKEN / CODEQ_WORKER_TOKEN (and --producer-token / --worker-token) pick the token by command role', async () => {
     const roles = { CODEQ_TOKEN: undefined, CODEQ_PRODUCER_TOKEN: TOKEN, CODEQ_WORKER_TOKEN: 'not-the-token' };
     const created = await cli(['task', 'create', '--event', 'cli.roles', '--payload', '{}'], { env: roles });
