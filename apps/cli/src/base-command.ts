@@ -202,7 +202,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         this.logJson({ error: { code: 'VALIDATION_FAILED', message: err.message } });
         return;
       }
-      this.reportError(err.message, exit);
+      // oclif puts the reason of a bad flag value on a tab-indented second line: keep one line.
+      this.reportError(err.message.replace(/\s*\n\t\s*/g, ': '), exit);
       return;
     }
     const exit = exitCodeFor(err.code);

@@ -249,6 +249,9 @@ describe("upstream's CLI names", () => {
     const u = await cli(['tasks', 'submit', 'x', '--bogus']);
     expect(u.code).toBe(2);
     expect(u.stderr).toMatch(/^\[ERROR\] Nonexistent flag: --bogus\n/);
+    const v = await cli(['tasks', 'submit', 'x', '--priority', '12']);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toMatch(/^\[ERROR\] Parsing --priority: Expected an integer less than or equal to 9 but received: 12\n/);
     const p = await cli(['tasks', 'submit', 'x', '--payload', '{bad']);
     expect(p.code).toBe(2);
     expect(p.stderr).toMatch(/^\[ERROR\] invalid payload JSON: /);
