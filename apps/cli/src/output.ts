@@ -66,3 +66,9 @@ export function taskRows(tasks: readonly Task[]): string {
     tasks.map((t) => [t.id, t.command, listStatus(t), `${t.attempts}/${t.maxAttempts}`, t.createdAt, cut(t.lastError ?? t.error, 60)]),
   );
 }
+
+/** The task as the server sent it: without the SDK's conveniences `data` and `payloadJson` (upstream's `task get` prints the raw body). */
+export function serverTask(t: Task): Record<string, unknown> {
+  const { data: _data, payloadJson: _payloadJson, ...rest } = t as Task & Record<string, unknown>;
+  return rest;
+}

@@ -282,7 +282,7 @@ describe("upstream's CLI names", () => {
     expect((await cli(['tasks', 'claim', '--events', 'cli.roles', '--worker-token', TOKEN], { env: none })).code).toBe(0);
   });
 
-  it('task result <id> prints the stored result as JSON without waiting; no result yet exits 4', async () => {
+  it('task result <id> prints the stored result as JSON without waiting (no result yet exits 4); task get <id> prints the server JSON', async () => {
     const id = lastWord((await cli(['tasks', 'submit', 'cli.upstream-result', '--payload', '{}'])).stdout);
     const early = await cli(['task', 'result', id]);
     expect(early.code).toBe(4);
@@ -292,6 +292,14 @@ describe("upstream's CLI names", () => {
     const r = await cli(['task', 'result', id]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ result: { taskId: id, status: 'COMPLETED', result: { n: 7 } }, task: { id, status: 'COMPLETED' } });
+    // task get prints the server's task JSON (the fields of GET /tasks/:id; a zero priority is spelled out).
+    const g = await cli(['task', 'get', id]);
+    expect(g.code).toBe(0);
+    const printed = JSON.parse(g.stdout) as Record<string, unknown>;
+    expect(printed).toMatchObject((await api(server.url, 'GET', `/tasks/${id}`)).body as Record<string, unknown>);
+    expect(Object.keys(printed)).not.toEqual(expect.arrayContaining(['data']));
+    expect(Object.keys(printed)).not.toEqual(expect.arrayContaining(['payloadJson']));
+    expect((await cli(['task', 'get', 'nope'])).code).toBe(4);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { TaskResult } from '@codeq/sdk-producer';
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
+import { serverTask } from '../../output.js';
 
 /**
  * Upstream's `codeq task result <id>`: one `GET /v1/codeq/tasks/<id>/result`, no waiting, the
@@ -13,8 +14,9 @@ export default class TaskResultCommand extends BaseCommand<typeof TaskResultComm
   static override examples = ['<%= config.bin %> task result 3f0c6d2e-…'];
   static override args = { id: Args.string({ description: 'task id', required: true }) };
 
-  async run(): Promise<TaskResult> {
-    const r = await this.retried(() => this.transport.getResult(this.args.id, 0));
+  async run(): Promise<Record<string, unknown>> {
+    const got: TaskResult = await this.retried(() => this.transport.getResult(this.args.id, 0));
+    const r = { result: got.result, task: serverTask(got.task) };
     if (!this.jsonEnabled()) this.log(JSON.stringify(r, null, 2));
     return r;
   }
