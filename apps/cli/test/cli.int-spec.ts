@@ -43,6 +43,10 @@ describe('codeq tasks', () => {
     expect(JSON.parse(c.stdout).payload).toBe('"plain"');
     const upstream = await cli(['task', 'create', '--event', 'cli.upstream', '--payload', '{}']);
     expect(upstream.stdout).toMatch(/^\[OK\] Task created: /);
+    // Upstream's zero values mean "not set": the server's defaults apply.
+    const zero = await cli(['task', 'create', '--event', 'cli.upstream', '--payload', '{}', '--max-attempts', '0', '--delay-seconds', '0', '--priority', '0']);
+    expect(zero.code).toBe(0);
+    expect((await api(server.url, 'GET', `/tasks/${lastWord(zero.stdout)}`)).body).toMatchObject({ maxAttempts: 5, status: 'PENDING', lastKnownLocation: 'PENDING_LIST' });
   });
 
   it('get prints a readable block', async () => {

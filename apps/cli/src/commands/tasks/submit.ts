@@ -38,7 +38,7 @@ export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
     delay: Flags.integer({ summary: 'Seconds before the task becomes visible.', min: 0, aliases: ['delay-seconds'] }),
     'run-at': Flags.string({ summary: 'RFC 3339 instant at which the task becomes visible.' }),
     'idempotency-key': Flags.string({ summary: 'Deduplication key (default: a random UUID per invocation).' }),
-    'max-attempts': Flags.integer({ summary: 'Deliveries before dead-lettering (server default 5).', min: 1 }),
+    'max-attempts': Flags.integer({ summary: 'Deliveries before dead-lettering (0 or unset: the server default, 5).', min: 0 }),
     webhook: Flags.string({ summary: 'URL that receives the result callback.' }),
     event: Flags.string({ hidden: true, summary: 'Command name (upstream `task create --event`).' }),
     ...transportFlags('producer'),
@@ -59,7 +59,8 @@ export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
       ...(this.flags.priority !== undefined ? { priority: this.flags.priority } : {}),
       ...(this.flags.delay !== undefined ? { delaySeconds: this.flags.delay } : {}),
       ...(this.flags['run-at'] !== undefined ? { runAt: this.flags['run-at'] } : {}),
-      ...(this.flags['max-attempts'] !== undefined ? { maxAttempts: this.flags['max-attempts'] } : {}),
+      // 0 means "not set", as in upstream's `task create --max-attempts 0`.
+      ...(this.flags['max-attempts'] ? { maxAttempts: this.flags['max-attempts'] } : {}),
       ...(this.flags.webhook !== undefined ? { webhook: this.flags.webhook } : {}),
     };
     const transport = this.streamTransport('producer');
