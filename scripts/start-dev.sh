@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 bash scripts/pnpm.sh install --frozen-lockfile
-bash scripts/pnpm.sh exec turbo run build --filter=@codeq/server... --output-logs=errors-only
+bash scripts/pnpm.sh exec turbo run build --filter=@codeq/server... --filter=@codeq/cli... --output-logs=errors-only
 export PORT="${PORT:-8080}"
 export LOG_LEVEL="${LOG_LEVEL:-info}"
 export LOG_FORMAT="${LOG_FORMAT:-text}"

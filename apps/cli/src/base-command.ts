@@ -2,6 +2,7 @@ import { CodeqError, ERRORS, type ErrorCode } from '@codeq/proto';
 import { GrpcProducerTransport, HttpTransport, isConnectionError, withRetry, type ProducerTransport, type RetryPolicy, type Transport, type WorkerTransport } from '@codeq/sdk-producer/transport';
 import { GrpcWorkerTransport } from '@codeq/sdk-worker';
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import { tag } from './output.js';
 import { configPath, readConfig, activeProfile, resolveSettings, type Settings } from './settings.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
@@ -47,7 +48,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   static override baseFlags = {
     url: Flags.string({ summary: 'Server base URL (env CODEQ_URL; default http://localhost:8080).', helpGroup: 'GLOBAL', aliases: ['base-url'] }),
-    token: Flags.string({ summary: 'Bearer token (env CODEQ_TOKEN).', helpGroup: 'GLOBAL' }),
+    token: Flags.string({
+      summary: "Bearer token (env CODEQ_TOKEN, else upstream's CODEQ_WORKER_TOKEN / CODEQ_PRODUCER_TOKEN).",
+      helpGroup: 'GLOBAL',
+      aliases: ['producer-token', 'worker-token'],
+    }),
     profile: Flags.string({ summary: 'Config profile to use (env CODEQ_PROFILE).', helpGroup: 'GLOBAL' }),
   };
 
@@ -61,6 +66,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** The stream `--grpc-address` names for this command (commands with `--transport` set it). */
   static streamRole: 'worker' | 'producer' | undefined;
+
+  /** Which of upstream's token variables (`CODEQ_WORKER_TOKEN` / `CODEQ_PRODUCER_TOKEN`) comes first when `CODEQ_TOKEN` is unset. */
+  static tokenRole: 'worker' | 'producer' = 'producer';
 
   override async init(): Promise<void> {
     await super.init();
@@ -83,7 +91,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       profile: this.flags.profile,
       transport: f.transport,
       ...(role === 'worker' ? { workerAddress: f['grpc-address'] } : role === 'producer' ? { producerAddress: f['grpc-address'] } : {}),
-    });
+    }, process.env, ctor.tokenRole);
   }
 
   /** `--json`, or a profile with `output: json`. */
@@ -180,18 +188,23 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return undefined;
   }
 
-  override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+  override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number }; code?: string }): Promise<unknown> {
+    if (err instanceof Errors.ExitError || err.code === 'EEXIT') return super.catch(err);
     if (!CodeqError.is(err)) {
       if (err instanceof Error && !(err instanceof Errors.CLIError) && !('oclif' in err)) {
         // Unexpected failures (bugs, file errors): exit 1 with the message, no stack.
         return this.catch(new CodeqError('INTERNAL', err.message, {}, { cause: err }));
       }
+      // Parse errors (unknown flag, missing argument, bad option value): exit 2.
+      const exit = err.oclif?.exit ?? err.exitCode ?? 2;
       if (this.jsonEnabled()) {
-        process.exitCode = err.oclif?.exit ?? err.exitCode ?? 1;
+        process.exitCode = exit;
         this.logJson({ error: { code: 'VALIDATION_FAILED', message: err.message } });
         return;
       }
-      return super.catch(err);
+      // oclif puts the reason of a bad flag value on a tab-indented second line: keep one line.
+      this.reportError(err.message.replace(/\s*\n\t\s*/g, ': '), exit);
+      return;
     }
     const exit = exitCodeFor(err.code);
     const hint = this.hint(err);
@@ -205,7 +218,17 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       this.logJson({ error: body });
       return;
     }
-    const suffix = status !== undefined ? ` (HTTP ${status})` : "";
-    throw new Errors.CLIError(err.message + suffix + (hint ? `\n${hint}` : ''), { exit, code: err.code });
+    const suffix = status !== undefined ? ` (HTTP ${status})` : '';
+    this.reportError(err.message + suffix + (hint ? `\n${hint}` : ''), exit);
+  }
+
+  /**
+   * Upstream's error line: `[ERROR] <message>` on stderr (further lines, e.g. a hint, follow as
+   * they are), never wrapped to the terminal width, so scripts can grep the whole message; the
+   * exit code is set for when the command returns.
+   */
+  private reportError(message: string, exit: number): void {
+    process.stderr.write(`${tag.error(process.stderr)} ${message}\n`);
+    process.exitCode = exit;
   }
 }

@@ -1,15 +1,17 @@
 /** Small formatting helpers for human-readable output (tables and key/value blocks). */
 import type { Task } from '@codeq/sdk-producer';
 
-const color = (code: number) => (s: string): string =>
-  process.stdout.isTTY && !process.env['NO_COLOR'] ? `\u001b[${code}m${s}\u001b[0m` : s;
+type Stream = { isTTY?: boolean };
 
-/** Upstream's tags: green `[OK]`, cyan `[INFO]`, yellow `[WARN]`, red `[ERROR]`. */
+const color = (code: number) => (s: string, stream: Stream = process.stdout): string =>
+  stream.isTTY && !process.env['NO_COLOR'] ? `\u001b[${code}m${s}\u001b[0m` : s;
+
+/** Upstream's tags: green `[OK]`, cyan `[INFO]`, yellow `[WARN]`, red `[ERROR]` (coloured when `stream`, default stdout, is a terminal). */
 export const tag = {
-  ok: (): string => color(32)('[OK]'),
-  info: (): string => color(36)('[INFO]'),
-  warn: (): string => color(33)('[WARN]'),
-  error: (): string => color(31)('[ERROR]'),
+  ok: (stream?: Stream): string => color(32)('[OK]', stream),
+  info: (stream?: Stream): string => color(36)('[INFO]', stream),
+  warn: (stream?: Stream): string => color(33)('[WARN]', stream),
+  error: (stream?: Stream): string => color(31)('[ERROR]', stream),
 };
 
 /** Aligned `key  value` lines; undefined values are skipped. */
@@ -63,4 +65,10 @@ export function taskRows(tasks: readonly Task[]): string {
     ['ID', 'COMMAND', 'STATUS', 'ATTEMPTS', 'CREATED', 'LAST ERROR'],
     tasks.map((t) => [t.id, t.command, listStatus(t), `${t.attempts}/${t.maxAttempts}`, t.createdAt, cut(t.lastError ?? t.error, 60)]),
   );
+}
+
+/** The task as the server sent it: without the SDK's conveniences `data` and `payloadJson` (upstream's `task get` prints the raw body). */
+export function serverTask(t: Task): Record<string, unknown> {
+  const { data: _data, payloadJson: _payloadJson, ...rest } = t as Task & Record<string, unknown>;
+  return rest;
 }

@@ -27,6 +27,18 @@ describe(resolveSettings.name, () => {
     expect(resolveSettings({}, { ...env, CODEQ_BASE_URL: 'http://upstream-name:5' })).toMatchObject({ url: 'http://upstream-name:5', urlSource: 'env' });
   });
 
+  it("reads upstream's CODEQ_PRODUCER_TOKEN / CODEQ_WORKER_TOKEN by command role when CODEQ_TOKEN is unset", () => {
+    const env = { CODEQ_CONFIG_DIR: dir, CODEQ_PRODUCER_TOKEN: 'pt', CODEQ_WORKER_TOKEN: 'wt' };
+    expect(resolveSettings({}, env)).toMatchObject({ token: 'pt', tokenSource: 'env' });
+    expect(resolveSettings({}, env, 'worker')).toMatchObject({ token: 'wt', tokenSource: 'env' });
+    // Each falls back to the other, as upstream's CLI does.
+    expect(resolveSettings({}, { CODEQ_CONFIG_DIR: dir, CODEQ_WORKER_TOKEN: 'wt' })).toMatchObject({ token: 'wt' });
+    expect(resolveSettings({}, { CODEQ_CONFIG_DIR: dir, CODEQ_PRODUCER_TOKEN: 'pt' }, 'worker')).toMatchObject({ token: 'pt' });
+    // CODEQ_TOKEN and the flag come first.
+    expect(resolveSettings({}, { ...env, CODEQ_TOKEN: 'ct' }, 'worker')).toMatchObject({ token: 'ct' });
+    expect(resolveSettings({ token: 'ft' }, env, 'worker')).toMatchObject({ token: 'ft', tokenSource: 'flag' });
+  });
+
   it('uses ~/.config/codeq unless CODEQ_CONFIG_DIR or XDG_CONFIG_HOME is set', () => {
     expect(configPath({ CODEQ_CONFIG_DIR: '/x' })).toBe('/x/config.json');
     expect(configPath({ XDG_CONFIG_HOME: '/xdg' })).toBe('/xdg/codeq/config.json');

@@ -1,7 +1,8 @@
 /**
  * Where the CLI gets its server URL, token, output format and wire. Precedence, highest first:
  * flags (`--url`, `--token`, `--profile`, `--transport`) > env (`CODEQ_URL`, `CODEQ_TOKEN`,
- * `CODEQ_PROFILE`, `CODEQ_TRANSPORT`, `CODEQ_WORKER_ADDRESS`, `CODEQ_PRODUCER_ADDRESS`)
+ * `CODEQ_PROFILE`, `CODEQ_TRANSPORT`, `CODEQ_WORKER_ADDRESS`, `CODEQ_PRODUCER_ADDRESS`; upstream's
+ * `CODEQ_BASE_URL`, and `CODEQ_WORKER_TOKEN` / `CODEQ_PRODUCER_TOKEN` when `CODEQ_TOKEN` is unset)
  * > the active profile in `$CODEQ_CONFIG_DIR/config.json` (default `~/.config/codeq/config.json`)
  * > defaults (`http://localhost:8080`, table output, HTTP; stream addresses = the URL's host
  * with upstream's ports 9091 (worker) and 9092 (producer)).
@@ -110,7 +111,11 @@ export function activeProfile(cfg: ConfigFile, flags: SettingFlags, env: Env): s
   return flags.profile || env['CODEQ_PROFILE'] || cfg.currentProfile || 'default';
 }
 
-export function resolveSettings(flags: SettingFlags, env: Env = process.env): Settings {
+/**
+ * `role` picks upstream's token variables when `CODEQ_TOKEN` is unset: worker commands read
+ * `CODEQ_WORKER_TOKEN`, then `CODEQ_PRODUCER_TOKEN`; the others the reverse (as upstream's CLI).
+ */
+export function resolveSettings(flags: SettingFlags, env: Env = process.env, role: 'producer' | 'worker' = 'producer'): Settings {
   const file = configPath(env);
   const cfg = readConfig(file);
   const profile = activeProfile(cfg, flags, env);
@@ -120,7 +125,8 @@ export function resolveSettings(flags: SettingFlags, env: Env = process.env): Se
     return [undefined, undefined];
   };
   const [url, urlSource] = pick<string>([flags.url, 'flag'], [env['CODEQ_URL'] ?? env['CODEQ_BASE_URL'], 'env'], [p.url, 'profile'], [DEFAULT_URL, 'default']);
-  const [token, tokenSource] = pick<string>([flags.token, 'flag'], [env['CODEQ_TOKEN'], 'env'], [p.token, 'profile']);
+  const roleTokens = role === 'worker' ? [env['CODEQ_WORKER_TOKEN'], env['CODEQ_PRODUCER_TOKEN']] : [env['CODEQ_PRODUCER_TOKEN'], env['CODEQ_WORKER_TOKEN']];
+  const [token, tokenSource] = pick<string>([flags.token, 'flag'], [env['CODEQ_TOKEN'], 'env'], [roleTokens[0], 'env'], [roleTokens[1], 'env'], [p.token, 'profile']);
   const base = (url ?? DEFAULT_URL).replace(/\/+$/, '');
   const [worker, workerSource] = pick<string>([flags.workerAddress, 'flag'], [env['CODEQ_WORKER_ADDRESS'], 'env'], [p.workerAddress, 'profile'], [streamAddress(base, DEFAULT_WORKER_PORT), 'default']);
   const [producer, producerSource] = pick<string>([flags.producerAddress, 'flag'], [env['CODEQ_PRODUCER_ADDRESS'], 'env'], [p.producerAddress, 'profile'], [streamAddress(base, DEFAULT_PRODUCER_PORT), 'default']);

@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from './support/cli.js';
+import { execFile } from 'node:child_process';
+import { BIN, runCli } from './support/cli.js';
 import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 let server: TestServer;
@@ -43,6 +44,10 @@ describe('codeq tasks', () => {
     expect(JSON.parse(c.stdout).payload).toBe('"plain"');
     const upstream = await cli(['task', 'create', '--event', 'cli.upstream', '--payload', '{}']);
     expect(upstream.stdout).toMatch(/^\[OK\] Task created: /);
+    // Upstream's zero values mean "not set": the server's defaults apply.
+    const zero = await cli(['task', 'create', '--event', 'cli.upstream', '--payload', '{}', '--max-attempts', '0', '--delay-seconds', '0', '--priority', '0']);
+    expect(zero.code).toBe(0);
+    expect((await api(server.url, 'GET', `/tasks/${lastWord(zero.stdout)}`)).body).toMatchObject({ maxAttempts: 5, status: 'PENDING', lastKnownLocation: 'PENDING_LIST' });
   });
 
   it('get prints a readable block', async () => {
@@ -210,7 +215,7 @@ describe('codeq errors and exit codes', () => {
     const r = await cli(['tasks', 'get', 'nope']);
     expect(r.code).toBe(4);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain('Error: not found (HTTP 404)');
+    expect(r.stderr).toBe('[ERROR] not found (HTTP 404)\n');
     const j = await cli(['tasks', 'get', 'nope', '--json']);
     expect(j.code).toBe(4);
     expect(JSON.parse(j.stdout)).toMatchObject({ error: { code: 'NOT_FOUND', message: 'not found', httpStatus: 404 } });
@@ -229,8 +234,9 @@ describe('codeq errors and exit codes', () => {
   it('server down → 7 with "is the server running"', async () => {
     const r = await cli(['tasks', 'submit', 'x', '--payload', '{}'], { env: { CODEQ_URL: 'http://127.0.0.1:9' } });
     expect(r.code).toBe(7);
-    expect(r.stderr).toContain('cannot reach the codeQ server at http://127.0.0.1:9: connection');
-    expect(r.stderr).toContain('Is the server running at http://127.0.0.1:9?');
+    // Upstream's `[ERROR] <message>` line, never wrapped at the terminal width (scripts grep it).
+    expect(r.stderr).toMatch(/^\[ERROR\] cannot reach the codeQ server at http:\/\/127\.0\.0\.1:9: connection refused\n/);
+    expect(r.stderr).toContain('\nIs the server running at http://127.0.0.1:9? Set --url, CODEQ_URL or `codeq config set url <url>`.\n');
   });
 
   it('bad input → 2', async () => {
@@ -240,6 +246,99 @@ describe('codeq errors and exit codes', () => {
     const v = await cli(['tasks', 'submit', 'x', '--webhook', 'ftp://x', '--json']);
     expect(v.code).toBe(2);
     expect(JSON.parse(v.stdout).error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'invalid webhook url' });
+  });
+});
+
+describe("upstream's CLI names", () => {
+  it('unknown flag and bad flag value: "[ERROR] <message>" on stderr, exit 2', async () => {
+    const u = await cli(['tasks', 'submit', 'x', '--bogus']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/^\[ERROR\] Nonexistent flag: --bogus\n/);
+    const v = await cli(['tasks', 'submit', 'x', '--priority', '12']);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toMatch(/^\[ERROR\] Parsing --priority: Expected an integer less than or equal to 9 but received: 12\n/);
+    const p = await cli(['tasks', 'submit', 'x', '--payload', '{bad']);
+    expect(p.code).toBe(2);
+    expect(p.stderr).toMatch(/^\[ERROR\] invalid payload JSON: /);
+  });
+
+  it('help <command> shows that command\'s help; an unknown command is "[ERROR] unknown command", exit 2', async () => {
+    const h = await cli(['help', 'tasks', 'submit']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain('$ codeq tasks submit [COMMAND]');
+    const u = await cli(['tasks', 'frobnicate', 'x']);
+    expect(u).toMatchObject({ code: 2, stdout: '' });
+    expect(u.stderr).toMatch(/^\[ERROR\] unknown command: codeq tasks frobnicate x\n/);
+  });
+
+  it('tasks submit without a payload does not hang on a standard input that stays open (a script\'s execFile): {} after 1.5 s', async () => {
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok) => {
+      // execFile never closes the child's stdin.
+      const child = execFile(process.execPath, [BIN, 'tasks', 'submit', 'cli.open-stdin'], { env: { ...env, PATH: process.env['PATH'] ?? '', NO_COLOR: '1' }, timeout: 20_000 }, (err, stdout, stderr) =>
+        ok({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      );
+      expect(child.stdin).not.toBeNull();
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('[WARN] No payload on standard input after 1.5 s: submitting {}');
+    expect((await api(server.url, 'GET', `/tasks/${lastWord(r.stdout)}`)).body).toMatchObject({ command: 'cli.open-stdin', payload: '{}' });
+  });
+
+  it('CODEQ_PRODUCER_TOKEN / CODEQ_WORKER_TOKEN (and --producer-token / --worker-token) pick the token by command role', async () => {
+    const roles = { CODEQ_TOKEN: undefined, CODEQ_PRODUCER_TOKEN: TOKEN, CODEQ_WORKER_TOKEN: 'not-the-token' };
+    const created = await cli(['task', 'create', '--event', 'cli.roles', '--payload', '{}'], { env: roles });
+    expect(created.code).toBe(0);
+    const id = lastWord(created.stdout);
+    // claim is a worker command: it reads CODEQ_WORKER_TOKEN first, which is wrong here.
+    expect((await cli(['tasks', 'claim', '--events', 'cli.roles'], { env: roles })).code).toBe(3);
+    const swapped = { CODEQ_TOKEN: undefined, CODEQ_PRODUCER_TOKEN: 'not-the-token', CODEQ_WORKER_TOKEN: TOKEN };
+    expect((await cli(['task', 'create', '--event', 'cli.roles', '--payload', '{}'], { env: swapped })).code).toBe(3);
+    const claimed = await cli(['tasks', 'claim', '--events', 'cli.roles', '--json'], { env: swapped });
+    expect(JSON.parse(claimed.stdout)).toMatchObject({ id, status: 'IN_PROGRESS' });
+    const none = { CODEQ_TOKEN: undefined };
+    expect((await cli(['task', 'create', '--event', 'cli.roles', '--payload', '{}', '--producer-token', TOKEN], { env: none })).code).toBe(0);
+    expect((await cli(['tasks', 'claim', '--events', 'cli.roles', '--worker-token', TOKEN], { env: none })).code).toBe(0);
+  });
+
+  it('task result <id> prints the stored result as JSON without waiting (no result yet exits 4); task get <id> prints the server JSON', async () => {
+    const id = lastWord((await cli(['tasks', 'submit', 'cli.upstream-result', '--payload', '{}'])).stdout);
+    const early = await cli(['task', 'result', id]);
+    expect(early.code).toBe(4);
+    expect(early.stderr).toContain('(HTTP 404)');
+    const c = JSON.parse((await cli(['tasks', 'claim', '--commands', 'cli.upstream-result', '--json'])).stdout);
+    await cli(['tasks', 'result', id, '--status', 'COMPLETED', '--result', '{"n":7}', '--lease-id', c.leaseId]);
+    const r = await cli(['task', 'result', id]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ result: { taskId: id, status: 'COMPLETED', result: { n: 7 } }, task: { id, status: 'COMPLETED' } });
+    // task get prints the server's task JSON (the fields of GET /tasks/:id; a zero priority is spelled out).
+    const g = await cli(['task', 'get', id]);
+    expect(g.code).toBe(0);
+    const printed = JSON.parse(g.stdout) as Record<string, unknown>;
+    expect(printed).toMatchObject((await api(server.url, 'GET', `/tasks/${id}`)).body as Record<string, unknown>);
+    expect(Object.keys(printed)).not.toEqual(expect.arrayContaining(['data']));
+    expect(Object.keys(printed)).not.toEqual(expect.arrayContaining(['payloadJson']));
+    expect((await cli(['task', 'get', 'nope'])).code).toBe(4);
+  });
+});
+
+describe("upstream's worker start --ack (no program)", () => {
+  it('--ack complete records {"handledBy":"codeq","ts"} for each claimed task; --ack abandon gives the task back', async () => {
+    const ids = [];
+    for (let i = 0; i < 2; i++) ids.push(lastWord((await cli(['tasks', 'submit', 'cli.ack', '--payload', '{}'])).stdout));
+    const r = await cli(['worker', 'start', '--events', 'cli.ack', '--ack', 'complete', '--max-tasks', '2', '--wait-seconds', '2']);
+    expect(r.code).toBe(0);
+    for (const id of ids) {
+      expect(r.stdout).toContain(`[OK] Task claimed: ${id} (cli.ack)`);
+      const res = await api(server.url, 'GET', `/tasks/${id}/result`);
+      expect(res.body).toMatchObject({ result: { status: 'COMPLETED', result: { handledBy: 'codeq', ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } } });
+    }
+    const back = lastWord((await cli(['tasks', 'submit', 'cli.ack-abandon', '--payload', '{}'])).stdout);
+    const a = await cli(['worker', 'start', '--events', 'cli.ack-abandon', '--ack', 'abandon', '--max-tasks', '1', '--wait-seconds', '2']);
+    expect(a.code).toBe(0);
+    expect((await api(server.url, 'GET', `/tasks/${back}`)).body).toMatchObject({ status: 'PENDING', attempts: 1 });
+    // --ack with a program is a contradiction; a bad token ends the loop with exit 3.
+    expect((await cli(['worker', 'start', '--events', 'x', '--ack', 'complete', '--', 'cat'])).code).toBe(2);
+    expect((await cli(['worker', 'start', '--events', 'x', '--ack', 'complete', '--token', 'bad'])).code).toBe(3);
   });
 });
 

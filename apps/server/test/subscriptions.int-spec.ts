@@ -68,6 +68,23 @@ describe('worker subscriptions', () => {
     expect(paths.filter((p) => p === '/slow')).toHaveLength(1);
   });
 
+  it('codeq_subscriptions_active counts unexpired subscriptions per event type, all tenants', async () => {
+    const gauge = async (command: string): Promise<number | undefined> => {
+      const { text } = await c.call('GET', '/metrics', {});
+      const m = new RegExp(`^codeq_subscriptions_active\\{command="${command.replace('*', '\\*')}"\\} (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : undefined;
+    };
+    expect(await gauge('report')).toBeUndefined();
+    await subscribe({ callbackUrl: `${base}/a`, eventTypes: ['report', 'render'] });
+    await subscribe({ callbackUrl: `${base}/b`, eventTypes: ['report'] }, T.globexWorker);
+    const short = await subscribe({ callbackUrl: `${base}/c`, eventTypes: ['report'], ttlSeconds: 1 });
+    expect(short.status).toBe(200);
+    expect(await gauge('report')).toBe(3);
+    expect(await gauge('render')).toBe(1);
+    await sleep(1200); // the 1 s subscription expires
+    expect(await gauge('report')).toBe(2);
+  });
+
   it('validates input, scopes and event types, and renews by heartbeat', async () => {
     expect((await subscribe({ eventTypes: ['x'] })).body.error).toBe('invalid body');
     expect((await subscribe({ callbackUrl: 'ftp://x' })).body.error).toBe('invalid callback url');

@@ -83,4 +83,12 @@ describe('topic policy in the queue', () => {
     expect(fwd.status).toBe(200);
     expect(fwd.body).toMatchObject({ command: 'orders-dlq', payload: '{"n":1}', traceParent: tp }); // and its trace context
   });
+
+  it('governs commands whose names have _ or . (read as -, topic names being DNS labels): PROCESS_ORDER by process-order', async () => {
+    expect((await put('process_order', { priorityTiers: [0, 5, 9], maxAttempts: 2, deadLetterTopicRef: 'process-order-dlq' })).status).toBe(422);
+    expect((await put('process-order', { priorityTiers: [0, 5, 9], maxAttempts: 2, deadLetterTopicRef: 'process-order-dlq' })).status).toBe(201);
+    expect((await c.create({ command: 'PROCESS_ORDER', payload: {} })).body).toMatchObject({ maxAttempts: 2 });
+    expect((await c.create({ command: 'process.order', payload: {} })).body).toMatchObject({ maxAttempts: 2 });
+    expect((await c.create({ command: 'processorder', payload: {} })).body).toMatchObject({ maxAttempts: 5 });
+  });
 });

@@ -3,6 +3,7 @@ import { BaseCommand } from '../../base-command.js';
 import { tag } from '../../output.js';
 
 export default class TasksAbandon extends BaseCommand<typeof TasksAbandon> {
+  static override tokenRole = 'worker' as const;
   static override summary = 'Release a claimed task at once, without using up an attempt (worker token).';
   static override examples = ['<%= config.bin %> tasks abandon 3f0c… --lease-id 7fcc…'];
   static override args = { id: Args.string({ description: 'task id', required: true }) };

@@ -4,6 +4,7 @@ import { BaseCommand } from '../../base-command.js';
 import { taskBlock } from '../../output.js';
 
 export default class TasksClaim extends BaseCommand<typeof TasksClaim> {
+  static override tokenRole = 'worker' as const;
   static override summary = 'Claim one task (worker token).';
   static override description =
     'Leases the next ready task of the given commands and prints it with its leaseId; pass the leaseId to ' +

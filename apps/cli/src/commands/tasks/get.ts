@@ -5,7 +5,6 @@ import { taskBlock } from '../../output.js';
 
 export default class TasksGet extends BaseCommand<typeof TasksGet> {
   static override summary = 'Show a task.';
-  static override aliases = ['task:get'];
   static override examples = ['<%= config.bin %> tasks get 3f0c6d2e-…', '<%= config.bin %> tasks get 3f0c6d2e-… --json | jq -r .status'];
   static override args = { id: Args.string({ description: 'task id', required: true }) };
 

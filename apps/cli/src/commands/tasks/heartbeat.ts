@@ -3,6 +3,7 @@ import { BaseCommand } from '../../base-command.js';
 import { tag } from '../../output.js';
 
 export default class TasksHeartbeat extends BaseCommand<typeof TasksHeartbeat> {
+  static override tokenRole = 'worker' as const;
   static override summary = 'Extend the lease of a claimed task (worker token).';
   static override examples = ['<%= config.bin %> tasks heartbeat 3f0c… --extend 120 --lease-id 7fcc…'];
   static override args = { id: Args.string({ description: 'task id', required: true }) };

@@ -4,6 +4,7 @@ import { BaseCommand } from '../../base-command.js';
 import { tag } from '../../output.js';
 
 export default class TasksNack extends BaseCommand<typeof TasksNack> {
+  static override tokenRole = 'worker' as const;
   static override summary = 'Give a claimed task back for a later retry (worker token).';
   static override description = 'Without --delay the server picks the delay (its backoff policy). The last allowed delivery dead-letters the task.';
   static override examples = ["<%= config.bin %> tasks nack 3f0c… --delay 30 --reason 'upstream busy' --lease-id 7fcc…"];

@@ -5,6 +5,7 @@ import { BaseCommand } from '../../base-command.js';
 import { tag } from '../../output.js';
 
 export default class TasksResult extends BaseCommand<typeof TasksResult> {
+  static override tokenRole = 'worker' as const;
   static override summary = 'Record the outcome of a claimed task (worker token).';
   static override description =
     'COMPLETED needs a JSON object (--result, default {}); FAILED needs --error. With --lease-id the call is fenced ' +

@@ -22,6 +22,8 @@ export class MetricsService {
   readonly webhookDropped: Counter<'reason'>;
   /** Rows of the result-webhook outbox at the dispatcher's last count (set by WebhooksService). */
   readonly webhookOutboxRows: { setSource(f: () => number): void };
+  /** Live (unexpired) worker subscriptions per event type, all tenants (set by SubscriptionsService). */
+  readonly subscriptionsActive: { setSource(f: () => ReadonlyMap<string, number>): void };
   readonly rateLimitHits: Counter<'scope' | 'operation'>;
   readonly cancelled: Counter<'command'>;
   readonly redriven: Counter<'command'>;
@@ -103,6 +105,25 @@ export class MetricsService {
       registers,
       collect() {
         this.set(outboxRows());
+      },
+    });
+    let subscriptions: () => ReadonlyMap<string, number> = () => new Map();
+    this.subscriptionsActive = { setSource: (f) => (subscriptions = f) };
+    // Like commandLabel, without registering the value (a subscription alone must not add rows to the depth gauges).
+    const fold = (c: string): string => (this.commandLabels.has(c) || this.commandLabels.size < this.maxCommands ? c : OTHER_COMMAND);
+    new Gauge({
+      name: 'codeq_subscriptions_active',
+      help: 'Worker subscriptions not yet expired, per subscribed event type ("*" = every command), all tenants.',
+      labelNames: ['command'],
+      registers,
+      collect() {
+        this.reset();
+        const n = new Map<string, number>();
+        for (const [command, v] of subscriptions()) {
+          const label = command === '*' ? '*' : fold(command);
+          n.set(label, (n.get(label) ?? 0) + v);
+        }
+        for (const [command, v] of n) this.set({ command }, v);
       },
     });
     for (const m of [this.created, this.claimed, this.completed, this.leaseExpired, this.webhookDeliveries]) foldCommandLabel(m, (c) => this.commandLabel(c));

@@ -39,8 +39,17 @@ export class TopicsService {
     await this.store.delete(tenantId, topicName);
   }
 
-  /** The policy governing a command's queue in a tenant (topic name = lower-cased command). */
+  /**
+   * The policy governing a command's queue in a tenant: topic name = the lower-cased command with
+   * `_` and `.` read as `-` (topic names are DNS labels, so `PROCESS_ORDER` is governed by
+   * `process-order` and `email.send` by `email-send`).
+   */
   policyFor(tenantId: string, commandKey: string): TopicPolicy | null {
-    return this.store.get(tenantId, commandKey)?.policy ?? null;
+    return this.store.get(tenantId, topicNameOf(commandKey))?.policy ?? null;
   }
+}
+
+/** The topic name that governs a command key (lower-cased command): `_` and `.` become `-`. */
+export function topicNameOf(commandKey: string): string {
+  return /[_.]/.test(commandKey) ? commandKey.replace(/[_.]/g, '-') : commandKey;
 }

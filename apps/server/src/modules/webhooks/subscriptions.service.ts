@@ -70,6 +70,7 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
 
   onModuleInit(): void {
     this.events.onCreatedReady((t) => this.notify(t));
+    this.metrics.subscriptionsActive.setSource(() => this.activeByEventType());
     this.sweeper = setInterval(() => this.sweep(), Math.max(1, this.config.subscriptionCleanupIntervalSeconds) * 1000);
     this.sweeper.unref();
   }
@@ -162,6 +163,17 @@ export class SubscriptionsService implements OnModuleInit, OnApplicationShutdown
     let n = 0;
     for (const s of this.subs.values()) if (s.expiresAtMs > now) n++;
     return n;
+  }
+
+  /** Unexpired subscriptions per event type, summed over tenants (`codeq_subscriptions_active`). */
+  activeByEventType(): Map<string, number> {
+    const now = this.clock.now();
+    const out = new Map<string, number>();
+    for (const s of this.subs.values()) {
+      if (s.expiresAtMs <= now) continue;
+      for (const e of s.eventTypes) out.set(e, (out.get(e) ?? 0) + 1);
+    }
+    return out;
   }
 
   private sweep(): void {
