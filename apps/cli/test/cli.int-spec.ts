@@ -1,8 +1,7 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { BIN, runCli } from './support/cli.js';
+import { runCli } from './support/cli.js';
 import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 let server: TestServer;
@@ -269,19 +268,6 @@ describe("upstream's CLI names", () => {
     const u = await cli(['tasks', 'frobnicate', 'x']);
     expect(u).toMatchObject({ code: 2, stdout: '' });
     expect(u.stderr).toMatch(/^\[ERROR\] unknown command: codeq tasks frobnicate x\n/);
-  });
-
-  it('tasks submit without a payload does not hang on a standard input that stays open (a script\'s execFile): {} after 1.5 s', async () => {
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok) => {
-      // execFile never closes the child's stdin.
-      const child = execFile(process.execPath, [BIN, 'tasks', 'submit', 'cli.open-stdin'], { env: { ...env, PATH: process.env['PATH'] ?? '', NO_COLOR: '1' }, timeout: 20_000 }, (err, stdout, stderr) =>
-        ok({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-      );
-      expect(child.stdin).not.toBeNull();
-    });
-    expect(r.code).toBe(0);
-    expect(r.stderr).toContain('[WARN] No payload on standard input after 1.5 s: submitting {}');
-    expect((await api(server.url, 'GET', `/tasks/${lastWord(r.stdout)}`)).body).toMatchObject({ command: 'cli.open-stdin', payload: '{}' });
   });
 
   it('CODEQ_PRODUCER_TOKEN / CODEQ_WORKER_TOKEN (and --producer-token / --worker-token) pick the token by command role', async () => {

@@ -13,42 +13,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** How long an implicit payload on standard input may take to start before `{}` is used. */
-const STDIN_IDLE_MS = 1500;
-
-/**
- * The payload from standard input when no --payload / --payload-file was given. A pipe that stays
- * open without sending anything (a script's `exec`/`execFile`, which never closes the child's
- * stdin) would otherwise hang the command: after STDIN_IDLE_MS without a first byte it counts as
- * no input (`null`). Once data starts, everything up to the end is read.
- */
-function readImplicitStdin(): Promise<string | null> {
-  if (process.stdin.isTTY) return Promise.resolve(null);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const stdin = process.stdin;
-    const finish = (v: string | null): void => {
-      clearTimeout(timer);
-      stdin.off('data', onData).off('end', onEnd).off('error', onError);
-      if (v === null) stdin.pause();
-      resolve(v);
-    };
-    const onData = (c: Buffer): void => {
-      clearTimeout(timer);
-      chunks.push(c);
-    };
-    const onEnd = (): void => finish(Buffer.concat(chunks).toString('utf8'));
-    const onError = (e: Error): void => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    const timer = setTimeout(() => {
-      if (chunks.length === 0) finish(null);
-    }, STDIN_IDLE_MS);
-    stdin.on('data', onData).on('end', onEnd).on('error', onError);
-  });
-}
-
 export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
   static override summary = 'Create a task.';
   static override description =
@@ -86,11 +50,7 @@ export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
     let text: string;
     if (this.flags.payload !== undefined) text = this.flags.payload;
     else if (this.flags['payload-file'] !== undefined) text = this.flags['payload-file'] === '-' ? await readStdin() : await readFile(this.flags['payload-file'], 'utf8');
-    else {
-      const piped = await readImplicitStdin();
-      if (piped === null && !process.stdin.isTTY) this.note(`${tag.warn()} No payload on standard input after ${STDIN_IDLE_MS / 1000} s: submitting {} (use --payload, --payload-file or pipe the payload and close the input)`);
-      text = piped ?? '';
-    }
+    else text = await readStdin();
     const payload = text.trim() === '' ? {} : this.parseJson('payload', text);
     const input = {
       command,
