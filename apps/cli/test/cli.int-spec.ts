@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from './support/cli.js';
+import { execFile } from 'node:child_process';
+import { BIN, runCli } from './support/cli.js';
 import { api, startServer, TOKEN, type TestServer } from '@codeq/testkit';
 
 let server: TestServer;
@@ -268,6 +269,32 @@ describe("upstream's CLI names", () => {
     const u = await cli(['tasks', 'frobnicate', 'x']);
     expect(u).toMatchObject({ code: 2, stdout: '' });
     expect(u.stderr).toMatch(/^\[ERROR\] unknown command: codeq tasks frobnicate x\n/);
+  });
+
+  it('tasks submit without a payload does not hang on a standard input that stays open (a script\'s execFile): {} after 1.5 s', async () => {
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok) => {
+      // execFile never closes the child's stdin.
+      const child = execFile(process.execPath, [BIN, 'tasks', 'submit', 'cli.open-stdin'], { env: { ...env, PATH: process.env['PATH'] ?? '', NO_COLOR: '1' }, timeout: 20_000 }, (err, stdout, stderr) =>
+        ok({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      );
+      expect(child.stdin).not.toBeNull();
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('[WARN] No payload on standard input after 1.5 s: submitting {}');
+    expect((await api(server.url, 'GET', `/tasks/${lastWord(r.stdout)}`)).body).toMatchObject({ command: 'cli.open-stdin', payload: '{}' });
+  });
+
+  it('tasks submit reads a shell pipe to its end however slow the writer (never {} in place of the payload)', async () => {
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok) => {
+      // A shell pipeline gives the CLI a FIFO whose first byte arrives after 2.5 s (> the 1.5 s socket limit).
+      const script = `(sleep 2.5; printf '{"slow":true}') | "${process.execPath}" "${BIN}" tasks submit cli.slow-pipe`;
+      execFile('sh', ['-c', script], { env: { ...env, PATH: process.env['PATH'] ?? '', NO_COLOR: '1' }, timeout: 20_000 }, (err, stdout, stderr) =>
+        ok({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      );
+    });
+    expect(r.stderr).not.toContain('[WARN]');
+    expect(r.code).toBe(0);
+    expect((await api(server.url, 'GET', `/tasks/${lastWord(r.stdout)}`)).body).toMatchObject({ command: 'cli.slow-pipe', payload: '{"slow":true}' });
   });
 
   it('CODEQ_PRODUCER_TOKEN / CODEQ_WORKER_TOKEN (and --producer-token / --worker-token) pick the token by command role', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { fstatSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { CodeqError } from '@codeq/proto';
 import type { Task } from '@codeq/sdk-producer';
@@ -11,6 +12,53 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** How long an implicit payload on standard input may take to start before `{}` is used. */
+const STDIN_IDLE_MS = 1500;
+
+/**
+ * The payload from standard input when no --payload / --payload-file was given (`null`: none).
+ * - A terminal: none.
+ * - A shell pipe (FIFO), a file or /dev/null: read to the end, however long the writer takes
+ *   (`slow_cmd | codeq tasks submit X` must never submit `{}` in place of the real payload).
+ * - A socket, which is what a program's `spawn`/`execFile` gives its child and often never closes:
+ *   after STDIN_IDLE_MS without a first byte it counts as none, instead of hanging the command.
+ *   Once data starts, everything up to the end is read.
+ */
+function readImplicitStdin(): Promise<string | null> {
+  if (process.stdin.isTTY) return Promise.resolve(null);
+  let socket = false;
+  try {
+    socket = fstatSync(0).isSocket();
+  } catch {
+    /* no standard input at all */
+    return Promise.resolve(null);
+  }
+  if (!socket) return readStdin();
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const stdin = process.stdin;
+    const finish = (v: string | null): void => {
+      clearTimeout(timer);
+      stdin.off('data', onData).off('end', onEnd).off('error', onError);
+      if (v === null) stdin.pause();
+      resolve(v);
+    };
+    const onData = (c: Buffer): void => {
+      clearTimeout(timer);
+      chunks.push(c);
+    };
+    const onEnd = (): void => finish(Buffer.concat(chunks).toString('utf8'));
+    const onError = (e: Error): void => {
+      clearTimeout(timer);
+      reject(e);
+    };
+    const timer = setTimeout(() => {
+      if (chunks.length === 0) finish(null);
+    }, STDIN_IDLE_MS);
+    stdin.on('data', onData).on('end', onEnd).on('error', onError);
+  });
 }
 
 export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
@@ -50,7 +98,11 @@ export default class TasksSubmit extends BaseCommand<typeof TasksSubmit> {
     let text: string;
     if (this.flags.payload !== undefined) text = this.flags.payload;
     else if (this.flags['payload-file'] !== undefined) text = this.flags['payload-file'] === '-' ? await readStdin() : await readFile(this.flags['payload-file'], 'utf8');
-    else text = await readStdin();
+    else {
+      const piped = await readImplicitStdin();
+      if (piped === null && !process.stdin.isTTY) this.note(`${tag.warn()} No payload on standard input after ${STDIN_IDLE_MS / 1000} s: submitting {} (use --payload, --payload-file or pipe the payload and close the input)`);
+      text = piped ?? '';
+    }
     const payload = text.trim() === '' ? {} : this.parseJson('payload', text);
     const input = {
       command,
