@@ -127,19 +127,27 @@ describe('heartbeat, abandon, nack', () => {
   });
 
   it('nack retries after the backoff and dead-letters after maxAttempts deliveries', async () => {
-    const id = (await c.create({ command: 'nk', payload: 1, maxAttempts: 2 })).body.id;
+    const id = (await c.create({ command: 'nk', payload: 1, maxAttempts: 3 })).body.id;
     expect((await c.claim({ commands: ['nk'] })).body.attempts).toBe(1);
+    // The default backoff of a first nack is 1 s. Delays are due at the start of their second, so
+    // a 1 s delay may already be over by the next request: only its value is asserted here.
     const n1 = await c.nack(id, { reason: 'flaky' });
     expect(n1.status).toBe(200);
     expect(n1.body).toEqual({ delaySeconds: 1, status: 'requeued' });
-    expect((await c.get(id)).body).toMatchObject({ status: 'PENDING', lastKnownLocation: 'DELAYED_ZSET' });
-    expect((await c.claim({ commands: ['nk'] })).status).toBe(204);
-    const second = await c.claim({ commands: ['nk'], waitSeconds: 3 });
+    const second = await c.claim({ commands: ['nk'], waitSeconds: 4 });
     expect(second.status).toBe(200);
     expect(second.body.attempts).toBe(2);
-    const n2 = await c.nack(id, { reason: 'fatal' });
-    expect(n2.body).toEqual({ delaySeconds: 0, status: 'dlq' });
-    expect((await c.get(id)).body).toMatchObject({ status: 'FAILED', lastKnownLocation: 'DLQ_SET', error: 'fatal', attempts: 2 });
+    // A 3 s delay leaves at least 2 s in which the task is delayed and not claimable.
+    const n2 = await c.nack(id, { reason: 'flaky again', delaySeconds: 3 });
+    expect(n2.body).toEqual({ delaySeconds: 3, status: 'requeued' });
+    expect((await c.get(id)).body).toMatchObject({ status: 'PENDING', lastKnownLocation: 'DELAYED_ZSET' });
+    expect((await c.claim({ commands: ['nk'] })).status).toBe(204);
+    const third = await c.claim({ commands: ['nk'], waitSeconds: 6 });
+    expect(third.status).toBe(200);
+    expect(third.body.attempts).toBe(3);
+    const n3 = await c.nack(id, { reason: 'fatal' });
+    expect(n3.body).toEqual({ delaySeconds: 0, status: 'dlq' });
+    expect((await c.get(id)).body).toMatchObject({ status: 'FAILED', lastKnownLocation: 'DLQ_SET', error: 'fatal', attempts: 3 });
     // dead-lettered tasks get a FAILED result record so result waiters finish
     const res = await c.getResult(id);
     expect(res.status).toBe(200);
